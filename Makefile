@@ -1,0 +1,28 @@
+# Two commands on a fresh machine (Python >= 3.11): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := demo
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/matching simulate --out $(DEMO)/data --seed 0
+	$(BIN)/matching validate --data $(DEMO)/data
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check matching tests benchmarks
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_allocation.py
+
+clean:
+	rm -rf $(DEMO) mlruns mlflow.db

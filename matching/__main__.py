@@ -1,0 +1,3 @@
+from matching.cli import run
+
+run()

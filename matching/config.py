@@ -1,0 +1,214 @@
+"""One typed, frozen configuration object, loaded from the YAML files in ``configs/``.
+
+Every number the program or the models depend on lives in those files, not in code.
+A config is found, in order: the path given; ``$MATCHING_CONFIG``; the nearest
+``configs/`` folder at or above the working directory; the copy shipped in the wheel.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProgramConfig(_Section):
+    """The TOP Program's terms."""
+
+    start: date
+    end: date
+    certification_gmv_usd: float = Field(ge=0)
+    window_days: int = Field(ge=1)
+    free_videos: int = Field(ge=0)
+    commission_reduction: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProgramConfig:
+        if self.end < self.start:
+            raise ValueError(f"program.end {self.end} is before program.start {self.start}")
+        return self
+
+
+class SimulateConfig(_Section):
+    """The built-in marketplace generator."""
+
+    merchants: int = Field(ge=1)
+    creators: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    n_categories: int = Field(ge=2)
+    category_dims: int = Field(ge=1)
+    history_start: date
+    history_end: date
+    certified_share: float = Field(ge=0, le=1)
+    certified_in_program_share: float = Field(ge=0, le=1)
+    cold_creator_share: float = Field(ge=0, le=1)
+    collabs_per_merchant: float = Field(gt=0)
+    exposure_follower_power: float = Field(ge=0)
+    exposure_category_boost: float = Field(ge=0)
+    selection_strength: float = Field(ge=0)
+    latent_rank: int = Field(ge=0)
+    repeat_decay: float = Field(gt=0, le=1)
+    outcome_noise: float = Field(ge=0)
+    chunk_size: int = Field(ge=1)
+
+
+class FeaturesConfig(_Section):
+    prior_strength: float = Field(ge=0)
+    recency_half_life_days: float = Field(gt=0)
+    n_price_bins: int = Field(ge=2)
+
+
+class CandidatesConfig(_Section):
+    top_n: int = Field(ge=1)
+    n_factors: int = Field(ge=1)
+    weight_collaborative: float = Field(ge=0)
+    weight_content: float = Field(ge=0)
+    weight_popularity: float = Field(ge=0)
+    block_size: int = Field(ge=1)
+
+
+class RankingConfig(_Section):
+    model: Literal["hgb"]
+    certified_weight: float = Field(ge=0)
+    sweep_weights: tuple[float, ...]
+    negatives_per_positive: int = Field(ge=0)
+    exposure_weighting: bool
+    max_exposure_weight: float = Field(ge=1)
+    validation_days: int = Field(ge=1)
+    n_windows: int = Field(ge=2)
+    max_iter: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    max_leaf_nodes: int = Field(ge=2)
+    random_state: int = Field(ge=0)
+
+
+class TrackingConfig(_Section):
+    experiment: str
+    registered_model: str
+    alias: str
+
+
+class MatchConfig(_Section):
+    top_k: int = Field(ge=1)
+
+
+class AllocationConfig(_Section):
+    segments: tuple[int, ...]
+    default_decay: float = Field(gt=0, le=1)
+    max_videos_per_pair: int = Field(ge=1)
+    diversity_cap: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> AllocationConfig:
+        s = self.segments
+        if not s or s[0] < 1 or any(b <= a for a, b in zip(s, s[1:], strict=False)):
+            raise ValueError(f"allocation.segments must be increasing positive integers, got {list(s)}")
+        return self
+
+
+class Config(_Section):
+    """Everything a run depends on; frozen so it can be hashed, logged and compared."""
+
+    program: ProgramConfig
+    simulate: SimulateConfig
+    features: FeaturesConfig
+    candidates: CandidatesConfig
+    ranking: RankingConfig
+    tracking: TrackingConfig
+    match: MatchConfig
+    allocation: AllocationConfig
+
+    def replace(self, **sections: dict[str, Any]) -> Config:
+        """A copy with some fields of some sections changed, validated again.
+
+        ``cfg.replace(ranking={"certified_weight": 2.0})``
+        """
+        data = self.model_dump()
+        for name, changes in sections.items():
+            if name not in data:
+                raise ConfigError(f"unknown config section {name!r}")
+            data[name] = {**data[name], **changes}
+        return _validate(data, "<replace>")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections")
+    return data
+
+
+def _validate(data: dict, source: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        kind = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(err["type"])
+        msg = kind or err["msg"]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {where}: {msg}{more}") from None
+
+
+def default_config_dir() -> Path:
+    """The folder of default YAML files (see the module docstring for the search order)."""
+    env = os.environ.get("MATCHING_CONFIG")
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "configs" / "program.yaml").is_file():
+            return folder / "configs"
+    shipped = Path(str(resources.files("matching") / "configs"))
+    if (shipped / "program.yaml").is_file():
+        return shipped
+    raise ConfigError("no configs/ folder found: pass --config or set MATCHING_CONFIG")
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Load the configuration.
+
+    Parameters
+    ----------
+    path : a folder of YAML files (all merged), or one YAML file laid over the
+        defaults, or None for the defaults alone.
+    """
+    base_dir = default_config_dir() if path is None or Path(path).is_file() else Path(path)
+    if path is not None and not Path(path).exists():
+        raise ConfigError(f"{path}: config not found")
+    if not base_dir.is_dir():
+        raise ConfigError(f"{base_dir}: config folder not found")
+    data: dict = {}
+    for f in sorted(base_dir.glob("*.yaml")):
+        data = _merge(data, _read_yaml(f))
+    source = str(base_dir)
+    if path is not None and Path(path).is_file():
+        data = _merge(data, _read_yaml(Path(path)))
+        source = str(path)
+    return _validate(data, source)

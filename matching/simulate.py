@@ -1,0 +1,474 @@
+"""A seeded marketplace generator with a ground truth a data scientist would believe.
+
+The value of a video is reach x conversion x price. Conversion is driven by the
+creator's affinity for the merchant's category, audience fit, price fit,
+engagement, brand strength, a hidden creator quality and a hidden low-rank
+merchant x creator interaction plus a pair-level term. Repeated videos of one
+pair decay geometrically. The history is exposure-biased: merchants mostly try
+popular, same-category creators, and pick somewhat among them by real fit.
+
+The truth is kept as parameters and a function (:class:`GroundTruth`), never a
+dense pairs matrix, so 100,000 x 1,000,000 stays possible: everything is made in
+chunks whose memory is bounded by ``chunk_size``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from matching.config import Config
+
+CATEGORY_NAMES = (
+    "beauty", "skincare", "womens_fashion", "mens_fashion", "home", "kitchen",
+    "electronics", "phone_accessories", "toys", "baby", "sports_outdoor",
+    "health", "food_beverage", "pet", "jewelry",
+)  # fmt: skip
+BUSINESS_TYPES = np.array(["brand", "distributor", "seller"])
+CONTENT_TYPES = np.array(["short_video", "graphic", "live"])
+# share of content types, views and value of one piece relative to a short video
+_CONTENT_SHARE = np.array([0.7, 0.15, 0.15])
+_CONTENT_VIEWS = np.array([1.0, 0.25, 3.0])
+_CONTENT_VALUE = np.array([1.0, 0.2, 2.0])
+_EPS = 1e-3
+
+
+def category_names(n: int) -> list[str]:
+    """Readable category names; numbered ones beyond the built-in list."""
+    return [CATEGORY_NAMES[i] if i < len(CATEGORY_NAMES) else f"category_{i + 1}" for i in range(n)]
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """A stateless 64-bit hash (splitmix64 finaliser) of uint64 keys."""
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The generator's hidden state: true expected GMV of any pair, as a function.
+
+    Merchant-side and creator-side arrays are indexed by the row order of the
+    ``merchants`` and ``creators`` tables the simulator wrote.
+    """
+
+    merchant_id: np.ndarray
+    creator_id: np.ndarray
+    m_category: np.ndarray  # int, category index
+    m_log_price: np.ndarray
+    m_brand: np.ndarray
+    m_audience: np.ndarray  # (M, 2): target female share, 18-34 share
+    m_latent: np.ndarray  # (M, r)
+    c_affinity: np.ndarray  # (C, K) in (0, 1]
+    c_log_views: np.ndarray
+    c_log_engagement: np.ndarray
+    c_quality: np.ndarray
+    c_price_pref: np.ndarray  # preferred log price of the audience
+    c_audience: np.ndarray  # (C, 2)
+    c_latent: np.ndarray  # (C, r)
+    category_similarity: np.ndarray  # (K, K)
+    categories: tuple[str, ...]
+    coef: dict[str, float]
+    repeat_decay: float
+    pair_noise_sd: float
+    pair_seed: int
+
+    @property
+    def n_merchants(self) -> int:
+        return len(self.merchant_id)
+
+    @property
+    def n_creators(self) -> int:
+        return len(self.creator_id)
+
+    def log_value(self, m: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Log true expected GMV (USD) of the first video of pairs ``(m, c)``; broadcasts."""
+        m, c = np.asarray(m), np.asarray(c)
+        k = self.coef
+        cat = self.m_category[m]
+        aff = self.c_affinity[c, cat]
+        aud = ((self.c_audience[c] - self.m_audience[m]) ** 2).sum(-1)
+        price = (self.m_log_price[m] - self.c_price_pref[c]) ** 2
+        latent = (self.c_latent[c] * self.m_latent[m]).sum(-1)
+        key = (m.astype(np.uint64) << np.uint64(32)) | c.astype(np.uint64)
+        u = (_splitmix(key ^ np.uint64(self.pair_seed)) >> np.uint64(11)).astype(np.float64)
+        pair = ndtri((u + 0.5) / 2.0**53) * self.pair_noise_sd
+        return (
+            k["log_base_conversion"]
+            + self.c_log_views[c]
+            + self.m_log_price[m]
+            + k["affinity"] * np.log(aff)
+            - k["audience"] * aud
+            - k["price"] * price
+            + k["engagement"] * self.c_log_engagement[c]
+            + k["brand"] * self.m_brand[m]
+            + self.c_quality[c]
+            + latent
+            + pair
+        )
+
+    def value(self, m: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """True expected GMV (USD) of the first video of pairs ``(m, c)``; broadcasts."""
+        return np.exp(self.log_value(m, c))
+
+    def value_of_videos(self, m: np.ndarray, c: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """True expected GMV of ``n`` short videos of pairs ``(m, c)`` (with diminishing returns)."""
+        d = self.repeat_decay
+        n = np.asarray(n, dtype=float)
+        factor = n if d == 1.0 else (1.0 - d**n) / (1.0 - d)
+        return self.value(m, c) * factor
+
+    def top_creators(self, m: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` truly best creators of each merchant in ``m`` over ALL creators.
+
+        Returns (indices, values), each (len(m), k), best first. Blocked over merchants.
+        """
+        m = np.asarray(m)
+        k = min(k, self.n_creators)
+        idx = np.empty((len(m), k), dtype=np.int64)
+        val = np.empty((len(m), k))
+        call = np.arange(self.n_creators)
+        for s in range(0, len(m), block):
+            mb = m[s : s + block]
+            v = self.log_value(mb[:, None], call[None, :])
+            part = np.argpartition(-v, k - 1, axis=1)[:, :k]
+            pv = np.take_along_axis(v, part, 1)
+            order = np.argsort(-pv, axis=1, kind="stable")
+            idx[s : s + block] = np.take_along_axis(part, order, 1)
+            val[s : s + block] = np.exp(np.take_along_axis(pv, order, 1))
+        return idx, val
+
+    def to_tables(self) -> dict[str, pd.DataFrame]:
+        """The truth as tables (for ``truth/``): merchants, creators, params."""
+        r = self.m_latent.shape[1]
+        m = pd.DataFrame({
+            "merchant_id": self.merchant_id,
+            "category": self.m_category,
+            "log_price": self.m_log_price,
+            "brand": self.m_brand,
+            "audience_female": self.m_audience[:, 0],
+            "audience_young": self.m_audience[:, 1],
+            **{f"latent_{i}": self.m_latent[:, i] for i in range(r)},
+        })  # fmt: skip
+        c = pd.DataFrame({
+            "creator_id": self.creator_id,
+            "log_views": self.c_log_views,
+            "log_engagement": self.c_log_engagement,
+            "quality": self.c_quality,
+            "price_pref": self.c_price_pref,
+            "audience_female": self.c_audience[:, 0],
+            "audience_young": self.c_audience[:, 1],
+            **{f"latent_{i}": self.c_latent[:, i] for i in range(r)},
+            **{f"affinity_{i}": self.c_affinity[:, i] for i in range(self.c_affinity.shape[1])},
+        })  # fmt: skip
+        params = {
+            "categories": list(self.categories),
+            "category_similarity": self.category_similarity.round(12).tolist(),
+            "coef": self.coef,
+            "repeat_decay": self.repeat_decay,
+            "pair_noise_sd": self.pair_noise_sd,
+            "pair_seed": self.pair_seed,
+        }
+        return {"merchants": m, "creators": c, "params": params}
+
+    @classmethod
+    def from_tables(cls, merchants: pd.DataFrame, creators: pd.DataFrame, params: dict) -> GroundTruth:
+        """Rebuild the truth from what :meth:`to_tables` produced."""
+        lat = sorted((c for c in merchants.columns if c.startswith("latent_")), key=lambda s: int(s[7:]))
+        aff = sorted((c for c in creators.columns if c.startswith("affinity_")), key=lambda s: int(s[9:]))
+        return cls(
+            merchant_id=merchants["merchant_id"].to_numpy(dtype=object),
+            creator_id=creators["creator_id"].to_numpy(dtype=object),
+            m_category=merchants["category"].to_numpy(np.int64),
+            m_log_price=merchants["log_price"].to_numpy(float),
+            m_brand=merchants["brand"].to_numpy(float),
+            m_audience=merchants[["audience_female", "audience_young"]].to_numpy(float),
+            m_latent=merchants[lat].to_numpy(float).reshape(len(merchants), len(lat)),
+            c_affinity=creators[aff].to_numpy(float),
+            c_log_views=creators["log_views"].to_numpy(float),
+            c_log_engagement=creators["log_engagement"].to_numpy(float),
+            c_quality=creators["quality"].to_numpy(float),
+            c_price_pref=creators["price_pref"].to_numpy(float),
+            c_audience=creators[["audience_female", "audience_young"]].to_numpy(float),
+            c_latent=creators[lat].to_numpy(float).reshape(len(creators), len(lat)),
+            category_similarity=np.asarray(params["category_similarity"], dtype=float),
+            categories=tuple(params["categories"]),
+            coef={k: float(v) for k, v in params["coef"].items()},
+            repeat_decay=float(params["repeat_decay"]),
+            pair_noise_sd=float(params["pair_noise_sd"]),
+            pair_seed=int(params["pair_seed"]),
+        )
+
+
+@dataclass(frozen=True)
+class Marketplace:
+    """The three contract input tables and the truth behind them."""
+
+    merchants: pd.DataFrame
+    creators: pd.DataFrame
+    collaborations: pd.DataFrame
+    truth: GroundTruth
+
+
+def _days(d: date) -> int:
+    return int(np.datetime64(d, "D").astype(np.int64))
+
+
+def _to_dates(days: np.ndarray) -> pd.Series:
+    return pd.Series(days.astype("datetime64[D]").astype("datetime64[ns]"))
+
+
+def _chunks(n: int, size: int):
+    for s in range(0, n, size):
+        yield s, min(n, s + size)
+
+
+def _category_space(rng: np.random.Generator, k: int, dims: int):
+    """Category positions, similarity, audience lean and price level."""
+    pos = rng.normal(size=(k, dims))
+    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
+    sim = np.exp(-d2 / (2 * np.median(d2[d2 > 0]) / 2))
+    np.fill_diagonal(sim, 1.0)
+    female = rng.beta(2, 2, size=k) * 0.8 + 0.1
+    young = rng.beta(2, 2, size=k) * 0.6 + 0.3
+    log_price = rng.normal(np.log(25.0), 0.6, size=k)
+    return sim, female, young, log_price
+
+
+def simulate(config: Config, *, merchants: int | None = None, creators: int | None = None,
+             seed: int | None = None, progress: bool = False) -> Marketplace:  # fmt: skip
+    """Generate a marketplace: the three input tables and its :class:`GroundTruth`.
+
+    Parameters
+    ----------
+    config : the loaded configuration (its ``simulate`` and ``program`` sections).
+    merchants, creators, seed : override the config's sizes and seed.
+    progress : show a progress bar over collaboration chunks.
+    """
+    sc = config.simulate
+    n_m = sc.merchants if merchants is None else merchants
+    n_c = sc.creators if creators is None else creators
+    seed = sc.seed if seed is None else seed
+    root = np.random.SeedSequence(seed)
+    s_cat, s_cre, s_mer, s_col, s_pair = root.spawn(5)
+    k = sc.n_categories
+    names = category_names(k)
+    sim, cat_female, cat_young, cat_price = _category_space(np.random.default_rng(s_cat), k, sc.category_dims)
+    cat_weight = np.random.default_rng(s_cat).dirichlet(np.full(k, 4.0))
+    r = sc.latent_rank
+    hist_start, hist_end = _days(sc.history_start), _days(sc.history_end)
+    prog_start, prog_end = _days(config.program.start), _days(config.program.end)
+
+    # creators, in chunks
+    cre_cols: dict[str, list] = {}
+    truth_c: dict[str, list] = {}
+    for i, (a, b) in enumerate(_chunks(n_c, sc.chunk_size)):
+        rng = np.random.default_rng(s_cre.spawn(i + 1)[-1])
+        n = b - a
+        cat = rng.choice(k, size=n, p=cat_weight)
+        followers = np.floor(np.exp(rng.normal(9.3, 1.5, size=n))).astype(np.int64)
+        log_views = np.log1p(followers) + rng.normal(np.log(0.12), 0.7, size=n)
+        views = np.round(np.exp(log_views), 1)
+        engagement = np.clip(rng.beta(2.2, 40, size=n) + 0.01, 0.01, 0.15)
+        # secondary affinities: similar categories plus idiosyncratic interests
+        aff = sim[cat] ** 2 * rng.dirichlet(np.full(k, 0.6), size=n) * k
+        aff[np.arange(n), cat] = 1.0
+        aff = np.clip(aff / aff.max(1, keepdims=True), _EPS, 1.0)
+        aud = np.column_stack([
+            np.clip(cat_female[cat] + rng.normal(0, 0.12, n), 0.02, 0.98),
+            np.clip(cat_young[cat] + rng.normal(0, 0.12, n), 0.02, 0.98),
+        ])  # fmt: skip
+        small = followers < 5000
+        capacity = np.where(small, rng.integers(1, 6, n), rng.integers(3, 22, n))
+        cold = rng.random(n) < sc.cold_creator_share
+        joined = np.where(
+            cold,
+            rng.integers(hist_end + 1, prog_end + 1, n),
+            rng.integers(_days(date(2021, 1, 1)), hist_end - 30, n),
+        )
+        cre_cols.setdefault("creator_id", []).append(np.array([f"c{j:07d}" for j in range(a, b)], dtype=object))
+        for name, arr in (("primary_category", np.array(names, dtype=object)[cat]),
+                          ("followers", followers), ("avg_views", views),
+                          ("engagement_rate", np.round(engagement, 5)),
+                          ("audience_female_share", np.round(aud[:, 0], 4)),
+                          ("audience_age_18_34_share", np.round(aud[:, 1], 4)),
+                          ("weekly_video_capacity", capacity.astype(np.int64)),
+                          ("joined_at", joined)):  # fmt: skip
+            cre_cols.setdefault(name, []).append(arr)
+        for name, arr in (("cat", cat), ("aff", aff), ("log_views", np.log(views + 1.0)),
+                          ("log_eng", np.log(engagement / 0.05)), ("aud", aud),
+                          ("quality", rng.normal(0, 0.45, n) + 0.8 * np.log(engagement / 0.05) * 0.2),
+                          ("price_pref", cat_price[cat] + rng.normal(0, 0.6, n)),
+                          ("latent", rng.normal(0, 0.7 / max(r, 1) ** 0.25, (n, r))),
+                          ("cold", cold)):  # fmt: skip
+            truth_c.setdefault(name, []).append(arr)
+    C = {key: np.concatenate(v) for key, v in cre_cols.items()}
+    TC = {key: np.concatenate(v) for key, v in truth_c.items()}
+
+    # merchants, in chunks; annual GMV log-normal with the configured share certified
+    sigma_gmv = 2.0
+    z = ndtri(1.0 - sc.certified_share) if 0 < sc.certified_share < 1 else 3.0
+    mu_gmv = np.log(max(config.program.certification_gmv_usd, 1.0)) - z * sigma_gmv
+    mer_cols: dict[str, list] = {}
+    truth_m: dict[str, list] = {}
+    for i, (a, b) in enumerate(_chunks(n_m, sc.chunk_size)):
+        rng = np.random.default_rng(s_mer.spawn(i + 1)[-1])
+        n = b - a
+        cat = rng.choice(k, size=n, p=cat_weight)
+        # stratified draws: the certified share holds even in a small example
+        log_gmv = mu_gmv + sigma_gmv * ndtri((rng.permutation(n) + rng.random(n)) / n)
+        gmv = np.round(np.exp(log_gmv), 2)
+        certified = gmv >= config.program.certification_gmv_usd
+        size_z = (log_gmv - mu_gmv) / sigma_gmv
+        brand = 0.5 * size_z + rng.normal(0, 0.8, n)
+        btype = np.where(
+            brand + rng.normal(0, 0.7, n) > 0.6, 0, np.where(rng.random(n) < 0.35, 1, 2)
+        )
+        log_price = cat_price[cat] + rng.normal(0, 0.55, n)
+        rating = np.clip(np.round(4.3 + 0.25 * brand + rng.normal(0, 0.3, n), 1), 1.0, 5.0)
+        rating = np.where(rng.random(n) < 0.05, np.nan, rating)
+        new_shop = rng.random(n) < 0.08
+        in_program = np.where(certified, rng.random(n) < sc.certified_in_program_share, new_shop)
+        onboarded = np.where(
+            in_program,
+            rng.integers(prog_start, prog_end + 1, n),
+            rng.integers(_days(date(2021, 1, 1)), min(prog_start, hist_end) - 14, n),
+        )
+        used = np.zeros(n, dtype=np.int64)
+        window = np.clip((hist_end - onboarded) / config.program.window_days, 0, 1)
+        started = certified & in_program & (onboarded <= hist_end)
+        used[started] = np.floor(
+            config.program.free_videos * window[started] * rng.uniform(0.2, 0.8, started.sum())
+        ).astype(np.int64)
+        aud = np.column_stack([
+            np.clip(cat_female[cat] + rng.normal(0, 0.1, n), 0.02, 0.98),
+            np.clip(cat_young[cat] + rng.normal(0, 0.1, n), 0.02, 0.98),
+        ])  # fmt: skip
+        mer_cols.setdefault("merchant_id", []).append(np.array([f"m{j:06d}" for j in range(a, b)], dtype=object))
+        for name, arr in (("primary_category", np.array(names, dtype=object)[cat]),
+                          ("annual_gmv_usd", gmv), ("avg_price_usd", np.round(np.exp(log_price), 2)),
+                          ("store_rating", rating), ("business_type", BUSINESS_TYPES[btype].astype(object)),
+                          ("onboarded_at", onboarded), ("certified_super_top", certified),
+                          ("free_videos_used", used)):  # fmt: skip
+            mer_cols.setdefault(name, []).append(arr)
+        for name, arr in (("cat", cat), ("log_price", np.log(np.round(np.exp(log_price), 2))),
+                          ("brand", brand), ("aud", aud),
+                          ("latent", rng.normal(0, 0.7 / max(r, 1) ** 0.25, (n, r))),
+                          ("size", size_z)):  # fmt: skip
+            truth_m.setdefault(name, []).append(arr)
+    M = {key: np.concatenate(v) for key, v in mer_cols.items()}
+    TM = {key: np.concatenate(v) for key, v in truth_m.items()}
+
+    truth = GroundTruth(
+        merchant_id=M["merchant_id"], creator_id=C["creator_id"],
+        m_category=TM["cat"], m_log_price=TM["log_price"], m_brand=TM["brand"],
+        m_audience=TM["aud"], m_latent=TM["latent"],
+        c_affinity=TC["aff"], c_log_views=TC["log_views"], c_log_engagement=TC["log_eng"],
+        c_quality=TC["quality"], c_price_pref=TC["price_pref"], c_audience=TC["aud"],
+        c_latent=TC["latent"], category_similarity=sim, categories=tuple(names),
+        coef={"log_base_conversion": float(np.log(0.004)), "affinity": 0.9, "audience": 8.0,
+              "price": 0.6, "engagement": 0.5, "brand": 0.25},
+        repeat_decay=sc.repeat_decay, pair_noise_sd=0.3,
+        pair_seed=int(np.random.default_rng(s_pair).integers(0, 2**62)),
+    )  # fmt: skip
+
+    collabs = _history(config, truth, M, C, TM, TC, s_col, progress)
+    merchants_df = pd.DataFrame({key: M[key] for key in mer_cols})
+    merchants_df["onboarded_at"] = _to_dates(M["onboarded_at"])
+    creators_df = pd.DataFrame({key: C[key] for key in cre_cols})
+    creators_df["joined_at"] = _to_dates(C["joined_at"])
+    return Marketplace(merchants_df, creators_df, collabs, truth)
+
+
+def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
+    """Exposure-biased collaborations with noisy outcomes.
+
+    Each merchant draws creators by category (mostly its own and similar ones)
+    and, within a category, by popularity; among a small pool of such
+    candidates it keeps the one that fits best, up to noise: so who worked with
+    whom carries signal about fit, and the pairs never tried say little.
+    """
+    from tqdm.auto import tqdm
+
+    sc = config.simulate
+    hist_start, hist_end = _days(sc.history_start), _days(sc.history_end)
+    k = sc.n_categories
+    cat_c = TC["cat"]
+    weight = np.where(TC["cold"], 0.0, np.maximum(C["followers"], 1).astype(float) ** sc.exposure_follower_power)
+    order = np.lexsort((np.arange(len(cat_c)), cat_c))  # creators grouped by category
+    w_sorted = weight[order]
+    bounds = np.searchsorted(cat_c[order], np.arange(k + 1))
+    cum = np.concatenate([[0.0], np.cumsum(w_sorted)])
+    cat_mass = cum[bounds[1:]] - cum[bounds[:-1]]
+    pcat = truth.category_similarity ** sc.exposure_category_boost * cat_mass[None, :]
+    pcat = pcat / pcat.sum(1, keepdims=True)
+    pool = 4
+
+    frames = []
+    n_m = len(M["merchant_id"])
+    chunks = list(_chunks(n_m, sc.chunk_size))
+    for i, (a, b) in enumerate(tqdm(chunks, desc="history", disable=not progress)):
+        rng = np.random.default_rng(seq.spawn(i + 1)[-1])
+        m_idx = np.arange(a, b)
+        start = np.maximum(hist_start, M["onboarded_at"][m_idx])
+        tenure = np.clip(hist_end - start, 0, None) / 365.0
+        size = np.clip(np.exp(0.35 * TM["size"][m_idx]), 0.3, 5.0)
+        n_col = rng.poisson(sc.collabs_per_merchant * tenure * size)
+        mm = np.repeat(m_idx, n_col)
+        if len(mm) == 0:
+            continue
+        # category, then creator within category by popularity; `pool` candidates per slot
+        u = rng.random((len(mm), 1))
+        cats = (np.cumsum(pcat[TM["cat"][mm]], 1) < u).sum(1).clip(0, k - 1)
+        lo, hi = cum[bounds[cats]], cum[bounds[cats + 1]]
+        draws = lo[:, None] + rng.random((len(mm), pool)) * (hi - lo)[:, None]
+        pos = np.searchsorted(cum, draws, side="right") - 1
+        pos = np.clip(pos, bounds[cats][:, None], bounds[cats + 1][:, None] - 1)
+        cand = order[pos]
+        score = sc.selection_strength * truth.log_value(mm[:, None], cand) + rng.gumbel(size=cand.shape)
+        cc = cand[np.arange(len(mm)), score.argmax(1)]
+        ok = weight[cc] > 0
+        mm, cc = mm[ok], cc[ok]
+        n = len(mm)
+        lo_day = np.maximum(start[mm - a], C["joined_at"][cc])
+        posted = lo_day + np.floor(rng.random(n) * (hist_end - lo_day + 1)).astype(np.int64)
+        ctype = rng.choice(3, size=n, p=_CONTENT_SHARE)
+        videos = 1 + np.where(ctype == 0, rng.poisson(1.5, n), np.where(ctype == 1, rng.poisson(0.5, n), 0))
+        d = truth.repeat_decay
+        reps = videos if d == 1.0 else (1 - d**videos) / (1 - d)
+        expect = truth.value(mm, cc) * _CONTENT_VALUE[ctype] * reps
+        s = sc.outcome_noise
+        noisy = expect * np.exp(rng.normal(-s * s / 2, s, n))
+        price = np.exp(truth.m_log_price[mm])
+        orders = rng.poisson(noisy / price)
+        gmv = np.round(orders * price * rng.uniform(0.85, 1.0, n), 2)
+        views = np.floor(
+            C["avg_views"][cc] * videos * _CONTENT_VIEWS[ctype] * np.exp(rng.normal(-0.125, 0.5, n))
+        ).astype(np.int64)
+        frames.append(pd.DataFrame({
+            "merchant_id": M["merchant_id"][mm],
+            "creator_id": C["creator_id"][cc],
+            "posted_at": posted,
+            "content_type": CONTENT_TYPES[ctype].astype(object),
+            "videos": videos.astype(np.int64),
+            "views": views,
+            "orders": orders.astype(np.int64),
+            "gmv_usd": gmv,
+        }))  # fmt: skip
+    cols = ["merchant_id", "creator_id", "posted_at", "content_type", "videos", "views", "orders", "gmv_usd"]
+    if not frames:
+        out = pd.DataFrame({c: pd.Series(dtype=object if c in ("merchant_id", "creator_id", "content_type") else "int64") for c in cols})
+        out["gmv_usd"] = out["gmv_usd"].astype(float)
+        out["posted_at"] = pd.Series(dtype="datetime64[ns]")
+        return out
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["posted_at", "merchant_id", "creator_id"], kind="stable", ignore_index=True)
+    out["posted_at"] = _to_dates(out["posted_at"].to_numpy())
+    return out

@@ -1,0 +1,103 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.config import load_config
+from matching.simulate import GroundTruth, simulate
+
+
+@pytest.fixture(scope="module")
+def market():
+    return simulate(load_config(), merchants=300, creators=3000, seed=3)
+
+
+def test_same_seed_same_tables_other_seed_differs():
+    cfg = load_config()
+    a = simulate(cfg, merchants=80, creators=800, seed=5)
+    b = simulate(cfg, merchants=80, creators=800, seed=5)
+    c = simulate(cfg, merchants=80, creators=800, seed=6)
+    for name in ("merchants", "creators", "collaborations"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert not a.collaborations.equals(c.collaborations)
+
+
+def test_chunking_does_not_change_the_catalogue_shape():
+    cfg = load_config()
+    small = cfg.replace(simulate={"chunk_size": 64})
+    mk = simulate(small, merchants=150, creators=700, seed=2)
+    assert len(mk.merchants) == 150 and len(mk.creators) == 700
+    assert mk.merchants.merchant_id.is_unique and mk.creators.creator_id.is_unique
+
+
+def test_certified_share_and_onboarding(market):
+    cfg = load_config()
+    m = market.merchants
+    cert = m.certified_super_top
+    assert cert.equals(m.annual_gmv_usd >= cfg.program.certification_gmv_usd)
+    assert 0.015 <= cert.mean() <= 0.04
+    in_program = m.onboarded_at.between(pd.Timestamp(cfg.program.start), pd.Timestamp(cfg.program.end))
+    assert in_program[cert].mean() >= 0.5
+    assert (m.free_videos_used[~cert] == 0).all()
+    assert (m.free_videos_used <= cfg.program.free_videos).all()
+
+
+def test_creator_profiles_are_plausible(market):
+    c = market.creators
+    assert c.engagement_rate.between(0.01, 0.15).all()
+    small = c.followers < 5000
+    assert (c.weekly_video_capacity[small] <= 5).all()
+    # heavy tail: the top 1% of creators hold a large share of followers
+    f = np.sort(c.followers.to_numpy())[::-1]
+    assert f[: len(f) // 100].sum() / f.sum() > 0.1
+
+
+def test_history_is_exposure_biased_and_has_cold_start(market):
+    m, c, h = market.merchants, market.creators, market.collaborations
+    cat_m = h.merchant_id.map(m.set_index("merchant_id").primary_category)
+    cat_c = h.creator_id.map(c.set_index("creator_id").primary_category)
+    same = (cat_m == cat_c).mean()
+    chance = (c.primary_category.value_counts(normalize=True) ** 2).sum()
+    assert same > 3 * chance
+    tried = c.followers[c.creator_id.isin(h.creator_id)].median()
+    assert tried > 2 * c.followers.median()
+    assert (~m.merchant_id.isin(h.merchant_id)).sum() > 0
+    assert (~c.creator_id.isin(h.creator_id)).sum() > 0
+    # nobody collaborates before they exist
+    on = h.merchant_id.map(m.set_index("merchant_id").onboarded_at)
+    joined = h.creator_id.map(c.set_index("creator_id").joined_at)
+    assert (h.posted_at >= on).all() and (h.posted_at >= joined).all()
+
+
+def test_outcomes_track_the_truth(market):
+    """Realised GMV of a pair correlates with its true value: the history is informative."""
+    t = market.truth
+    h = market.collaborations
+    mi = pd.Index(t.merchant_id).get_indexer(h.merchant_id)
+    ci = pd.Index(t.creator_id).get_indexer(h.creator_id)
+    sv = (h.content_type == "short_video").to_numpy()
+    expected = t.value_of_videos(mi[sv], ci[sv], h.videos.to_numpy()[sv])
+    rho = pd.Series(np.log1p(expected)).corr(pd.Series(np.log1p(h.gmv_usd.to_numpy()[sv])), method="spearman")
+    assert rho > 0.5
+
+
+def test_truth_function_properties(market):
+    t = market.truth
+    m = np.arange(t.n_merchants)
+    v = t.value(m[:20, None], np.arange(t.n_creators)[None, :])
+    assert v.shape == (20, t.n_creators) and (v > 0).all()
+    # broadcast and elementwise agree
+    assert np.allclose(v[3, 10:15], t.value(np.full(5, 3), np.arange(10, 15)))
+    # diminishing returns
+    one, two = t.value_of_videos(0, 0, 1), t.value_of_videos(0, 0, 2)
+    assert one < two < 2 * one
+    idx, val = t.top_creators(m[:20], 10)
+    assert np.allclose(val[:, 0], v.max(1)) and (np.diff(val, axis=1) <= 0).all()
+
+
+def test_truth_round_trips_through_tables(market):
+    t = market.truth
+    tables = t.to_tables()
+    back = GroundTruth.from_tables(tables["merchants"], tables["creators"], tables["params"])
+    m = np.arange(t.n_merchants)[:30, None]
+    c = np.arange(t.n_creators)[None, :200]
+    assert np.allclose(back.value(m, c), t.value(m, c), rtol=1e-9)
