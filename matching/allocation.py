@@ -1,0 +1,803 @@
+"""Optimal allocation of the TOP Program's free short videos to creators.
+
+Pure arrays in, arrays out: no pandas, no files. The caller turns the match
+tables into integer indices and reads the answer back.
+
+The problem
+-----------
+Each eligible seller ``s`` has an integer remaining quota ``Q_s`` of free short
+videos. Each candidate pair ``(s, c)`` has a value ``v_sc >= 0``, the expected
+GMV of the *first* video of that pair. Creator ``c`` can make ``K_c`` videos
+over the window, shared by all sellers. Repeat videos of one pair are worth
+less: the n-th video is worth ``v_sc * g(n)`` with ``g(n) = decay ** (n - 1)``
+(``decay`` in (0, 1], a scalar or one value per pair). Each pair takes at most
+``pair_cap`` videos. Maximise the total value subject to
+
+* per seller ``sum(videos) <= Q_s``; per creator ``sum(videos) <= K_c``;
+* per pair ``0 <= videos <= pair_cap``, integer.
+
+Placing nothing is allowed; zero-value pairs are never placed.
+
+Diminishing returns, piecewise-linear
+-------------------------------------
+``g`` is approximated by a concave piecewise-linear function whose slope
+changes at the configured breakpoints ``segments = (b_1, ..., b_K)``
+(``allocation.segments``, e.g. ``(1, 2, 4, 8, 16)``). With ``b_0 = 0`` the
+segments are ``(b_0, b_1], (b_1, b_2], ..., (b_{K-1}, b_K]`` and a last one
+``(b_K, pair_cap]``; every segment is clipped to the pair cap (so a pair with
+cap 5 has segments ``(0,1], (1,2], (2,4], (4,5]``). Every video of a segment is
+worth ``v_sc`` times the mean of ``g(n)`` over the (clipped) segment, so a
+filled segment is valued exactly and the per-video gains never increase.
+*Every* breakpoint, including the last, is a change of slope: K breakpoints
+give up to K + 1 segments.
+
+Per-pair cap and the diversity rule
+-----------------------------------
+:func:`pair_caps` gives ``min(max_videos_per_pair, max(1, floor(diversity_cap *
+Q_total)))`` where ``Q_total`` is the seller's *full* program quota (not what
+is left of it, so the cap does not shrink as the quota is used). When the floor
+is 0 (a quota smaller than ``1 / diversity_cap``) the cap is 1, not 0: one
+video per creator is the most diverse allocation there is, and a cap of 0
+would make a small quota impossible to place at all.
+
+Solvers
+-------
+:func:`allocate`
+    The exact integer optimum, as a min-cost flow solved by OR-Tools:
+    source -> seller (cap ``Q_s``) -> one arc per (pair, segment) (cap = the
+    segment's length, cost = minus its per-video gain) -> creator (cap
+    ``K_c``) -> sink, plus a zero-cost source -> sink bypass so the flow need
+    not be maximal. Concave gains make the segments of a pair fill in order.
+    Gains are scaled to int64 costs (see :func:`allocate` for the precision);
+    the reported values are always evaluated with the true float gains.
+:func:`greedy_allocate`
+    Baseline: repeatedly takes the highest feasible marginal gain.
+:func:`lp_allocate`
+    The LP relaxation with scipy's HiGHS; the network matrix is totally
+    unimodular so it has the same optimum. For tests on small instances.
+:func:`max_flow_limit`
+    The most videos that could be placed ignoring values (a max flow).
+
+:func:`estimate_decay` estimates ``decay`` from a collaboration history.
+
+Examples
+--------
+>>> import numpy as np
+>>> problem = AllocationProblem(
+...     seller=np.array([0, 0, 1, 1]), creator=np.array([0, 1, 0, 1]),
+...     value=np.array([10.0, 9.0, 8.0, 0.0]), quota=np.array([1, 1]),
+...     capacity=np.array([1, 1]), pair_cap=np.array([1, 1, 1, 1]),
+...     decay=0.8, segments=(1, 2, 4, 8, 16))
+>>> allocate(problem).videos.tolist()
+[0, 1, 1, 0]
+>>> greedy_allocate(problem).objective
+10.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+from ortools.graph.python import max_flow as _max_flow
+from ortools.graph.python import min_cost_flow as _min_cost_flow
+
+if TYPE_CHECKING:
+    from matching.config import AllocationConfig
+
+__all__ = [
+    "AllocationProblem",
+    "AllocationResult",
+    "allocate",
+    "build_problem",
+    "estimate_decay",
+    "greedy_allocate",
+    "lp_allocate",
+    "max_flow_limit",
+    "network_size",
+    "pair_caps",
+    "segment_gains",
+]
+
+_INT64_MAX = np.iinfo(np.int64).max
+# Largest integer cost used when it is safe (rounding error <= 0.5 / 2**40 of the largest gain).
+_MAX_COST = 2**40
+# Below this the int64 rounding would no longer be negligible.
+_MIN_COST = 2**20
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _int_array(name: str, x, ndim: int = 1) -> np.ndarray:
+    """``x`` as a read-only int64 array; floats are accepted only if integral."""
+    a = np.asarray(x)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {a.shape}")
+    if a.dtype == bool:
+        raise ValueError(f"{name} must hold integers, got booleans")
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} has NaN or infinite entries")
+        if np.any(a != np.round(a)):
+            raise ValueError(f"{name} must hold integers, got non-integral values")
+    elif a.size and not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    out = a.astype(np.int64, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _float_array(name: str, x) -> np.ndarray:
+    a = np.asarray(x)
+    if a.size and not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    out = a.astype(np.float64, copy=True)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"{name} has NaN or infinite entries (first at {_first(~np.isfinite(out))})"
+        )
+    out.setflags(write=False)
+    return out
+
+
+def _first(mask: np.ndarray) -> list[int]:
+    return np.flatnonzero(mask)[:5].tolist()
+
+
+def _check_nonnegative(name: str, a: np.ndarray) -> None:
+    if np.any(a < 0):
+        raise ValueError(f"{name} must be >= 0; negative at positions {_first(a < 0)}")
+
+
+# --------------------------------------------------------------------------- problem
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationProblem:
+    """One allocation instance; validated and copied (read-only) on construction.
+
+    Parameters
+    ----------
+    seller : int array (P,)
+        Per candidate pair, the index of its seller into ``quota``.
+    creator : int array (P,)
+        Per candidate pair, the index of its creator into ``capacity``.
+    value : float array (P,)
+        Per pair, ``>= 0``: the value (expected GMV) of the pair's first video.
+    quota : int array (S,)
+        Per seller, ``>= 0``: the free videos still to place.
+    capacity : int array (C,)
+        Per creator, ``>= 0``: videos the creator can make over the window.
+    pair_cap : int array (P,)
+        Per pair, ``>= 0``: the most videos of that pair (see :func:`pair_caps`).
+    decay : float or float array (P,)
+        In (0, 1]: the n-th video of a pair is worth ``value * decay ** (n - 1)``.
+    segments : tuple of int
+        Increasing positive breakpoints of the piecewise-linear returns.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, an index out of range, a negative or NaN number, a
+        decay outside (0, 1], bad segments or a duplicate (seller, creator) pair.
+    """
+
+    seller: np.ndarray
+    creator: np.ndarray
+    value: np.ndarray
+    quota: np.ndarray
+    capacity: np.ndarray
+    pair_cap: np.ndarray
+    decay: np.ndarray | float
+    segments: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        seller = _int_array("seller", self.seller)
+        creator = _int_array("creator", self.creator)
+        value = _float_array("value", self.value)
+        quota = _int_array("quota", self.quota)
+        capacity = _int_array("capacity", self.capacity)
+        pair_cap = _int_array("pair_cap", self.pair_cap)
+        n = seller.shape[0]
+        for name, a in (("creator", creator), ("value", value), ("pair_cap", pair_cap)):
+            if a.shape != (n,):
+                raise ValueError(f"{name} must have one entry per pair ({n}), got shape {a.shape}")
+        for name, a in (
+            ("value", value),
+            ("quota", quota),
+            ("capacity", capacity),
+            ("pair_cap", pair_cap),
+        ):
+            _check_nonnegative(name, a)
+        for name, idx, size in (
+            ("seller", seller, quota.size),
+            ("creator", creator, capacity.size),
+        ):
+            bad = (idx < 0) | (idx >= size)
+            if np.any(bad):
+                raise ValueError(
+                    f"{name} indices must be in [0, {size}); out of range at positions {_first(bad)}"
+                )
+        if n:
+            key = seller * np.int64(capacity.size) + creator
+            order = np.argsort(key, kind="stable")
+            dup = np.flatnonzero(key[order][1:] == key[order][:-1])
+            if dup.size:
+                raise ValueError(
+                    f"duplicate (seller, creator) pairs at positions {np.sort(order[dup + 1])[:5].tolist()}"
+                )
+
+        decay_arr = _float_array("decay", self.decay)
+        if decay_arr.ndim not in (0, 1) or (decay_arr.ndim == 1 and decay_arr.shape != (n,)):
+            raise ValueError(
+                f"decay must be a scalar or one value per pair ({n}), got shape {decay_arr.shape}"
+            )
+        if np.any((decay_arr <= 0) | (decay_arr > 1)):
+            raise ValueError("decay must be in (0, 1]")
+        decay: np.ndarray | float = float(decay_arr) if decay_arr.ndim == 0 else decay_arr
+
+        try:
+            segments = tuple(int(b) for b in self.segments)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"segments must be a sequence of integers, got {self.segments!r}"
+            ) from None
+        if (
+            not segments
+            or segments[0] < 1
+            or any(b <= a for a, b in zip(segments, segments[1:], strict=False))
+            or any(b != s for b, s in zip(segments, self.segments, strict=True))
+        ):
+            raise ValueError(
+                f"segments must be increasing positive integers, got {list(self.segments)}"
+            )
+
+        for name, v in (
+            ("seller", seller),
+            ("creator", creator),
+            ("value", value),
+            ("quota", quota),
+            ("capacity", capacity),
+            ("pair_cap", pair_cap),
+            ("decay", decay),
+            ("segments", segments),
+        ):
+            object.__setattr__(self, name, v)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.seller.shape[0])
+
+    @property
+    def n_sellers(self) -> int:
+        return int(self.quota.shape[0])
+
+    @property
+    def n_creators(self) -> int:
+        return int(self.capacity.shape[0])
+
+    def pair_value(self, videos: np.ndarray) -> np.ndarray:
+        """Value of ``videos`` videos of each pair: the sum of their piecewise gains."""
+        videos = _int_array("videos", videos)
+        if videos.shape != (self.n_pairs,):
+            raise ValueError(f"videos must have one entry per pair ({self.n_pairs})")
+        start, length, gain = segment_gains(self)
+        used = np.clip(videos[:, None] - start, 0, length)
+        return (used * gain).sum(axis=1)
+
+
+def pair_caps(quota_total, max_videos_per_pair: int, diversity_cap: float) -> np.ndarray:
+    """Per-seller cap on the videos of any one creator.
+
+    ``min(max_videos_per_pair, max(1, floor(diversity_cap * quota_total)))``; the
+    floor gets a 1e-9 tolerance so ``0.29 * 100`` counts as 29. A floor of 0 becomes
+    1 (see the module docstring). Index the result by ``seller`` to get per-pair caps.
+    """
+    q = _int_array("quota_total", quota_total)
+    _check_nonnegative("quota_total", q)
+    share = np.floor(diversity_cap * q + 1e-9).astype(np.int64)
+    return np.minimum(int(max_videos_per_pair), np.maximum(1, share))
+
+
+def build_problem(
+    seller,
+    creator,
+    value,
+    *,
+    quota,
+    quota_total,
+    capacity,
+    config: AllocationConfig,
+    decay=None,
+) -> AllocationProblem:
+    """An :class:`AllocationProblem` with caps, decay and segments from the config.
+
+    Parameters
+    ----------
+    seller, creator, value : per candidate pair (see :class:`AllocationProblem`).
+    quota : per seller, the free videos left (``seller_status(...)["remaining_quota"]``).
+    quota_total : per seller, the full program quota (``program.free_videos``); it drives
+        the diversity cap.
+    capacity : per creator, the videos it can make over the allocation horizon
+        (``policy.creator_capacity``).
+    config : the ``allocation`` section of the configuration.
+    decay : scalar or per pair; ``config.default_decay`` when None.
+    """
+    seller_arr = _int_array("seller", seller)
+    quota_total_arr = _int_array("quota_total", quota_total)
+    quota_arr = _int_array("quota", quota)
+    if quota_total_arr.shape != quota_arr.shape:
+        raise ValueError("quota_total must have one entry per seller, like quota")
+    if seller_arr.size and (seller_arr.min() < 0 or seller_arr.max() >= quota_arr.size):
+        raise ValueError(f"seller indices must be in [0, {quota_arr.size})")
+    caps = pair_caps(quota_total_arr, config.max_videos_per_pair, config.diversity_cap)
+    return AllocationProblem(
+        seller=seller_arr,
+        creator=creator,
+        value=value,
+        quota=quota_arr,
+        capacity=capacity,
+        pair_cap=caps[seller_arr],
+        decay=config.default_decay if decay is None else decay,
+        segments=tuple(config.segments),
+    )
+
+
+# --------------------------------------------------------------------------- gains
+
+
+def _geometric_sum(decay: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """``sum(decay ** (n - 1) for n in start+1 .. start+length)``, accurate for decay near 1."""
+    log_d = np.log1p(decay - 1.0)  # exact argument: decay - 1 has no rounding for decay in [0.5, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.expm1(length * log_d) / np.expm1(log_d)
+    ratio = np.where(log_d == 0.0, length.astype(np.float64), ratio)
+    return np.exp(start * log_d) * ratio
+
+
+def segment_gains(problem: AllocationProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair and segment: first-video offset, length (clipped to the pair cap), per-video gain.
+
+    Returns three ``(P, K + 1)`` arrays ``start`` (int), ``length`` (int) and ``gain``
+    (float); segment k of pair p covers videos ``start+1 .. start+length`` and each is
+    worth ``gain`` (0 where the segment is empty).
+    """
+    b = np.asarray(problem.segments, dtype=np.int64)
+    starts = np.concatenate([[0], b])
+    ends = np.concatenate([b, [np.iinfo(np.int64).max]])
+    cap = problem.pair_cap[:, None]
+    start = np.minimum(starts[None, :], cap)
+    length = np.minimum(ends[None, :], cap) - start
+    decay = np.broadcast_to(np.asarray(problem.decay, dtype=np.float64), (problem.n_pairs,))
+    total = _geometric_sum(decay[:, None], start, length)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(length > 0, total / np.maximum(length, 1), 0.0)
+    return start, length, problem.value[:, None] * mean
+
+
+@dataclass(frozen=True)
+class _Arcs:
+    """The (pair, segment) arcs worth building: positive gain and positive capacity."""
+
+    pair: np.ndarray  # int64 per arc
+    segment: np.ndarray  # int64 per arc
+    capacity: np.ndarray  # int64 per arc
+    gain: np.ndarray  # float64 per arc, per video
+
+
+def _arcs(problem: AllocationProblem) -> _Arcs:
+    """Arcs in (pair, segment) order.
+
+    An arc's capacity is its segment clipped to ``min(pair_cap, Q_s, K_c)``, since no
+    pair can take more than its seller's quota or its creator's capacity; gains stay
+    those of the pair cap, so this pruning does not change the problem.
+    """
+    start, length, gain = segment_gains(problem)
+    eff = np.minimum(
+        problem.pair_cap,
+        np.minimum(problem.quota[problem.seller], problem.capacity[problem.creator]),
+    )
+    cap = np.clip(np.minimum(start + length, eff[:, None]) - start, 0, None)
+    keep = (cap > 0) & (gain > 0)
+    pair, segment = np.nonzero(keep)
+    return _Arcs(pair=pair, segment=segment, capacity=cap[keep], gain=gain[keep])
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationResult:
+    """What a solver returns.
+
+    Attributes
+    ----------
+    videos : int64 array (P,)
+        Videos assigned to each candidate pair.
+    expected_value : float64 array (P,)
+        The value of those videos: the sum of their piecewise marginal gains.
+    objective : float
+        ``expected_value.sum()``.
+    placed : int
+        ``videos.sum()``.
+    max_flow : int
+        The most videos any allocation could place (:func:`max_flow_limit`).
+    solver : str
+        ``"min_cost_flow"``, ``"greedy"`` or ``"lp"``.
+    """
+
+    videos: np.ndarray
+    expected_value: np.ndarray
+    objective: float
+    placed: int
+    max_flow: int
+    solver: str
+
+
+def _result(problem: AllocationProblem, videos: np.ndarray, solver: str) -> AllocationResult:
+    videos = videos.astype(np.int64)
+    expected = problem.pair_value(videos) if problem.n_pairs else np.zeros(0)
+    videos.setflags(write=False)
+    expected.setflags(write=False)
+    return AllocationResult(
+        videos=videos,
+        expected_value=expected,
+        objective=float(expected.sum()),
+        placed=int(videos.sum()),
+        max_flow=max_flow_limit(problem),
+        solver=solver,
+    )
+
+
+# --------------------------------------------------------------------------- network
+
+
+@dataclass(frozen=True)
+class _Network:
+    """Node numbering of the flow network: 0 source, 1 sink, then used sellers, used creators."""
+
+    n_nodes: int
+    seller_node: np.ndarray  # per seller: node id, or -1 if unused
+    creator_node: np.ndarray  # per creator: node id, or -1 if unused
+    sellers: np.ndarray  # used seller indices, in node order
+    creators: np.ndarray  # used creator indices, in node order
+
+
+def _network(
+    problem: AllocationProblem, arc_seller: np.ndarray, arc_creator: np.ndarray
+) -> _Network:
+    used_s = np.zeros(problem.n_sellers, dtype=bool)
+    used_s[arc_seller] = True
+    used_c = np.zeros(problem.n_creators, dtype=bool)
+    used_c[arc_creator] = True
+    sellers = np.flatnonzero(used_s)
+    creators = np.flatnonzero(used_c)
+    seller_node = np.full(problem.n_sellers, -1, dtype=np.int64)
+    seller_node[sellers] = 2 + np.arange(sellers.size)
+    creator_node = np.full(problem.n_creators, -1, dtype=np.int64)
+    creator_node[creators] = 2 + sellers.size + np.arange(creators.size)
+    return _Network(2 + sellers.size + creators.size, seller_node, creator_node, sellers, creators)
+
+
+def network_size(problem: AllocationProblem) -> tuple[int, int]:
+    """``(nodes, arcs)`` of the min-cost flow network :func:`allocate` builds (before rounding)."""
+    arcs = _arcs(problem)
+    if arcs.pair.size == 0:
+        return 0, 0
+    net = _network(problem, problem.seller[arcs.pair], problem.creator[arcs.pair])
+    return net.n_nodes, int(arcs.pair.size + net.sellers.size + 1 + net.creators.size)
+
+
+def max_flow_limit(problem: AllocationProblem) -> int:
+    """The most videos that could be placed at all, ignoring values.
+
+    A max flow (OR-Tools ``SimpleMaxFlow``) on source -> seller (``Q_s``) -> creator
+    (``pair_cap``, every candidate pair, zero-value ones included) -> sink (``K_c``).
+    """
+    eff = np.minimum(
+        problem.pair_cap,
+        np.minimum(problem.quota[problem.seller], problem.capacity[problem.creator]),
+    )
+    keep = eff > 0
+    if not keep.any():
+        return 0
+    seller, creator, cap = problem.seller[keep], problem.creator[keep], eff[keep]
+    net = _network(problem, seller, creator)
+    tails = np.concatenate(
+        [
+            np.zeros(net.sellers.size, dtype=np.int64),
+            net.seller_node[seller],
+            net.creator_node[net.creators],
+        ]
+    )
+    heads = np.concatenate(
+        [
+            net.seller_node[net.sellers],
+            net.creator_node[creator],
+            np.ones(net.creators.size, dtype=np.int64),
+        ]
+    )
+    caps = np.concatenate([problem.quota[net.sellers], cap, problem.capacity[net.creators]])
+    solver = _max_flow.SimpleMaxFlow()
+    solver.add_arcs_with_capacity(
+        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
+    )
+    status = solver.solve(0, 1)
+    if status != _max_flow.SimpleMaxFlow.OPTIMAL:
+        raise RuntimeError(f"max flow failed with status {status}")
+    return int(solver.optimal_flow())
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+def _cost_scale(max_gain: float, n_nodes: int) -> float:
+    """Multiplier turning gains into int64 costs that OR-Tools can handle.
+
+    OR-Tools multiplies every cost by ``n_nodes + 1`` (plus its own source and sink)
+    and reports ``BAD_COST_RANGE`` instead of overflowing if node potentials would
+    leave int64. The scale leaves room for potentials of ``2**12`` times the largest
+    scaled cost, and maps the largest gain to at most ``2**40``.
+    """
+    n = n_nodes + 3
+    return float(min(_MAX_COST, _INT64_MAX // (2**12 * n))) / max_gain
+
+
+def allocate(problem: AllocationProblem) -> AllocationResult:
+    """The value-maximising allocation, exact and integral, by min-cost flow.
+
+    OR-Tools' ``SimpleMinCostFlow`` works on int64 costs: each per-video gain is
+    multiplied by a scale that maps the largest gain to ``2**40`` (about ``2**33`` for
+    200,000 nodes: OR-Tools needs headroom of ``n_nodes`` times the largest cost, see
+    ``_cost_scale``) and rounded; should OR-Tools still report ``BAD_COST_RANGE``, the
+    scale is divided by 64 and the solve repeated. The solution is thus optimal for
+    gains rounded to within ``0.5 / scale`` each (relative error ~1e-10 of the largest
+    gain), and the reported values are recomputed with the true float gains. Gains that
+    round to 0 are not placed. Deterministic: the same problem gives the same result.
+
+    Raises
+    ------
+    RuntimeError
+        If OR-Tools does not report an optimal solution.
+    """
+    arcs = _arcs(problem)
+    videos = np.zeros(problem.n_pairs, dtype=np.int64)
+    if arcs.pair.size == 0:
+        return _result(problem, videos, "min_cost_flow")
+
+    arc_seller = problem.seller[arcs.pair]
+    arc_creator = problem.creator[arcs.pair]
+    net = _network(problem, arc_seller, arc_creator)
+    # A seller can send no more than its quota, nor more than its arcs can carry.
+    out_cap = np.bincount(arc_seller, weights=arcs.capacity, minlength=problem.n_sellers)
+    supply_s = np.minimum(problem.quota[net.sellers], out_cap[net.sellers].astype(np.int64))
+    in_cap = np.bincount(arc_creator, weights=arcs.capacity, minlength=problem.n_creators)
+    demand_c = np.minimum(problem.capacity[net.creators], in_cap[net.creators].astype(np.int64))
+    total = int(supply_s.sum())
+
+    scale = _cost_scale(float(arcs.gain.max()), net.n_nodes)
+    for _attempt in range(6):
+        if scale * float(arcs.gain.max()) < _MIN_COST:
+            raise RuntimeError("network too large for an accurate int64 cost scale")
+        cost = -np.rint(arcs.gain * scale).astype(np.int64)
+        live = np.flatnonzero(cost < 0)
+        n_s, n_c = net.sellers.size, net.creators.size
+        tails = np.concatenate(
+            [
+                np.zeros(n_s + 1, dtype=np.int64),
+                net.seller_node[arc_seller[live]],
+                net.creator_node[net.creators],
+            ]
+        )
+        heads = np.concatenate(
+            [
+                net.seller_node[net.sellers],
+                [1],
+                net.creator_node[arc_creator[live]],
+                np.ones(n_c, dtype=np.int64),
+            ]
+        )
+        caps = np.concatenate([supply_s, [total], arcs.capacity[live], demand_c])
+        costs = np.concatenate(
+            [np.zeros(n_s + 1, dtype=np.int64), cost[live], np.zeros(n_c, dtype=np.int64)]
+        )
+
+        mcf = _min_cost_flow.SimpleMinCostFlow()
+        mcf.add_arcs_with_capacity_and_unit_cost(
+            tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
+        )
+        mcf.set_nodes_supplies(
+            np.array([0, 1], dtype=np.int32), np.array([total, -total], dtype=np.int64)
+        )
+        status = mcf.solve()
+        if status == mcf.OPTIMAL:
+            break
+        if status != mcf.BAD_COST_RANGE:
+            raise RuntimeError(f"min-cost flow failed with status {status}")
+        scale /= 64.0
+    else:
+        raise RuntimeError("min-cost flow failed: cost range too large")
+
+    first = n_s + 1
+    flow = np.asarray(
+        mcf.flows(np.arange(first, first + live.size, dtype=np.int32)), dtype=np.int64
+    )
+    videos += np.bincount(arcs.pair[live], weights=flow, minlength=problem.n_pairs).astype(np.int64)
+    return _result(problem, videos, "min_cost_flow")
+
+
+def greedy_allocate(problem: AllocationProblem) -> AllocationResult:
+    """Baseline: repeatedly place the video with the highest marginal gain that still fits.
+
+    Marginal gains of a pair never increase, so the greedy order is the order of all
+    (pair, segment) gains, highest first (ties: lower pair index, then earlier
+    segment), and a whole segment is taken at once, up to what the seller's quota and
+    the creator's capacity still allow. Short-sighted on two-sided capacity: it can
+    give a creator to the seller that values it most even when that seller had an
+    almost as good alternative and another seller had none.
+    """
+    arcs = _arcs(problem)
+    videos = np.zeros(problem.n_pairs, dtype=np.int64)
+    if arcs.pair.size:
+        order = np.lexsort((arcs.segment, arcs.pair, -arcs.gain))
+        quota_left = problem.quota.tolist()
+        capacity_left = problem.capacity.tolist()
+        placed = [0] * problem.n_pairs
+        pairs = arcs.pair[order].tolist()
+        sellers = problem.seller[arcs.pair[order]].tolist()
+        creators = problem.creator[arcs.pair[order]].tolist()
+        caps = arcs.capacity[order].tolist()
+        for p, s, c, k in zip(pairs, sellers, creators, caps, strict=True):
+            q = quota_left[s]
+            if q == 0:
+                continue
+            r = capacity_left[c]
+            if r == 0:
+                continue
+            take = min(k, q, r)
+            quota_left[s] = q - take
+            capacity_left[c] = r - take
+            placed[p] += take
+        videos = np.asarray(placed, dtype=np.int64)
+    return _result(problem, videos, "greedy")
+
+
+def lp_allocate(problem: AllocationProblem) -> AllocationResult:
+    """The LP relaxation solved by scipy's HiGHS, on a sparse constraint matrix.
+
+    Variables are the (pair, segment) arcs, bounded by their capacities; the rows are
+    the seller quotas and the creator capacities. The matrix is a network matrix,
+    totally unimodular, so the LP optimum equals the integer optimum; ``objective``
+    is the LP's optimal value in float. Meant for checking :func:`allocate` on small
+    instances.
+    """
+    arcs = _arcs(problem)
+    if arcs.pair.size == 0:
+        return _result(problem, np.zeros(problem.n_pairs, dtype=np.int64), "lp")
+    n = arcs.pair.size
+    cols = np.arange(n)
+    rows = np.concatenate(
+        [problem.seller[arcs.pair], problem.n_sellers + problem.creator[arcs.pair]]
+    )
+    a_ub = scipy.sparse.csr_array(
+        (np.ones(2 * n), (rows, np.concatenate([cols, cols]))),
+        shape=(problem.n_sellers + problem.n_creators, n),
+    )
+    b_ub = np.concatenate([problem.quota, problem.capacity]).astype(np.float64)
+    top = float(arcs.gain.max())
+    res = scipy.optimize.linprog(
+        -arcs.gain / top,
+        A_ub=a_ub,
+        b_ub=b_ub,
+        bounds=np.column_stack([np.zeros(n), arcs.capacity.astype(np.float64)]),
+        method="highs",
+    )
+    if res.status != 0:
+        raise RuntimeError(f"linprog failed: {res.message}")
+    videos = np.rint(np.bincount(arcs.pair, weights=res.x, minlength=problem.n_pairs))
+    out = _result(problem, videos.astype(np.int64), "lp")
+    # Report the LP's own optimum, the bound the integer solvers are checked against.
+    return AllocationResult(
+        videos=out.videos,
+        expected_value=out.expected_value,
+        objective=float(-res.fun * top),
+        placed=out.placed,
+        max_flow=out.max_flow,
+        solver="lp",
+    )
+
+
+# --------------------------------------------------------------------------- decay
+
+
+def estimate_decay(
+    group,
+    videos,
+    gmv,
+    *,
+    default: float,
+    prior_videos=None,
+    min_informative: int = 30,
+    bounds: tuple[float, float] = (0.05, 1.0),
+) -> float:
+    """Estimate the repeat decay from a collaboration history; ``default`` if it can't tell.
+
+    Model: a collaboration of ``n`` videos, after ``o`` earlier videos of the same
+    pair, earns ``v_pair * sum(d ** (j - 1) for j in o+1 .. o+n)`` times a lognormal
+    noise. On the log scale the unknown ``log v_pair`` is a per-group intercept; it is
+    removed by subtracting group means (fixed effects) and ``d`` minimises the sum of
+    squared residuals (grid search then a bounded scalar refinement).
+
+    Only groups with at least two collaborations that differ in ``(o, n)`` tell
+    anything about ``d``; when they hold fewer than ``min_informative`` degrees of
+    freedom (rows minus one per informative group), ``default`` is returned. Pass a
+    single group (all zeros) to fit across pairs instead, which assumes a pair's value
+    does not depend on how many videos it got.
+
+    Parameters
+    ----------
+    group : int array (N,), the pair (or other unit) of each collaboration.
+    videos : int array (N,), ``>= 1`` videos in each collaboration.
+    gmv : float array (N,), ``>= 0``; rows with ``gmv == 0`` carry no log and are dropped.
+    default : returned when the history cannot tell (``allocation.default_decay``).
+    prior_videos : int array (N,), videos the pair made before; 0 when None.
+    min_informative : degrees of freedom needed to estimate.
+    bounds : the search interval for ``d``, within (0, 1].
+    """
+    g = _int_array("group", group)
+    n = _int_array("videos", videos)
+    y = _float_array("gmv", gmv)
+    o = np.zeros_like(n) if prior_videos is None else _int_array("prior_videos", prior_videos)
+    if not (g.shape == n.shape == y.shape == o.shape):
+        raise ValueError("group, videos, gmv and prior_videos must have the same length")
+    if np.any(n < 1):
+        raise ValueError("videos must be >= 1")
+    _check_nonnegative("gmv", y)
+    _check_nonnegative("prior_videos", o)
+    lo, hi = bounds
+    if not 0 < lo < hi <= 1:
+        raise ValueError(f"bounds must satisfy 0 < low < high <= 1, got {bounds}")
+
+    keep = y > 0
+    g, n, y, o = g[keep], n[keep], np.log(y[keep]), o[keep]
+    if g.size == 0:
+        return float(default)
+    _, gi = np.unique(g, return_inverse=True)
+    # A group informs d when its collaborations differ in (prior, videos).
+    design = o * (int(n.max()) + 1) + n
+    count = np.bincount(gi)
+    dmin = np.full(count.size, np.iinfo(np.int64).max)
+    dmax = np.full(count.size, np.iinfo(np.int64).min)
+    np.minimum.at(dmin, gi, design)
+    np.maximum.at(dmax, gi, design)
+    informative = dmax > dmin
+    if int((count[informative] - 1).sum()) < min_informative:
+        return float(default)
+    rows = informative[gi]
+    g2 = np.unique(gi[rows], return_inverse=True)[1]
+    n, y, o = n[rows], y[rows], o[rows]
+    cnt = np.bincount(g2).astype(np.float64)
+
+    def demean(x: np.ndarray) -> np.ndarray:
+        return x - (np.bincount(g2, weights=x) / cnt)[g2]
+
+    y_c = demean(y)
+
+    def ssr(d: float) -> float:
+        log_s = np.log(_geometric_sum(np.full(n.shape, d), o, n))
+        r = y_c - demean(log_s)
+        return float(r @ r)
+
+    grid = np.linspace(lo, hi, 96)
+    values = np.array([ssr(d) for d in grid])
+    i = int(np.argmin(values))
+    a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    res = scipy.optimize.minimize_scalar(
+        ssr, bounds=(a, b), method="bounded", options={"xatol": 1e-6}
+    )
+    best = float(res.x) if res.fun <= values[i] else float(grid[i])
+    return float(np.clip(best, lo, hi))

@@ -1,0 +1,438 @@
+"""Tests of the free-video allocator: optimality, feasibility, baselines, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.allocation import (
+    AllocationProblem,
+    allocate,
+    build_problem,
+    estimate_decay,
+    greedy_allocate,
+    lp_allocate,
+    max_flow_limit,
+    pair_caps,
+    segment_gains,
+)
+from matching.config import AllocationConfig
+
+SEGMENTS = (1, 2, 4, 8, 16)
+
+
+def problem(seller, creator, value, quota, capacity, pair_cap=None, decay=0.8, segments=SEGMENTS):
+    seller = np.asarray(seller, dtype=np.int64)
+    if pair_cap is None:
+        pair_cap = np.full(seller.size, 40)
+    return AllocationProblem(
+        seller=seller,
+        creator=np.asarray(creator, dtype=np.int64),
+        value=np.asarray(value, dtype=np.float64),
+        quota=np.asarray(quota, dtype=np.int64),
+        capacity=np.asarray(capacity, dtype=np.int64),
+        pair_cap=np.asarray(pair_cap, dtype=np.int64),
+        decay=decay,
+        segments=segments,
+    )
+
+
+def reference_value(p: AllocationProblem, videos: np.ndarray) -> np.ndarray:
+    """The piecewise value of each pair's videos, computed the slow, obvious way."""
+    bounds = [0, *p.segments]
+    decay = np.broadcast_to(np.asarray(p.decay, dtype=float), (p.n_pairs,))
+    out = np.zeros(p.n_pairs)
+    for i in range(p.n_pairs):
+        cap = int(p.pair_cap[i])
+        g = [decay[i] ** (n - 1) for n in range(1, cap + 1)]
+        # segment k covers (bounds[k], bounds[k+1]], the last one runs to the cap
+        edges = [min(b, cap) for b in bounds] + [cap]
+        per_video = np.zeros(cap)
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            if hi > lo:
+                per_video[lo:hi] = np.mean(g[lo:hi])
+        out[i] = p.value[i] * per_video[: int(videos[i])].sum()
+    return out
+
+
+def assert_feasible(p: AllocationProblem, videos: np.ndarray) -> None:
+    assert videos.dtype == np.int64
+    assert videos.shape == (p.n_pairs,)
+    assert np.all(videos >= 0)
+    assert np.all(videos <= p.pair_cap)
+    assert np.all(np.bincount(p.seller, weights=videos, minlength=p.n_sellers) <= p.quota)
+    assert np.all(np.bincount(p.creator, weights=videos, minlength=p.n_creators) <= p.capacity)
+
+
+# --------------------------------------------------------------------------- known answers
+
+
+def test_greedy_loses_on_two_sided_capacity():
+    # sellers A=0, B=1 with one video each; creators X=0 (the star), Y=1, one video each
+    p = problem(
+        seller=[0, 0, 1, 1],
+        creator=[0, 1, 0, 1],
+        value=[10.0, 9.0, 8.0, 0.0],
+        quota=[1, 1],
+        capacity=[1, 1],
+    )
+    opt, greedy, lp = allocate(p), greedy_allocate(p), lp_allocate(p)
+    assert opt.videos.tolist() == [0, 1, 1, 0]  # A-Y and B-X
+    assert opt.objective == pytest.approx(17.0)
+    assert greedy.videos.tolist() == [1, 0, 0, 0]  # A-X, then nothing fits
+    assert greedy.objective == pytest.approx(10.0)
+    assert lp.objective == pytest.approx(17.0)
+    assert opt.solver == "min_cost_flow" and greedy.solver == "greedy" and lp.solver == "lp"
+    assert opt.max_flow == 2 and opt.placed == 2 and greedy.placed == 1
+
+
+def test_seller_with_zero_quota_gets_nothing():
+    p = problem(
+        seller=[0, 0, 1], creator=[0, 1, 0], value=[5.0, 3.0, 4.0], quota=[0, 3], capacity=[9, 9]
+    )
+    r = allocate(p)
+    assert r.videos[:2].tolist() == [0, 0]
+    assert r.videos[2] == 3
+
+
+def test_creator_with_zero_capacity_gets_nothing():
+    p = problem(
+        seller=[0, 0, 1], creator=[0, 1, 0], value=[5.0, 3.0, 4.0], quota=[4, 4], capacity=[0, 9]
+    )
+    r = allocate(p)
+    assert r.videos[0] == 0 and r.videos[2] == 0
+    assert r.videos[1] == 4
+
+
+def test_seller_with_too_few_creators_is_limited_by_pair_caps():
+    p = problem(
+        seller=[0, 0],
+        creator=[0, 1],
+        value=[5.0, 3.0],
+        quota=[1000],
+        capacity=[500, 500],
+        pair_cap=[40, 25],
+    )
+    for solve in (allocate, greedy_allocate, lp_allocate):
+        r = solve(p)
+        assert r.videos.tolist() == [40, 25]
+        assert r.placed == 65
+    assert max_flow_limit(p) == 65
+
+
+def test_diminishing_returns_spread_videos():
+    p = problem(
+        seller=[0, 0],
+        creator=[0, 1],
+        value=[1.0, 1.0],
+        quota=[4],
+        capacity=[100, 100],
+        pair_cap=[4, 4],
+        decay=0.5,
+    )
+    r = allocate(p)
+    assert r.videos.tolist() == [2, 2]
+    assert r.objective == pytest.approx(2 * (1 + 0.5))
+
+
+def test_no_decay_fills_the_better_creator():
+    p = problem(
+        seller=[0, 0],
+        creator=[0, 1],
+        value=[2.0, 1.0],
+        quota=[4],
+        capacity=[100, 100],
+        pair_cap=[4, 4],
+        decay=1.0,
+    )
+    assert allocate(p).videos.tolist() == [4, 0]
+
+
+def test_zero_value_pairs_are_not_placed():
+    p = problem(
+        seller=[0, 0],
+        creator=[0, 1],
+        value=[0.0, 1.0],
+        quota=[10],
+        capacity=[10, 10],
+        pair_cap=[5, 5],
+    )
+    for solve in (allocate, greedy_allocate, lp_allocate):
+        assert solve(p).videos.tolist() == [0, 5]
+    assert max_flow_limit(p) == 10
+
+
+def test_empty_problems():
+    empty = problem(seller=[], creator=[], value=[], quota=[3], capacity=[2])
+    for solve in (allocate, greedy_allocate, lp_allocate):
+        r = solve(empty)
+        assert r.videos.shape == (0,) and r.placed == 0 and r.objective == 0.0 and r.max_flow == 0
+    no_quota = problem(seller=[0], creator=[0], value=[1.0], quota=[0], capacity=[2])
+    r = allocate(no_quota)
+    assert r.videos.tolist() == [0] and r.max_flow == 0
+    nothing = problem(seller=[], creator=[], value=[], quota=[], capacity=[])
+    assert allocate(nothing).placed == 0
+
+
+def test_deterministic_and_inputs_untouched():
+    p = random_problem(np.random.default_rng(3), n_sellers=6, n_creators=8)
+    before = p.value.copy()
+    a, b = allocate(p), allocate(p)
+    np.testing.assert_array_equal(a.videos, b.videos)
+    assert a.objective == b.objective
+    np.testing.assert_array_equal(p.value, before)
+    assert not a.videos.flags.writeable
+
+
+# --------------------------------------------------------------------------- segments and caps
+
+
+def test_segments_are_clipped_to_the_pair_cap_and_extend_past_the_last_breakpoint():
+    p = problem(
+        seller=[0, 0, 0],
+        creator=[0, 1, 2],
+        value=[1.0, 1.0, 1.0],
+        quota=[1],
+        capacity=[1, 1, 1],
+        pair_cap=[5, 40, 0],
+        decay=0.5,
+    )
+    start, length, gain = segment_gains(p)
+    assert start[0].tolist() == [0, 1, 2, 4, 5, 5]
+    assert length[0].tolist() == [1, 1, 2, 1, 0, 0]
+    assert length[1].tolist() == [1, 1, 2, 4, 8, 24]  # (16, 40] is its own segment
+    assert length[2].tolist() == [0] * 6
+    np.testing.assert_allclose(gain[0, :4], [1.0, 0.5, (0.25 + 0.125) / 2, 0.0625])
+    assert np.all(np.diff(gain[1]) <= 0)
+
+
+def test_gains_are_accurate_for_decay_near_one():
+    p = problem(
+        seller=[0],
+        creator=[0],
+        value=[1.0],
+        quota=[1],
+        capacity=[1],
+        pair_cap=[40],
+        decay=1 - 1e-13,
+    )
+    _, length, gain = segment_gains(p)
+    np.testing.assert_allclose(gain[0], np.ones(6), rtol=1e-11)
+
+
+def test_pair_caps_diversity_rule():
+    caps = pair_caps([1000, 100, 5, 0, 290], max_videos_per_pair=40, diversity_cap=0.1)
+    assert caps.tolist() == [40, 10, 1, 1, 29]
+    assert pair_caps([100], 40, 0.29).tolist() == [29]  # 0.29 * 100 = 28.999999999999996
+
+
+def test_build_problem_from_config():
+    cfg = AllocationConfig(
+        segments=(1, 2, 4), default_decay=0.7, max_videos_per_pair=30, diversity_cap=0.1
+    )
+    p = build_problem(
+        [0, 1, 1],
+        [0, 0, 1],
+        [3.0, 2.0, 1.0],
+        quota=[800, 20],
+        quota_total=[1000, 100],
+        capacity=[50, 50],
+        config=cfg,
+    )
+    assert p.pair_cap.tolist() == [30, 10, 10]
+    assert p.decay == 0.7
+    assert p.segments == (1, 2, 4)
+    p2 = build_problem(
+        [0], [0], [1.0], quota=[5], quota_total=[5], capacity=[5], config=cfg, decay=np.array([0.9])
+    )
+    assert p2.decay.tolist() == [0.9] and p2.pair_cap.tolist() == [1]
+
+
+def test_max_flow_limit():
+    # three sellers all want the same two creators
+    p = problem(
+        seller=[0, 0, 1, 2],
+        creator=[0, 1, 0, 1],
+        value=[1.0, 1.0, 1.0, 1.0],
+        quota=[5, 5, 5],
+        capacity=[3, 4],
+        pair_cap=[2, 2, 9, 9],
+    )
+    assert max_flow_limit(p) == 7
+    r = allocate(p)
+    assert r.max_flow == 7 and r.placed == 7
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"value": [1.0, -1.0]}, "value must be >= 0"),
+        ({"value": [1.0, np.nan]}, "NaN"),
+        ({"value": [1.0]}, "one entry per pair"),
+        ({"quota": [-1]}, "quota must be >= 0"),
+        ({"capacity": [1, -2]}, "capacity must be >= 0"),
+        ({"pair_cap": [1, 1.5]}, "integers"),
+        ({"creator": [0, 2]}, "out of range"),
+        ({"seller": [0, -1]}, "out of range"),
+        ({"creator": [1, 1]}, "duplicate"),
+        ({"decay": 0.0}, "decay"),
+        ({"decay": [0.5, 1.2]}, "decay"),
+        ({"decay": [0.5, 0.5, 0.5]}, "decay"),
+        ({"segments": (2, 2)}, "segments"),
+        ({"segments": ()}, "segments"),
+        ({"segments": (0, 1)}, "segments"),
+        ({"segments": (1, 2.5)}, "segments"),
+    ],
+)
+def test_invalid_inputs_raise_value_error(change, message):
+    args = {
+        "seller": [0, 0],
+        "creator": [0, 1],
+        "value": [1.0, 2.0],
+        "quota": [3],
+        "capacity": [2, 2],
+        "pair_cap": [2, 2],
+        "decay": 0.8,
+        "segments": SEGMENTS,
+    }
+    args.update(change)
+    with pytest.raises(ValueError, match=message):
+        AllocationProblem(
+            **{k: (np.asarray(v) if isinstance(v, list) else v) for k, v in args.items()}
+        )
+
+
+# --------------------------------------------------------------------------- random instances
+
+
+def random_problem(rng: np.random.Generator, n_sellers: int, n_creators: int) -> AllocationProblem:
+    density = rng.uniform(0.3, 0.9)
+    mask = rng.random((n_sellers, n_creators)) < density
+    seller, creator = np.nonzero(mask)
+    n = seller.size
+    value = rng.lognormal(0.0, 1.0, n) * (rng.random(n) > 0.1)
+    return problem(
+        seller=seller,
+        creator=creator,
+        value=value,
+        quota=rng.integers(0, 30, n_sellers),
+        capacity=rng.integers(0, 25, n_creators),
+        pair_cap=rng.integers(0, 20, n),
+        decay=rng.uniform(0.3, 1.0, n),
+        segments=(1, 2, 4, 8),
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_min_cost_flow_matches_the_lp_optimum(seed):
+    rng = np.random.default_rng(seed)
+    p = random_problem(rng, n_sellers=int(rng.integers(2, 8)), n_creators=int(rng.integers(2, 10)))
+    opt, lp, greedy = allocate(p), lp_allocate(p), greedy_allocate(p)
+    assert opt.objective == pytest.approx(lp.objective, rel=1e-6, abs=1e-9)
+    assert opt.objective >= greedy.objective - 1e-9 * max(1.0, greedy.objective)
+    # the LP's vertex solution is integral and has the same value
+    assert_feasible(p, lp.videos)
+    assert lp.expected_value.sum() == pytest.approx(lp.objective, rel=1e-6, abs=1e-9)
+    assert_feasible(p, opt.videos)
+
+
+@st.composite
+def problems(draw):
+    n_sellers = draw(st.integers(1, 4))
+    n_creators = draw(st.integers(1, 4))
+    cells = [(s, c) for s in range(n_sellers) for c in range(n_creators)]
+    chosen = draw(st.lists(st.sampled_from(cells), unique=True, max_size=len(cells)))
+    chosen.sort()
+    n = len(chosen)
+    values = st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0, 3.7, 10.0])  # ties on purpose
+    per_pair_decay = draw(st.booleans())
+    decay_values = st.sampled_from([0.3, 0.5, 0.8, 0.95, 1.0])
+    return problem(
+        seller=[s for s, _ in chosen],
+        creator=[c for _, c in chosen],
+        value=draw(st.lists(values, min_size=n, max_size=n)),
+        quota=draw(st.lists(st.integers(0, 8), min_size=n_sellers, max_size=n_sellers)),
+        capacity=draw(st.lists(st.integers(0, 8), min_size=n_creators, max_size=n_creators)),
+        pair_cap=draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)),
+        decay=draw(st.lists(decay_values, min_size=n, max_size=n))
+        if per_pair_decay
+        else draw(decay_values),
+        segments=draw(st.sampled_from([(1,), (1, 2), (1, 2, 4), (2, 3), SEGMENTS])),
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(problems())
+def test_allocations_are_feasible_and_optimal(p):
+    opt, greedy = allocate(p), greedy_allocate(p)
+    for r in (opt, greedy):
+        assert_feasible(p, r.videos)
+        np.testing.assert_allclose(
+            r.expected_value, reference_value(p, r.videos), rtol=1e-9, atol=1e-12
+        )
+        assert r.objective == pytest.approx(r.expected_value.sum(), rel=1e-12, abs=1e-12)
+        assert r.placed == int(r.videos.sum()) <= r.max_flow
+        assert np.all(r.videos[p.value == 0] == 0)
+    assert opt.objective >= greedy.objective - 1e-9 * max(1.0, greedy.objective)
+    assert opt.objective == pytest.approx(lp_allocate(p).objective, rel=1e-9, abs=1e-9)
+    assert opt.max_flow == max_flow_limit(p)
+
+
+# --------------------------------------------------------------------------- decay estimation
+
+
+def simulate_history(rng, decay, n_pairs, per_pair, cumulative):
+    group = np.repeat(np.arange(n_pairs), per_pair)
+    videos = rng.integers(1, 9, group.size)
+    prior = np.zeros_like(videos)
+    if cumulative:  # the pair's earlier collaborations count
+        ends = np.cumsum(videos)
+        first = np.repeat(ends[::per_pair] - videos[::per_pair], per_pair)
+        prior = ends - videos - first
+    value = np.repeat(rng.lognormal(3.0, 1.0, n_pairs), per_pair)
+    j = np.arange(1, 40)
+    total = np.array(
+        [np.sum(decay ** (j[o : o + k] - 1)) for o, k in zip(prior, videos, strict=True)]
+    )
+    gmv = value * total * rng.lognormal(0.0, 0.2, group.size)
+    return group, videos, gmv, prior
+
+
+@pytest.mark.parametrize(("decay", "cumulative"), [(0.7, False), (0.85, True), (1.0, False)])
+def test_estimate_decay_recovers_a_known_decay(decay, cumulative):
+    rng = np.random.default_rng(7)
+    group, videos, gmv, prior = simulate_history(
+        rng, decay, n_pairs=300, per_pair=3, cumulative=cumulative
+    )
+    est = estimate_decay(
+        group, videos, gmv, prior_videos=prior if cumulative else None, default=0.5
+    )
+    assert est == pytest.approx(decay, abs=0.03)
+
+
+def test_estimate_decay_falls_back_to_the_default():
+    rng = np.random.default_rng(1)
+    group, videos, gmv, _ = simulate_history(rng, 0.7, n_pairs=5, per_pair=2, cumulative=False)
+    assert estimate_decay(group, videos, gmv, default=0.8) == 0.8
+    # one collaboration per pair: nothing within pairs to learn from
+    group, videos, gmv, _ = simulate_history(rng, 0.7, n_pairs=200, per_pair=1, cumulative=False)
+    assert estimate_decay(group, videos, gmv, default=0.8) == 0.8
+    assert estimate_decay([], [], [], default=0.8) == 0.8
+    with pytest.raises(ValueError, match="videos"):
+        estimate_decay([0], [0], [1.0], default=0.8)
+
+
+def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):
+    import matching.allocation as allocation
+
+    p = random_problem(np.random.default_rng(11), n_sellers=5, n_creators=6)
+    expected = allocate(p)
+    # a scale far too large for OR-Tools: the first solve reports BAD_COST_RANGE
+    monkeypatch.setattr(allocation, "_cost_scale", lambda max_gain, n_nodes: 2.0**60 / max_gain)
+    retried = allocation.allocate(p)
+    assert retried.objective == pytest.approx(expected.objective, rel=1e-9)
