@@ -263,7 +263,7 @@ def simulate(config: Config, *, merchants: int | None = None, creators: int | No
     sim, cat_female, cat_young, cat_price = _category_space(np.random.default_rng(s_cat), k, sc.category_dims)
     cat_weight = np.random.default_rng(s_cat).dirichlet(np.full(k, 4.0))
     r = sc.latent_rank
-    hist_start, hist_end = _days(sc.history_start), _days(sc.history_end)
+    hist_end = _days(sc.history_end)
     prog_start, prog_end = _days(config.program.start), _days(config.program.end)
 
     # creators, in chunks

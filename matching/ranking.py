@@ -1,0 +1,354 @@
+"""The ranking model: expected GMV per video of a pairing (``score``), the likelihood the
+pair really works together (``fit``), and the certified super-top weight (``priority_score``).
+
+Training is a rolling time split. For each window start ``t`` the profiles,
+pair features and retriever are fitted on the history before ``t`` and the
+targets are the collaborations inside ``[t, t + W)``; the most recent window
+validates, then everything is refitted on all windows.
+
+The history is exposure-biased: an unobserved pair is not a known negative.
+Two stages handle that. The *fit* model is a classifier of "was this candidate
+chosen in the window" against sampled unchosen candidates (the retriever's
+list is the population), corrected for the sampling rate. The *value* model
+(gradient boosting on log GMV per video, calibrated back to USD) learns only
+from observed pairs; optionally (``ranking.exposure_weighting``) weighted by
+the clipped inverse of their exposure propensity from the fit model, so
+rarely-tried kinds of pairs count for more than their frequency.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from matching.candidates import SOURCES, CandidateRetriever
+from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
+from matching.features import (
+    CreatorProfiler,
+    MerchantProfiler,
+    PairFeaturizer,
+    _codes,
+    history_before,
+)
+
+log = logging.getLogger(__name__)
+_CONTENT_CODES = {"short_video": 0, "graphic": 1, "live": 2}
+_DROP = ("row", "category")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything learned from the history before one date, ready to featurise pairs."""
+
+    as_of: pd.Timestamp
+    merchants: pd.DataFrame
+    creators: pd.DataFrame
+    creator_profiler: CreatorProfiler
+    merchant_profiler: MerchantProfiler
+    pair_featurizer: PairFeaturizer
+    retriever: CandidateRetriever
+    M: pd.DataFrame  # merchant features, row-aligned with merchants
+    C: pd.DataFrame  # creator features, row-aligned with creators
+
+    def pair_features(self, m: np.ndarray, c: np.ndarray) -> pd.DataFrame:
+        """Model features of the pairs (m[i], c[i]) given as row positions."""
+        mf = self.M.drop(columns=list(_DROP)).to_numpy(float)[m]
+        cf = self.C.drop(columns=list(_DROP)).to_numpy(float)[c]
+        cols = [f"m_{x}" for x in self.M.columns if x not in _DROP] + [
+            f"c_{x}" for x in self.C.columns if x not in _DROP
+        ]
+        out = pd.DataFrame(np.hstack([mf, cf]), columns=cols)
+        pf = self.pair_featurizer.transform(self.M, self.C, m, c, self.creator_profiler)
+        src = self.retriever.source_scores(m, c)
+        for name in SOURCES:
+            out[f"src_{name}"] = src[name]
+        return pd.concat([out, pf], axis=1)
+
+
+def build_snapshot(merchants: pd.DataFrame, creators: pd.DataFrame, history: pd.DataFrame, as_of,
+                   features: FeaturesConfig, candidates: CandidatesConfig,
+                   random_state: int = 0) -> Snapshot:  # fmt: skip
+    """Fit profilers, pair featuriser and retriever on the history strictly before ``as_of``."""
+    as_of = pd.Timestamp(as_of)
+    h = history_before(history, as_of)
+    kw = {"as_of": as_of, "prior_strength": features.prior_strength}
+    cp = CreatorProfiler(**kw, half_life_days=features.recency_half_life_days).fit(creators, h, merchants)
+    mp = MerchantProfiler(**kw, half_life_days=features.recency_half_life_days).fit(merchants, h, creators)
+    C, M = cp.transform(creators), mp.transform(merchants)
+    pf = PairFeaturizer(**kw).fit(h, merchants, creators, cp.categories_)
+    ret = CandidateRetriever(
+        top_n=candidates.top_n, n_factors=candidates.n_factors,
+        weight_collaborative=candidates.weight_collaborative, weight_content=candidates.weight_content,
+        weight_popularity=candidates.weight_popularity, block_size=candidates.block_size,
+        random_state=random_state,
+    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp.category_gmv_, as_of)  # fmt: skip
+    return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, M, C)
+
+
+def _window_rows(snap: Snapshot, history: pd.DataFrame, end: pd.Timestamp, neg_per_pos: int,
+                 rng: np.random.Generator):  # fmt: skip
+    """Value rows (observed collaborations) and fit rows (chosen vs sampled candidates)."""
+    w = history[(history["posted_at"] >= snap.as_of) & (history["posted_at"] < end)]
+    mi = _codes(w["merchant_id"], pd.Index(snap.merchants["merchant_id"].astype(object)))
+    ci = _codes(w["creator_id"], pd.Index(snap.creators["creator_id"].astype(object)))
+    ok = (mi >= 0) & (ci >= 0)
+    w, mi, ci = w[ok], mi[ok], ci[ok]
+    value = None
+    if len(w):
+        Xv = snap.pair_features(mi, ci)
+        Xv["content_type"] = w["content_type"].map(_CONTENT_CODES).to_numpy(float)
+        Xv["log_videos"] = np.log(w["videos"].to_numpy(float))
+        videos = w["videos"].to_numpy(float)
+        value = (Xv, w["gmv_usd"].to_numpy(float) / videos, videos, mi, ci)
+    # fit rows: chosen pairs against unchosen candidates of the same merchants
+    n_c = len(snap.creators)
+    pos_key = np.unique(mi.astype(np.int64) * n_c + ci)
+    pm = np.unique(mi)
+    fit = None
+    if len(pm):
+        cand, _ = snap.retriever.retrieve(pm)
+        ck = (pm[:, None].astype(np.int64) * n_c + cand).ravel()
+        neg = ck[~np.isin(ck, pos_key)]
+        n_neg = min(len(neg), neg_per_pos * len(pos_key))
+        take = np.sort(rng.choice(len(neg), size=n_neg, replace=False)) if n_neg else np.array([], int)
+        keys = np.concatenate([pos_key, neg[take]])
+        Xf = snap.pair_features(keys // n_c, keys % n_c)
+        y = np.r_[np.ones(len(pos_key)), np.zeros(n_neg)]
+        rate = n_neg / max(len(neg), 1)
+        fit = (Xf, y, rate, pos_key)
+    return value, fit
+
+
+def _sampling_corrected(p: np.ndarray, rate: float) -> np.ndarray:
+    """Turn P(chosen | chosen or sampled) into P(chosen) when negatives were kept at ``rate``."""
+    odds = p / np.clip(1 - p, 1e-12, None) * rate
+    return odds / (1 + odds)
+
+
+class LogTargetRegressor(RegressorMixin, BaseEstimator):
+    """Regress ``log1p(y)`` (robust to GMV's heavy tail), predict in USD, calibrated so the
+    weighted total of predictions equals the observed total (a smearing factor)."""
+
+    def __init__(self, regressor):
+        self.regressor = regressor
+
+    def fit(self, X, y, sample_weight=None):
+        self.regressor_ = clone(self.regressor).fit(X, np.log1p(y), sample_weight=sample_weight)
+        self.feature_names_in_ = self.regressor_.feature_names_in_
+        raw = np.expm1(self.regressor_.predict(X))
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        self.calibration_ = float(np.sum(w * y) / max(np.sum(w * raw), 1e-12))
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self, "regressor_")
+        return np.clip(np.expm1(self.regressor_.predict(X)), 0, None) * self.calibration_
+
+
+class MatchRanker(BaseEstimator):
+    """Scores merchant x creator pairings: ``score`` (expected GMV of one short video, USD),
+    ``fit`` (likelihood the pair works together) and ``priority_score``.
+
+    Examples
+    --------
+    >>> from matching import load_config, simulate
+    >>> cfg = load_config()
+    >>> mk = simulate(cfg, merchants=60, creators=600, seed=0)
+    >>> r = MatchRanker(features=cfg.features, candidates=cfg.candidates, ranking=cfg.ranking)
+    >>> r = r.fit(mk.merchants, mk.creators, mk.collaborations)
+    >>> r.recommend(k=5).shape[1]
+    7
+    """
+
+    def __init__(self, *, features: FeaturesConfig, candidates: CandidatesConfig, ranking: RankingConfig,
+                 progress: bool = False):  # fmt: skip
+        self.features = features
+        self.candidates = candidates
+        self.ranking = ranking
+        self.progress = progress
+
+    # -- training -----------------------------------------------------------------------
+    def _models(self):
+        r = self.ranking
+        common = {"learning_rate": r.learning_rate, "max_iter": r.max_iter, "max_leaf_nodes": r.max_leaf_nodes,
+                  "random_state": r.random_state, "early_stopping": False}  # fmt: skip
+        return LogTargetRegressor(HistGradientBoostingRegressor(**common)), HistGradientBoostingClassifier(**common)
+
+    def _stack(self, windows):
+        vals = [v for v, _ in windows if v is not None]
+        fits = [f for _, f in windows if f is not None]
+        Xv = pd.concat([v[0] for v in vals], ignore_index=True) if vals else None
+        yv = np.concatenate([v[1] for v in vals]) if vals else None
+        wv = np.concatenate([v[2] for v in vals]) if vals else None
+        Xf = pd.concat([f[0] for f in fits], ignore_index=True) if fits else None
+        yf = np.concatenate([f[1] for f in fits]) if fits else None
+        rate = float(np.mean([f[2] for f in fits])) if fits else 1.0
+        return Xv, yv, wv, Xf, yf, rate
+
+    def _fit_models(self, windows):
+        Xv, yv, wv, Xf, yf, rate = self._stack(windows)
+        if Xv is None or Xf is None or len(np.unique(yf)) < 2:
+            raise ValueError("not enough collaboration history to train: need collaborations in at least "
+                             "two time windows (see ranking.validation_days / n_windows)")
+        value, fit = self._models()
+        fit.fit(Xf, yf)
+        weight = wv.copy()
+        if self.ranking.exposure_weighting:
+            p = fit.predict_proba(Xv[Xf.columns])[:, 1]
+            cap = self.ranking.max_exposure_weight
+            weight *= np.clip(np.mean(p) / np.clip(p, 1e-6, None), 1 / cap, cap)
+        value.fit(Xv, yv, sample_weight=weight)
+        return value, fit, rate
+
+    def fit(self, merchants: pd.DataFrame, creators: pd.DataFrame, collaborations: pd.DataFrame, as_of=None):
+        """Train on the history before ``as_of`` (default: the day after the last collaboration)."""
+        r = self.ranking
+        if as_of is None:
+            if not len(collaborations):
+                raise ValueError("no collaborations: nothing to learn from")
+            as_of = collaborations["posted_at"].max() + pd.Timedelta(days=1)
+        as_of = pd.Timestamp(as_of)
+        rng = np.random.default_rng(r.random_state)
+        span = pd.Timedelta(days=r.validation_days)
+        first = collaborations["posted_at"].min() if len(collaborations) else as_of
+        starts = [as_of - span * j for j in range(1, r.n_windows + 1) if as_of - span * j > first]
+        windows, snaps = [], []
+        for start in tqdm(starts, desc="training windows", disable=not self.progress):
+            snap = build_snapshot(merchants, creators, collaborations, start, self.features, self.candidates,
+                                  r.random_state)  # fmt: skip
+            windows.append(_window_rows(snap, collaborations, start + span, r.negatives_per_positive, rng))
+            snaps.append(snap)
+        if len(windows) < 2:
+            raise ValueError("not enough collaboration history to train: need at least two time windows of "
+                             f"{r.validation_days} days before {as_of.date()}")
+        # validate on the most recent window, trained on the older ones
+        value, fit, rate = self._fit_models(windows[1:])
+        self.validation_ = _validate(value, fit, rate, windows[0])
+        if windows[0][1] is not None:
+            self.validation_.update(_fit_recall(snaps[0], fit, windows[0][1][3]))
+        self.value_model_, self.fit_model_, self.fit_sampling_rate_ = self._fit_models(windows)
+        self.value_features_ = list(self.value_model_.feature_names_in_)
+        self.fit_features_ = list(self.fit_model_.feature_names_in_)
+        self.snapshot_ = build_snapshot(merchants, creators, collaborations, as_of, self.features,
+                                        self.candidates, r.random_state)  # fmt: skip
+        self.as_of_ = as_of
+        log.info("trained on %d windows; validation %s", len(windows), self.validation_)
+        return self
+
+    def with_data(self, merchants: pd.DataFrame, creators: pd.DataFrame, collaborations: pd.DataFrame,
+                  as_of) -> MatchRanker:  # fmt: skip
+        """A copy whose profiles and retriever are rebuilt from these tables' history before
+        ``as_of`` (the learned models are kept): how a saved model meets new data."""
+        check_is_fitted(self, "value_model_")
+        new = copy.copy(self)
+        new.snapshot_ = build_snapshot(merchants, creators, collaborations, as_of, self.features,
+                                       self.candidates, self.ranking.random_state)  # fmt: skip
+        return new
+
+    # -- scoring ------------------------------------------------------------------------
+    def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(score, fit)`` of pairs given as merchant and creator row positions."""
+        check_is_fitted(self, "value_model_")
+        X = self.snapshot_.pair_features(np.asarray(m), np.asarray(c))
+        X["content_type"] = 0.0
+        X["log_videos"] = 0.0
+        score = self.value_model_.predict(X[self.value_features_])
+        p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]
+        return score, _sampling_corrected(p, self.fit_sampling_rate_)
+
+    def recommend(self, k: int = 100, merchants: np.ndarray | None = None, certified: np.ndarray | None = None,
+                  certified_weight: float | None = None, block: int = 256) -> pd.DataFrame:  # fmt: skip
+        """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
+
+        ``certified`` flags each merchant row of the snapshot (default: the table's column, or none).
+        """
+        check_is_fitted(self, "value_model_")
+        snap = self.snapshot_
+        m_all = np.arange(len(snap.merchants)) if merchants is None else np.asarray(merchants)
+        if certified is None:
+            col = snap.merchants.get("certified_super_top")
+            certified = np.zeros(len(snap.merchants), bool) if col is None else col.to_numpy(bool)
+        weight = self.ranking.certified_weight if certified_weight is None else certified_weight
+        frames = []
+        for s in tqdm(range(0, len(m_all), block), desc="ranking merchants", disable=not self.progress,
+                      unit_scale=block):  # fmt: skip
+            mb = m_all[s : s + block]
+            cand, _ = snap.retriever.retrieve(mb)
+            mm = np.repeat(mb, cand.shape[1])
+            cc = cand.ravel()
+            score, fit = self.score_pairs(mm, cc)
+            cert = certified[mm]
+            prio = np.where(cert, score * weight, score)
+            # rank within merchant by priority, ties by creator id for determinism
+            cid = snap.creators["creator_id"].to_numpy(dtype=object)[cc]
+            order = np.lexsort((cid, -prio, mm))
+            df = pd.DataFrame({
+                "m": mm[order], "creator_id": cid[order], "score": score[order],
+                "priority_score": prio[order], "certified_super_top": cert[order], "fit": fit[order],
+            })  # fmt: skip
+            df["rank"] = df.groupby("m").cumcount() + 1
+            frames.append(df[df["rank"] <= k])
+        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["m", "creator_id", "score", "priority_score", "certified_super_top", "fit", "rank"])  # fmt: skip
+        out.insert(0, "merchant_id", snap.merchants["merchant_id"].to_numpy(dtype=object)[out.pop("m").to_numpy(int)])
+        return out[["merchant_id", "creator_id", "rank", "score", "priority_score", "certified_super_top", "fit"]]
+
+
+def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> dict[str, float]:
+    """Held-out: how well ranking each merchant's candidates by ``fit`` finds the creators it
+    actually chose next, against ranking all creators by past popularity (GMV)."""
+    from matching import metrics
+
+    n_c = len(snap.creators)
+    qm, start = np.unique(pos_key // n_c, return_index=True)
+    counts = np.diff(np.r_[start, len(pos_key)])
+    relevant = np.full((len(qm), counts.max()), -1, dtype=np.int64)
+    relevant[np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)] = pos_key % n_c
+    cand, _ = snap.retriever.retrieve(qm)
+    X = snap.pair_features(np.repeat(qm, cand.shape[1]), cand.ravel())
+    p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
+    by_fit = np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)
+    past = snap.creator_profiler.category_gmv_.sum(1)
+    by_pop = np.tile(np.argsort(-past, kind="stable")[:k], (len(qm), 1))
+    return {
+        f"val_fit_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_fit, relevant, k))),
+        f"val_popularity_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_pop, relevant, k))),
+        f"val_fit_hit_rate@{k}": float(np.nanmean(metrics.hit_rate_at_k(by_fit, relevant, k))),
+        f"val_popularity_hit_rate@{k}": float(np.nanmean(metrics.hit_rate_at_k(by_pop, relevant, k))),
+    }
+
+
+def _validate(value, fit, rate, window) -> dict[str, float]:
+    """Held-out metrics on the most recent window."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import mean_poisson_deviance, roc_auc_score
+
+    out: dict[str, float] = {}
+    v, f = window
+    if v is not None and len(v[1]) > 2:
+        pred = value.predict(v[0][value.feature_names_in_])
+        out["val_value_spearman"] = float(spearmanr(pred, v[1]).statistic)
+        out["val_value_poisson_deviance"] = float(mean_poisson_deviance(v[1], np.clip(pred, 1e-9, None), sample_weight=v[2]))
+    if f is not None and len(np.unique(f[1])) == 2:
+        out["val_fit_auc"] = float(roc_auc_score(f[1], fit.predict_proba(f[0][fit.feature_names_in_])[:, 1]))
+    return out
+
+
+def pair_positions(ranker: MatchRanker, merchant_ids, creator_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of ids in the ranker's snapshot; unknown ids are an error."""
+    snap = ranker.snapshot_
+    m = _codes(merchant_ids, pd.Index(snap.merchants["merchant_id"].astype(object)))
+    c = _codes(creator_ids, pd.Index(snap.creators["creator_id"].astype(object)))
+    if (m < 0).any() or (c < 0).any():
+        bad = list(pd.Series(np.asarray(merchant_ids, dtype=object))[m < 0][:3]) + list(
+            pd.Series(np.asarray(creator_ids, dtype=object))[c < 0][:3])
+        raise ValueError(f"ids unknown to the model: {bad}")
+    return m, c

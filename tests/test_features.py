@@ -1,0 +1,84 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer
+from matching.ranking import build_snapshot
+
+AS_OF = pd.Timestamp("2025-10-01")
+
+
+def _scrambled_future(h: pd.DataFrame) -> pd.DataFrame:
+    """The same history with every collaboration on or after AS_OF changed beyond recognition."""
+    h = h.copy()
+    late = h["posted_at"] >= AS_OF
+    h.loc[late, "gmv_usd"] = h.loc[late, "gmv_usd"] * 1000 + 7
+    h.loc[late, "views"] = h.loc[late, "views"] * 3
+    return h
+
+
+def test_profiles_do_not_leak_across_as_of(small_market):
+    mk = small_market
+    h = mk.collaborations
+    assert (h["posted_at"] >= AS_OF).any() and (h["posted_at"] < AS_OF).any()
+    for future in (_scrambled_future(h), h[h["posted_at"] < AS_OF]):
+        a = CreatorProfiler(as_of=AS_OF).fit(mk.creators, h, mk.merchants).transform(mk.creators)
+        b = CreatorProfiler(as_of=AS_OF).fit(mk.creators, future, mk.merchants).transform(mk.creators)
+        pd.testing.assert_frame_equal(a, b)
+        a = MerchantProfiler(as_of=AS_OF).fit(mk.merchants, h, mk.creators).transform(mk.merchants)
+        b = MerchantProfiler(as_of=AS_OF).fit(mk.merchants, future, mk.creators).transform(mk.merchants)
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_snapshot_features_do_not_leak(small_market, fast_config):
+    mk = small_market
+    args = (fast_config.features, fast_config.candidates)
+    a = build_snapshot(mk.merchants, mk.creators, mk.collaborations, AS_OF, *args)
+    b = build_snapshot(mk.merchants, mk.creators, _scrambled_future(mk.collaborations), AS_OF, *args)
+    m = np.repeat(np.arange(len(mk.merchants)), 5)
+    c = np.tile(np.arange(5), len(mk.merchants))
+    pd.testing.assert_frame_equal(a.pair_features(m, c), b.pair_features(m, c))
+    assert np.array_equal(a.retriever.retrieve()[0], b.retriever.retrieve()[0])
+
+
+def test_shrinkage_pulls_thin_histories_to_the_prior(small_market):
+    mk = small_market
+    prof = CreatorProfiler(prior_strength=5.0).fit(mk.creators, mk.collaborations, mk.merchants)
+    f = prof.transform(mk.creators)
+    loose = CreatorProfiler(prior_strength=0.0).fit(mk.creators, mk.collaborations, mk.merchants)
+    g = loose.transform(mk.creators)
+    thin = (f["log_collabs"] > 0) & (f["log_collabs"] <= np.log1p(1))
+    assert thin.any()
+    prior = np.log(prof.global_gmv_per_view_ * mk.creators["avg_views"].to_numpy()[thin])
+    # shrunk estimates sit between the raw rate and the prior
+    assert (np.abs(f.loc[thin, "log_gmv_per_video"] - prior) <= np.abs(g.loc[thin, "log_gmv_per_video"] - prior) + 1e-9).all()
+
+
+def test_unseen_ids_and_categories_get_priors(small_market):
+    mk = small_market
+    prof = CreatorProfiler().fit(mk.creators, mk.collaborations, mk.merchants)
+    new = mk.creators.head(3).copy()
+    new["creator_id"] = ["new-1", "new-2", "new-3"]
+    new["primary_category"] = ["underwater_basket_weaving"] * 3
+    f = prof.transform(new)
+    assert (f["log_collabs"] == 0).all() and (f["category"] == -1).all() and np.isfinite(f.to_numpy()).all()
+    mprof = MerchantProfiler().fit(mk.merchants, mk.collaborations, mk.creators)
+    nm = mk.merchants.head(2).copy()
+    nm["merchant_id"] = ["nm-1", "nm-2"]
+    nm["primary_category"] = "brand_new_category"
+    mf = mprof.transform(nm)
+    assert np.isfinite(mf.drop(columns=["store_rating"]).to_numpy()).all()
+    pf = PairFeaturizer().fit(mk.collaborations, mk.merchants, mk.creators, prof.categories_)
+    pairs = pf.transform(mf, f, np.array([0, 1]), np.array([0, 2]), prof)
+    assert np.isfinite(pairs.to_numpy()).all()
+
+
+@pytest.mark.parametrize("drop", ["audience_female_share", "store_rating"])
+def test_optional_columns_may_be_absent(small_market, drop):
+    mk = small_market
+    creators = mk.creators.drop(columns=[drop], errors="ignore")
+    merchants = mk.merchants.drop(columns=[drop], errors="ignore")
+    f = CreatorProfiler().fit(creators, mk.collaborations, merchants).transform(creators)
+    g = MerchantProfiler().fit(merchants, mk.collaborations, creators).transform(merchants)
+    # a missing rating stays missing (the gradient boosting models handle it natively)
+    assert np.isfinite(f.to_numpy()).all() and np.isfinite(g.drop(columns=["store_rating"]).to_numpy()).all()

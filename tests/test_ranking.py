@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching import data
+from matching.ranking import MatchRanker, pair_positions
+
+
+def test_recommend_follows_the_contract(trained, small_market):
+    cert = np.zeros(len(small_market.merchants), bool)
+    cert[:5] = True
+    rec = trained.recommend(k=10, certified=cert, certified_weight=2.0)
+    assert list(rec.columns) == list(data.MATCHES_COLUMNS)
+    assert rec.groupby("merchant_id")["rank"].apply(lambda r: list(r) == list(range(1, len(r) + 1))).all()
+    assert (rec.groupby("merchant_id")["priority_score"].diff().dropna() <= 1e-12).all()
+    assert rec["fit"].between(0, 1).all() and (rec["score"] >= 0).all()
+    is_cert = rec["certified_super_top"].to_numpy()
+    assert np.allclose(rec["priority_score"][is_cert], 2.0 * rec["score"][is_cert])
+    assert np.allclose(rec["priority_score"][~is_cert], rec["score"][~is_cert])
+    empty = pd.DataFrame({"merchant_id": pd.Series(dtype="string"), "creator_id": pd.Series(dtype="string"),
+                          "videos": pd.Series(dtype="int64"), "expected_gmv_usd": pd.Series(dtype=float),
+                          "window_end": pd.Series(dtype="datetime64[ns]")})
+    data.validate_outputs(rec, empty)
+
+
+def test_batch_scores_equal_one_at_a_time(trained):
+    m = np.array([0, 3, 3, 7])
+    c = np.array([5, 1, 9, 2])
+    score, fit = trained.score_pairs(m, c)
+    for i in range(len(m)):
+        s1, f1 = trained.score_pairs(m[i : i + 1], c[i : i + 1])
+        assert s1[0] == pytest.approx(score[i], rel=1e-12) and f1[0] == pytest.approx(fit[i], rel=1e-12)
+
+
+def test_training_is_reproducible(fast_config, small_market, trained):
+    mk = small_market
+    again = MatchRanker(features=fast_config.features, candidates=fast_config.candidates,
+                        ranking=fast_config.ranking).fit(mk.merchants, mk.creators, mk.collaborations)
+    pd.testing.assert_frame_equal(trained.recommend(k=5), again.recommend(k=5))
+    assert trained.validation_ == again.validation_
+
+
+def test_validation_reports_fit_against_popularity(trained):
+    v = trained.validation_
+    for key in ("val_value_spearman", "val_fit_auc", "val_fit_recall@10", "val_popularity_recall@10"):
+        assert key in v and np.isfinite(v[key])
+
+
+def test_unknown_ids_are_refused(trained):
+    with pytest.raises(ValueError, match="unknown"):
+        pair_positions(trained, ["nope"], [trained.snapshot_.creators["creator_id"].iloc[0]])
+
+
+def test_too_little_history_is_a_clear_error(fast_config, small_market):
+    mk = small_market
+    h = mk.collaborations
+    short = h[h["posted_at"] >= h["posted_at"].max() - pd.Timedelta(days=20)]
+    r = MatchRanker(features=fast_config.features, candidates=fast_config.candidates, ranking=fast_config.ranking)
+    with pytest.raises(ValueError, match="not enough collaboration history"):
+        r.fit(mk.merchants, mk.creators, short)
+
+
+def test_saved_model_round_trips(trained, fast_config, tmp_path):
+    data.save_model(trained, tmp_path / "m", fast_config, {"x": 1.0})
+    back = data.load_model(tmp_path / "m")
+    assert back.config == fast_config
+    m, c = np.arange(10), np.arange(10)
+    assert np.array_equal(back.ranker.score_pairs(m, c)[0], trained.score_pairs(m, c)[0])
+
+
+def test_tampered_model_is_refused(trained, fast_config, tmp_path):
+    data.save_model(trained, tmp_path / "m", fast_config, {})
+    with open(tmp_path / "m" / data.MODEL_FILE, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(data.DataError, match="do not match"):
+        data.load_model(tmp_path / "m")
+    with pytest.raises(data.DataError, match="not a model directory"):
+        data.load_model(tmp_path)
