@@ -1,0 +1,141 @@
+"""The thin command line: parse, load the config, call the library, map known errors.
+
+Exit codes: 0 success; 2 bad input (data, config or arguments: one line on stderr);
+1 an unexpected failure (a bug: the traceback is shown); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from matching import data
+from matching.config import ConfigError, load_config
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Creator-merchant matching and free short-video allocation for the TOP Program.",
+)
+log = logging.getLogger("matching")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="A YAML file laid over configs/, or a folder of them.")
+]
+
+
+@app.command("simulate")
+def simulate_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the three input tables and truth/.")],
+    merchants: Annotated[int | None, typer.Option(min=1, help="Merchants (default: config).")] = None,
+    creators: Annotated[int | None, typer.Option(min=1, help="Creators (default: config).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Random seed (default: config).")] = None,
+    config: ConfigOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Generate a marketplace with ground truth (truth/ beside the inputs)."""
+    from matching.simulate import simulate
+
+    if fmt not in ("parquet", "csv"):
+        raise click.BadParameter(f"--format must be parquet or csv, not {fmt!r}")
+    cfg = load_config(config)
+    mk = simulate(cfg, merchants=merchants, creators=creators, seed=seed, progress=True)
+    data.write_marketplace(mk, out, fmt=fmt)
+    inputs = data.read_inputs(out)
+    typer.echo(data.summarize_inputs(inputs, cfg))
+
+
+@app.command("validate")
+def validate_cmd(
+    data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
+    config: ConfigOpt = None,
+    drop_unknown: Annotated[bool, typer.Option(help="Drop collaborations of unknown ids.")] = False,
+) -> None:
+    """Check a data folder against the contract and print a summary."""
+    cfg = load_config(config)
+    inputs = data.read_inputs(data_dir, drop_unknown=drop_unknown)
+    typer.echo(data.summarize_inputs(inputs, cfg))
+
+
+@app.command("train")
+def train_cmd(
+    data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="Where to save the model.")] = Path("models/latest"),
+    config: ConfigOpt = None,
+    tracking: Annotated[bool, typer.Option("--tracking/--no-tracking", help="Log the run to MLflow.")] = True,
+) -> None:
+    """Fit profiles, retrieval and the ranker on the history; evaluate; save and track the model."""
+    from matching.pipeline import train
+
+    cfg = load_config(config)
+    res = train(data_dir, cfg, model_dir, track=tracking, progress=True)
+    typer.echo(f"model saved to {model_dir}" + (f" and logged as {res.model_uri}" if res.model_uri else ""))
+    if res.report is not None:
+        from matching.evaluation import lift_over_baselines
+
+        typer.echo("\nNDCG@10 against the ground truth over all creators:")
+        typer.echo(lift_over_baselines(res.report).round(3).to_string())
+        typer.echo("\nCertified-weight sweep (the price of priority):")
+        typer.echo(res.tradeoff.round(3).to_string(index=False))
+    typer.echo("\nMetrics:")
+    for key, value in sorted(res.metrics.items()):
+        typer.echo(f"  {key:42s} {value:.4f}")
+
+
+@app.command("match")
+def match_cmd(
+    data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
+    model: Annotated[Path, typer.Option("--model", help="A model directory saved by `matching train`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for matches, allocation and summary.")],
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Creators per merchant.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Rank creators for every merchant and allocate the free short videos."""
+    from matching.pipeline import match
+
+    cfg = load_config(config) if config is not None else None
+    summary = match(data_dir, model, out, cfg, top_k=top_k, as_of=_date(as_of), progress=True)
+    typer.echo(data.format_summary(summary))
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code (callable from tests)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        rv = app(args=argv, prog_name="matching", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        return 130
+    except (data.DataError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
