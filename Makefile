@@ -11,9 +11,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# simulate -> train -> match on the built-in small example (500 merchants x 5,000 creators)
 demo: $(BIN)/.installed
 	$(BIN)/matching simulate --out $(DEMO)/data --seed 0
-	$(BIN)/matching validate --data $(DEMO)/data
+	$(BIN)/matching train --data $(DEMO)/data --model-dir $(DEMO)/model
+	$(BIN)/matching match --data $(DEMO)/data --model $(DEMO)/model --out $(DEMO)/out --as-of 2026-03-01
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

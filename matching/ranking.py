@@ -258,14 +258,19 @@ class MatchRanker(BaseEstimator):
         """``(score, fit)`` of pairs given as merchant and creator row positions."""
         check_is_fitted(self, "value_model_")
         X = self.snapshot_.pair_features(np.asarray(m), np.asarray(c))
-        X["content_type"] = 0.0
-        X["log_videos"] = 0.0
-        score = self.value_model_.predict(X[self.value_features_])
+        return self._predict_value(X), self._predict_fit(X)
+
+    def _predict_value(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected GMV of one short video (the first of the pair)."""
+        X = X.assign(content_type=float(_CONTENT_CODES["short_video"]), log_videos=0.0)
+        return self.value_model_.predict(X[self.value_features_])
+
+    def _predict_fit(self, X: pd.DataFrame) -> np.ndarray:
         p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]
-        return score, _sampling_corrected(p, self.fit_sampling_rate_)
+        return _sampling_corrected(p, self.fit_sampling_rate_)
 
     def recommend(self, k: int = 100, merchants: np.ndarray | None = None, certified: np.ndarray | None = None,
-                  certified_weight: float | None = None, block: int = 256) -> pd.DataFrame:  # fmt: skip
+                  certified_weight: float | None = None, block: int = 512) -> pd.DataFrame:  # fmt: skip
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
 
         ``certified`` flags each merchant row of the snapshot (default: the table's column, or none).
@@ -278,24 +283,30 @@ class MatchRanker(BaseEstimator):
             certified = np.zeros(len(snap.merchants), bool) if col is None else col.to_numpy(bool)
         weight = self.ranking.certified_weight if certified_weight is None else certified_weight
         frames = []
-        for s in tqdm(range(0, len(m_all), block), desc="ranking merchants", disable=not self.progress,
-                      unit_scale=block):  # fmt: skip
+        bar = tqdm(total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress)
+        for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
             cand, _ = snap.retriever.retrieve(mb)
             mm = np.repeat(mb, cand.shape[1])
             cc = cand.ravel()
-            score, fit = self.score_pairs(mm, cc)
+            X = snap.pair_features(mm, cc)
+            score = self._predict_value(X)
             cert = certified[mm]
             prio = np.where(cert, score * weight, score)
-            # rank within merchant by priority, ties by creator id for determinism
+            # rank within merchant by priority, ties by creator id for determinism; keep the top k
             cid = snap.creators["creator_id"].to_numpy(dtype=object)[cc]
             order = np.lexsort((cid, -prio, mm))
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
+            keep = order[rank[order] < k]
             df = pd.DataFrame({
-                "m": mm[order], "creator_id": cid[order], "score": score[order],
-                "priority_score": prio[order], "certified_super_top": cert[order], "fit": fit[order],
+                "m": mm[keep], "creator_id": cid[keep], "score": score[keep],
+                "priority_score": prio[keep], "certified_super_top": cert[keep],
+                "fit": self._predict_fit(X.iloc[keep]), "rank": rank[keep] + 1,
             })  # fmt: skip
-            df["rank"] = df.groupby("m").cumcount() + 1
-            frames.append(df[df["rank"] <= k])
+            frames.append(df)
+            bar.update(len(mb))
+        bar.close()
         out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["m", "creator_id", "score", "priority_score", "certified_super_top", "fit", "rank"])  # fmt: skip
         out.insert(0, "merchant_id", snap.merchants["merchant_id"].to_numpy(dtype=object)[out.pop("m").to_numpy(int)])
