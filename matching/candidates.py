@@ -8,8 +8,11 @@
     audience and price gaps), learned on the history; serves cold start;
 (c) category popularity: the creator's past GMV in the merchant's category.
 
-Each signal is standardised per merchant over all creators and the weighted sum
-is cut with ``argpartition``, block by block: never an all-pairs table.
+The candidates interleave the sources: each contributes its best creators in
+proportion to its weight (a creator counts once, at its best place), so a weak
+or noisy source can't drown a strong one, and every source is represented.
+Blocks of merchants are scored with matrix products and cut with
+``argpartition``: never an all-pairs table.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import check_is_fitted
 
-from matching.features import _codes, history_before
+from matching.features import CreatorProfiler, _codes, _shrunk_log_rate, history_before
 
 SOURCES = ("collaborative", "content", "popularity")
 _CONTENT_TERMS = ("log_views", "category_lift", "log_category_share", "audience_gap2", "price_gap2",
@@ -50,8 +53,9 @@ class CandidateRetriever(BaseEstimator):
 
     def fit(self, merchant_features: pd.DataFrame, creator_features: pd.DataFrame,
             history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame,
-            category_lift: np.ndarray, category_gmv: np.ndarray, as_of):  # fmt: skip
+            category_lift: np.ndarray, creator_profiler: CreatorProfiler, as_of):  # fmt: skip
         """Learn factors, content weights and category popularity from history before ``as_of``."""
+        category_gmv = creator_profiler.category_gmv_
         h = history_before(history, as_of)
         M, C = merchant_features, creator_features
         n_m, n_c = len(M), len(C)
@@ -101,7 +105,24 @@ class CandidateRetriever(BaseEstimator):
         }
         self.content_coef_ = np.zeros(len(_CONTENT_TERMS))
         if len(mi) >= 10:
-            T = np.column_stack(self._content_terms(mi, ci))
+            # the history-derived terms of each training row leave that row out: in-sample they
+            # would contain the target and drown the reach and fit terms
+            g = gmv
+            v = h["views"].to_numpy(float)[ok]
+            col = np.where(self.m_cat_[mi] >= 0, self.m_cat_[mi], n_k)
+            cat_all = np.hstack([category_gmv, total])
+            loo_share = np.log((np.clip(cat_all[ci, col] - g, 0, None) + k_share / n_k)
+                               / (np.clip(total[ci, 0] - g, 0, None) + k_share))  # fmt: skip
+            cp = creator_profiler
+            rows = np.clip(C["row"].to_numpy()[ci], 0, None)
+            loo_gpv = _shrunk_log_rate(
+                np.clip(cp.stats_["gmv"].to_numpy()[rows] - g, 0, None),
+                np.clip(cp.stats_["views"].to_numpy()[rows] - v, 0, None),
+                cp.global_gmv_per_view_, cp.prior_strength * cp.views_per_collab_,
+            )  # fmt: skip
+            terms = self._content_terms(mi, ci)
+            terms[2], terms[5] = loo_share, loo_gpv
+            T = np.column_stack(terms)
             model = Ridge(alpha=1.0).fit(T, np.log1p(per_video))
             self.content_coef_ = model.coef_
         return self
@@ -142,22 +163,48 @@ class CandidateRetriever(BaseEstimator):
         scores = {s: np.empty((len(m_all), n)) for s in SOURCES}
         weights = {"collaborative": self.weight_collaborative, "content": self.weight_content,
                    "popularity": self.weight_popularity}  # fmt: skip
+        total = sum(w for w in weights.values() if w > 0)
+        if total <= 0:
+            raise ValueError("candidates: at least one source weight must be positive")
         c_all = np.arange(n_c)
         for s in range(0, len(m_all), self.block_size):
             mb = m_all[s : s + self.block_size]
             raw = self.source_scores(mb[:, None], c_all[None, :])
-            blend = np.zeros((len(mb), n_c))
+            idx, pos = [], []
             for name, w in weights.items():
-                if w:
-                    x = raw[name]
-                    sd = x.std(1, keepdims=True)
-                    blend += w * np.where(sd > 0, (x - x.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1), 0.0)
-            part = np.argpartition(-blend, n - 1, axis=1)[:, :n] if n < n_c else np.tile(c_all, (len(mb), 1))
-            # deterministic order: by blended score, ties by creator row
-            pb = np.take_along_axis(blend, part, 1)
-            order = np.lexsort((part, -pb), axis=1)
-            part = np.take_along_axis(part, order, 1)
-            out[s : s + len(mb)] = part
+                if w <= 0:
+                    continue
+                top = _top(raw[name], n)
+                idx.append(top)
+                # a source's r-th best sits at r / share in the interleaved list
+                pos.append(np.broadcast_to(np.arange(n) / (w / total), top.shape))
+            out[s : s + len(mb)] = _interleave(np.hstack(idx), np.hstack(pos), n)
             for name in SOURCES:
-                scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], part, 1)
+                scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], out[s : s + len(mb)], 1)
         return out, scores
+
+
+def _top(score: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of the ``n`` best scores of each row, best first (ties: lower index)."""
+    n_c = score.shape[1]
+    part = np.argpartition(-score, n - 1, axis=1)[:, :n] if n < n_c else np.tile(np.arange(n_c), (len(score), 1))
+    order = np.lexsort((part, -np.take_along_axis(score, part, 1)), axis=1)
+    return np.take_along_axis(part, order, 1)
+
+
+def _interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
+    """Per row: the ``n`` distinct items of ``idx`` with the smallest positions ``pos``."""
+    rows = np.repeat(np.arange(len(idx)), idx.shape[1])
+    flat_i, flat_p = idx.ravel(), pos.ravel()
+    order = np.lexsort((flat_p, flat_i, rows))  # by row, item, best position first
+    first = np.ones(len(order), bool)
+    first[1:] = (rows[order][1:] != rows[order][:-1]) | (flat_i[order][1:] != flat_i[order][:-1])
+    keep = order[first]
+    r, i, p = rows[keep], flat_i[keep], flat_p[keep]
+    o2 = np.lexsort((i, p, r))  # by row, position, item
+    r, i = r[o2], i[o2]
+    rank = np.arange(len(r)) - np.searchsorted(r, r)
+    out = np.full((len(idx), n), -1, dtype=np.int64)
+    sel = rank < n
+    out[r[sel], rank[sel]] = i[sel]
+    return out

@@ -245,7 +245,9 @@ class MerchantProfiler(_HistoryProfiler):
             pd.Series(logp).groupby(prim).mean().reindex(range(len(self.categories_)))
             .fillna(float(logp.mean())).to_numpy()
         )  # fmt: skip
-        self.mean_rating_ = float(X["store_rating"].mean()) if "store_rating" in X else np.nan
+        # an absent rating becomes a constant (uninformative) feature, a missing one the mean
+        has_rating = "store_rating" in X and X["store_rating"].notna().any()
+        self.mean_rating_ = float(X["store_rating"].mean()) if has_rating else 0.0
         self.stats_ = stats
         return self
 

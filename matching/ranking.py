@@ -89,7 +89,7 @@ def build_snapshot(merchants: pd.DataFrame, creators: pd.DataFrame, history: pd.
         weight_collaborative=candidates.weight_collaborative, weight_content=candidates.weight_content,
         weight_popularity=candidates.weight_popularity, block_size=candidates.block_size,
         random_state=random_state,
-    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp.category_gmv_, as_of)  # fmt: skip
+    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)  # fmt: skip
     return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, M, C)
 
 
