@@ -72,7 +72,10 @@ class CandidateRetriever(BaseEstimator):
         n_k = category_lift.shape[0]
         # (c) category popularity; column n_k is "any category" for unseen ones
         total = category_gmv.sum(1, keepdims=True)
-        self.category_gmv_ = np.log1p(np.hstack([category_gmv, total]))
+        # popularity in a category: GMV made there, and (for data without GMV) collaborations
+        counts = creator_profiler.category_collabs_
+        self.category_gmv_ = np.log1p(np.hstack([category_gmv, total])) + np.log1p(
+            np.hstack([counts, counts.sum(1, keepdims=True)]))
         k_share = 5.0 * max(float(np.median(per_video)) if len(per_video) else 1.0, 1.0)
         self.log_share_ = np.log((np.hstack([category_gmv, total]) + k_share / n_k) / (total + k_share))
 
@@ -174,10 +177,13 @@ class CandidateRetriever(BaseEstimator):
             for name, w in weights.items():
                 if w <= 0:
                     continue
-                top = _top(raw[name], n)
+                x = raw[name]
+                top = _top(x, n)
                 idx.append(top)
-                # a source's r-th best sits at r / share in the interleaved list
-                pos.append(np.broadcast_to(np.arange(n) / (w / total), top.shape))
+                # a source's r-th best sits at r / share in the interleaved list; a source that
+                # can't tell this merchant's creators apart (e.g. no history) gives way to the others
+                flat = (x.max(1) - x.min(1)) <= 1e-12 * np.maximum(np.abs(x).max(1), 1.0)
+                pos.append(np.where(flat[:, None], np.inf, np.arange(n) / (w / total)))
             out[s : s + len(mb)] = _interleave(np.hstack(idx), np.hstack(pos), n)
             for name in SOURCES:
                 scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], out[s : s + len(mb)], 1)

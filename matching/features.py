@@ -142,6 +142,9 @@ class CreatorProfiler(_HistoryProfiler):
         cat_gmv = np.zeros((len(stats), n_k))
         np.add.at(cat_gmv, (code[ok], m_cat[mrow[ok]]), gmv)
         self.category_gmv_ = cat_gmv
+        cat_n = np.zeros((len(stats), n_k))
+        np.add.at(cat_n, (code[ok], m_cat[mrow[ok]]), 1.0)
+        self.category_collabs_ = cat_n
         # GMV-weighted price position, shrunk to the mean price of the primary category
         w = gmv + 1e-3
         num = _sum_by(code[ok], w * m_logp[mrow[ok]], len(stats))

@@ -290,19 +290,20 @@ class MatchRanker(BaseEstimator):
             mm = np.repeat(mb, cand.shape[1])
             cc = cand.ravel()
             X = snap.pair_features(mm, cc)
-            score = self._predict_value(X)
+            score, fit = self._predict_value(X), self._predict_fit(X)
             cert = certified[mm]
             prio = np.where(cert, score * weight, score)
-            # rank within merchant by priority, ties by creator id for determinism; keep the top k
+            # rank within merchant by priority; equal value goes to the likelier partner, then
+            # creator id for determinism; keep the top k
             cid = snap.creators["creator_id"].to_numpy(dtype=object)[cc]
-            order = np.lexsort((cid, -prio, mm))
+            order = np.lexsort((cid, -fit, -prio, mm))
             rank = np.empty(len(order), dtype=np.int64)
             rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
             keep = order[rank[order] < k]
             df = pd.DataFrame({
                 "m": mm[keep], "creator_id": cid[keep], "score": score[keep],
                 "priority_score": prio[keep], "certified_super_top": cert[keep],
-                "fit": self._predict_fit(X.iloc[keep]), "rank": rank[keep] + 1,
+                "fit": fit[keep], "rank": rank[keep] + 1,
             })  # fmt: skip
             frames.append(df)
             bar.update(len(mb))
@@ -327,8 +328,9 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
     X = snap.pair_features(np.repeat(qm, cand.shape[1]), cand.ravel())
     p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
     by_fit = np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)
-    past = snap.creator_profiler.category_gmv_.sum(1)
-    by_pop = np.tile(np.argsort(-past, kind="stable")[:k], (len(qm), 1))
+    cp = snap.creator_profiler
+    popular = np.lexsort((-cp.category_gmv_.sum(1), -cp.category_collabs_.sum(1)))  # most collaborations
+    by_pop = np.tile(popular[:k], (len(qm), 1))
     return {
         f"val_fit_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_fit, relevant, k))),
         f"val_popularity_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_pop, relevant, k))),
@@ -344,7 +346,7 @@ def _validate(value, fit, rate, window) -> dict[str, float]:
 
     out: dict[str, float] = {}
     v, f = window
-    if v is not None and len(v[1]) > 2:
+    if v is not None and len(v[1]) > 2 and np.ptp(v[1]) > 0:
         pred = value.predict(v[0][value.feature_names_in_])
         out["val_value_spearman"] = float(spearmanr(pred, v[1]).statistic)
         out["val_value_poisson_deviance"] = float(mean_poisson_deviance(v[1], np.clip(pred, 1e-9, None), sample_weight=v[2]))

@@ -76,3 +76,17 @@ def test_tampered_model_is_refused(trained, fast_config, tmp_path):
         data.load_model(tmp_path / "m")
     with pytest.raises(data.DataError, match="not a model directory"):
         data.load_model(tmp_path)
+
+
+def test_history_without_gmv_still_learns_who_works_with_whom(fast_config, small_market):
+    """Interaction-only data (GMV all zero): no value signal, but fit must beat popularity."""
+    mk = small_market
+    h = mk.collaborations.assign(gmv_usd=0.0, orders=0)
+    r = MatchRanker(features=fast_config.features, candidates=fast_config.candidates,
+                    ranking=fast_config.ranking).fit(mk.merchants, mk.creators, h)
+    v = r.validation_
+    assert v["val_fit_hit_rate@10"] > v["val_popularity_hit_rate@10"]
+    rec = r.recommend(k=5)
+    assert (rec["score"] == 0).all()
+    # with no value signal, ranks follow fit
+    assert (rec.groupby("merchant_id")["fit"].diff().dropna() <= 1e-12).all()
