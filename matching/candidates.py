@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from matching.features import CreatorProfiler, _codes, _shrunk_log_rate, history_before
 
 SOURCES = ("collaborative", "content", "popularity")
+_DENSE_ARRAYS = 14  # float64 (merchants x creators) arrays alive at once while scoring a block
 _CONTENT_TERMS = ("log_views", "category_lift", "log_category_share", "audience_gap2", "price_gap2",
                   "creator_log_gmv_per_view")  # fmt: skip
 
@@ -42,13 +43,15 @@ class CandidateRetriever(BaseEstimator):
 
     def __init__(self, *, top_n: int = 200, n_factors: int = 32, weight_collaborative: float = 1.0,
                  weight_content: float = 1.0, weight_popularity: float = 0.5,
-                 block_size: int = 2048, random_state: int = 0):  # fmt: skip
+                 block_size: int = 2048, block_memory_mb: float = 1024.0,
+                 random_state: int = 0):  # fmt: skip
         self.top_n = top_n
         self.n_factors = n_factors
         self.weight_collaborative = weight_collaborative
         self.weight_content = weight_content
         self.weight_popularity = weight_popularity
         self.block_size = block_size
+        self.block_memory_mb = block_memory_mb
         self.random_state = random_state
 
     def fit(self, merchant_features: pd.DataFrame, creator_features: pd.DataFrame,
@@ -156,6 +159,12 @@ class CandidateRetriever(BaseEstimator):
         pop = self.category_gmv_[c, col]
         return {"collaborative": cf, "content": content, "popularity": pop}
 
+    def block_rows(self, n_creators: int) -> int:
+        """Merchants scored at once: ``block_size``, fewer when the dense (merchants x creators)
+        arrays alive at the peak would exceed ``block_memory_mb``."""
+        per_row = n_creators * 8 * _DENSE_ARRAYS
+        return int(max(1, min(self.block_size, self.block_memory_mb * 2**20 // per_row)))
+
     def retrieve(self, merchants: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Top-N creator rows per merchant row, best first, and each source's score of them."""
         check_is_fitted(self, "content_coef_")
@@ -166,12 +175,13 @@ class CandidateRetriever(BaseEstimator):
         scores = {s: np.empty((len(m_all), n)) for s in SOURCES}
         weights = {"collaborative": self.weight_collaborative, "content": self.weight_content,
                    "popularity": self.weight_popularity}  # fmt: skip
+        block = self.block_rows(n_c)
         total = sum(w for w in weights.values() if w > 0)
         if total <= 0:
             raise ValueError("candidates: at least one source weight must be positive")
         c_all = np.arange(n_c)
-        for s in range(0, len(m_all), self.block_size):
-            mb = m_all[s : s + self.block_size]
+        for s in range(0, len(m_all), block):
+            mb = m_all[s : s + block]
             raw = self.source_scores(mb[:, None], c_all[None, :])
             idx, pos = [], []
             for name, w in weights.items():

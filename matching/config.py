@@ -78,6 +78,7 @@ class CandidatesConfig(_Section):
     weight_content: float = Field(ge=0)
     weight_popularity: float = Field(ge=0)
     block_size: int = Field(ge=1)
+    block_memory_mb: float = Field(gt=0)
 
 
 class RankingConfig(_Section):

@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from matching.candidates import SOURCES, CandidateRetriever
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
@@ -88,6 +88,7 @@ def build_snapshot(merchants: pd.DataFrame, creators: pd.DataFrame, history: pd.
         top_n=candidates.top_n, n_factors=candidates.n_factors,
         weight_collaborative=candidates.weight_collaborative, weight_content=candidates.weight_content,
         weight_popularity=candidates.weight_popularity, block_size=candidates.block_size,
+        block_memory_mb=candidates.block_memory_mb,
         random_state=random_state,
     ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)  # fmt: skip
     return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, M, C)
@@ -259,6 +260,38 @@ class MatchRanker(BaseEstimator):
         check_is_fitted(self, "value_model_")
         X = self.snapshot_.pair_features(np.asarray(m), np.asarray(c))
         return self._predict_value(X), self._predict_fit(X)
+
+    def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
+        """Which features drove each pair's score: for every feature, the change of the pair's
+        log score when that feature alone is set to its median over the merchant's candidates
+        (positive: the pair's value of the feature raised its score).
+
+        Returns one row per (pair, feature) for the ``top`` features of each pair by size.
+        """
+        check_is_fitted(self, "value_model_")
+        m, c = np.asarray(m), np.asarray(c)
+        X = self.snapshot_.pair_features(m, c)
+        base = np.log1p(self._predict_value(X))
+        cand, _ = self.snapshot_.retriever.retrieve(np.unique(m))
+        ref = self.snapshot_.pair_features(np.repeat(np.unique(m), cand.shape[1]), cand.ravel())
+        ref["_m"] = np.repeat(np.unique(m), cand.shape[1])
+        median = ref.groupby("_m").median()
+        cols = [f for f in self.value_features_ if f in X.columns]
+        rows = []
+        for f in cols:
+            Xf = X.copy()
+            Xf[f] = median.loc[m, f].to_numpy()
+            delta = base - np.log1p(self._predict_value(Xf))
+            rows.append(pd.DataFrame({"pair": np.arange(len(m)), "feature": f, "value": X[f].to_numpy(),
+                                      "median": Xf[f].to_numpy(), "contribution": delta}))  # fmt: skip
+        out = pd.concat(rows, ignore_index=True)
+        out["size"] = out["contribution"].abs()
+        out = out.sort_values(["pair", "size", "feature"], ascending=[True, False, True], kind="stable")
+        out = out.groupby("pair").head(top).drop(columns="size").reset_index(drop=True)
+        ids = self.snapshot_
+        out.insert(1, "merchant_id", ids.merchants["merchant_id"].to_numpy(dtype=object)[m][out["pair"]])
+        out.insert(2, "creator_id", ids.creators["creator_id"].to_numpy(dtype=object)[c][out["pair"]])
+        return out
 
     def _predict_value(self, X: pd.DataFrame) -> np.ndarray:
         """Expected GMV of one short video (the first of the pair)."""

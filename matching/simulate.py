@@ -395,7 +395,7 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
     candidates it keeps the one that fits best, up to noise: so who worked with
     whom carries signal about fit, and the pairs never tried say little.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     sc = config.simulate
     hist_start, hist_end = _days(sc.history_start), _days(sc.history_end)

@@ -90,3 +90,11 @@ def test_history_without_gmv_still_learns_who_works_with_whom(fast_config, small
     assert (rec["score"] == 0).all()
     # with no value signal, ranks follow fit
     assert (rec.groupby("merchant_id")["fit"].diff().dropna() <= 1e-12).all()
+
+
+def test_explain_names_the_features_that_moved_a_score(trained):
+    ex = trained.explain(np.array([0, 1]), np.array([3, 4]), top=5)
+    assert set(ex["pair"]) == {0, 1} and (ex.groupby("pair").size() == 5).all()
+    assert np.isfinite(ex["contribution"]).all()
+    # sorted by size within each pair
+    assert (ex.groupby("pair")["contribution"].apply(lambda s: (np.diff(s.abs().to_numpy()) <= 1e-12).all())).all()
