@@ -133,11 +133,13 @@ merchant = MERCHANT or by_status["merchant_id"].iloc[0]
 mine = (matches["merchant_id"] == merchant).to_numpy()
 matches[mine].head(10)
 
+# %% [markdown]
+# Why these creators for this merchant: for its three best matches, each feature set alone to
+# its median over the merchant's candidates, and how much the pair's log score changes
+# (`MatchRanker.explain`; positive means the pair's own value of that feature raised its score).
+
 # %%
-top = importance.nlargest(8).index
-pd.DataFrame({
-    "best match": X.loc[mine, top].iloc[0],
-    "median of this merchant's matches": X.loc[mine, top].median(),
-    "median of all matches": X[top].median(),
-    "best match's percentile among all matches (%)": 100 * X[top].rank(pct=True).loc[mine].iloc[0],
-})
+m_top, c_top = ranking.pair_positions(
+    ranker, matches.loc[mine, "merchant_id"].head(3), matches.loc[mine, "creator_id"].head(3)
+)
+ranker.explain(m_top, c_top, top=6).round(3)
