@@ -53,12 +53,13 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", default="500x5000,2000x20000")
     ap.add_argument("--as-of", default="2026-03-01")
     args = ap.parse_args(argv)
-    rows = [run(*map(int, s.split("x")), date.fromisoformat(args.as_of)) for s in args.sizes.split(",")]
-    cols = list(rows[0])
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---:|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" for v in r.values()) + " |")
+    for i, size in enumerate(args.sizes.split(",")):
+        r = run(*map(int, size.split("x")), date.fromisoformat(args.as_of))
+        if i == 0:
+            print("| " + " | ".join(r) + " |")
+            print("|" + "---:|" * len(r))
+        print("| " + " | ".join(f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" for v in r.values()) + " |",
+              flush=True)
 
 
 if __name__ == "__main__":
