@@ -1,22 +1,40 @@
 """The thin command line: parse, load the config, call the library, map known errors.
 
-Exit codes: 0 success; 2 bad input (data, config or arguments: one line on stderr);
-1 an unexpected failure (a bug: the traceback is shown); 130 interrupted.
+Exit codes (each failure is one line on stderr, ``error: ...``; warnings are ``warning: ...``):
+
+===  =====================================================================================
+0    success (an as-of date outside the program is a warning, not a failure)
+1    an unexpected failure: a bug; the traceback is shown
+2    bad input: data, config, command-line arguments, a model directory, an output path
+     that is not a folder, or an unusable MLflow tracking store; nothing is written
+3    not enough memory for these inputs even streamed, found before the heavy work
+4    an I/O failure while writing (disk full, permissions); previous outputs are intact
+130  interrupted (SIGINT / Ctrl-C); 143 terminated (SIGTERM); previous outputs are intact
+===  =====================================================================================
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from matching import data
 from matching.config import ConfigError, load_config
+
+EXIT_BAD_INPUT = 2
+EXIT_MEMORY = 3
+EXIT_IO = 4
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 app = typer.Typer(
     add_completion=False,
@@ -44,7 +62,7 @@ def simulate_cmd(
     from matching.simulate import simulate
 
     if fmt not in ("parquet", "csv"):
-        raise click.BadParameter(f"--format must be parquet or csv, not {fmt!r}")
+        raise typer.BadParameter(f"--format must be parquet or csv, not {fmt!r}")
     cfg = load_config(config)
     mk = simulate(cfg, merchants=merchants, creators=creators, seed=seed, progress=True)
     data.write_marketplace(mk, out, fmt=fmt)
@@ -112,27 +130,81 @@ def _date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"not a date (YYYY-MM-DD): {value!r}") from None
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint="'--as-of'") from None
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM, raised as an exception so temporary files are removed on the way
+    out (typer would turn a KeyboardInterrupt into a silent exit)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame) -> None:
+    raise _Stopped(signum)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())
+        return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """For one call of :func:`main`: the package's log on stderr (warnings as one
+    ``warning: ...`` line), SIGINT and SIGTERM raised as :class:`_Stopped` (main thread only)."""
+    logger = logging.getLogger("matching")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    main_thread = threading.current_thread() is threading.main_thread()
+    stops = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+    previous = {sig: signal.signal(sig, _on_signal) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():  # None: the handler was not set from Python
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _fail(message: object, code: int) -> int:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (callable from tests)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        rv = app(args=argv, prog_name="matching", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
-        return 130
-    except (data.DataError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    with _reporting():
+        try:
+            rv = app(args=argv, prog_name="matching", standalone_mode=False)
+        except typer.Exit as exc:
+            return exc.exit_code
+        except typer.TyperException as exc:  # usage: a missing or invalid option, an unknown command
+            message = exc.format_message()
+            if not message:  # no arguments at all: the help was printed
+                return EXIT_BAD_INPUT
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            return _fail(message + hint, EXIT_BAD_INPUT)
+        except (data.DataError, ConfigError) as exc:
+            return _fail(exc, EXIT_BAD_INPUT)
+        except data.InsufficientMemory as exc:
+            return _fail(exc, EXIT_MEMORY)
+        except OSError as exc:
+            return _fail(exc, EXIT_IO)
+        except _Stopped as exc:
+            if exc.signum == signal.SIGINT:
+                return _fail("interrupted", EXIT_INTERRUPTED)
+            return _fail("terminated (SIGTERM)", EXIT_TERMINATED)
     return rv if isinstance(rv, int) else 0
 
 

@@ -23,13 +23,15 @@ Extra columns are kept unchanged, in their place. Any problem is raised as
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -56,9 +58,14 @@ __all__ = [
     "TABLES",
     "DataError",
     "Inputs",
+    "InsufficientMemory",
+    "TableSize",
+    "input_sizes",
+    "publish",
     "read_inputs",
     "read_json",
     "read_table",
+    "recover",
     "validate_inputs",
     "validate_outputs",
     "validate_table",
@@ -71,7 +78,12 @@ logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
-    """An input or output table breaks the data contract; the message is one line."""
+    """Bad input: a table breaks the data contract, a model directory or an output path is
+    unusable; the message is one line."""
+
+
+class InsufficientMemory(RuntimeError):
+    """The inputs need more memory than the machine has, even streamed; the message is one line."""
 
 
 TABLES = ("merchants", "creators", "collaborations")
@@ -90,6 +102,8 @@ MATCHES_COLUMNS = (
     "fit",
 )
 ALLOCATION_COLUMNS = ("merchant_id", "creator_id", "videos", "expected_gmv_usd", "window_end")
+OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json")
+"""What ``match`` writes into its output folder, as one unit."""
 
 _SHOWN = 5  # offending rows named in a message
 _PROBLEMS_SHOWN = 3  # problems named in a message
@@ -129,6 +143,15 @@ def _not_empty(s: pd.Series) -> pd.Series:
     return s.str.len() > 0
 
 
+# control and format characters (zero-width spaces, byte-order marks, direction marks): an id
+# holding one looks like another id but never joins with it
+_INVISIBLE = "[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+
+
+def _visible(s: pd.Series) -> pd.Series:
+    return ~s.str.contains(_INVISIBLE, regex=True)
+
+
 def _finite(s: pd.Series) -> pd.Series:
     return pd.Series(np.isfinite(s.to_numpy(dtype="float64")), index=s.index)
 
@@ -136,6 +159,7 @@ def _finite(s: pd.Series) -> pd.Series:
 _TEXT_CHECKS = (pdv.Check(_not_empty, error="empty"),)
 _ID_CHECKS = (
     pdv.Check(_no_outer_space, error="with leading or trailing whitespace"),
+    pdv.Check(_visible, error="with an invisible (control or format) character"),
     *_TEXT_CHECKS,
 )
 _FINITE = pdv.Check(_finite, error="infinite")
@@ -251,9 +275,12 @@ def _at(column: Any, what: str, mask: Any, values: pd.Series | None = None) -> _
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, pd.Timestamp) and value == value.normalize():
+        return value.date().isoformat()
     if isinstance(value, np.generic):
         value = value.item()
-    text = "<NA>" if value is pd.NA else repr(value)
+    # escaped, so a look-alike (a Cyrillic "с" for a Latin "c") or an invisible character shows
+    text = "<NA>" if value is pd.NA else ascii(value) if isinstance(value, str) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -476,6 +503,8 @@ class Inputs:
     merchants: pd.DataFrame
     creators: pd.DataFrame
     collaborations: pd.DataFrame
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """The file each table was read from (``{"merchants": "merchants.csv", ...}``)."""
 
 
 def _check_columns(df: pd.DataFrame, specs: Mapping[str, _Spec], source: str) -> None:
@@ -567,8 +596,13 @@ def validate_inputs(
     *,
     drop_unknown: bool = False,
     sources: Mapping[str, str] | None = None,
+    today: date | None = None,
 ) -> Inputs:
-    """Validate the three input tables together (each table, then the ids between them).
+    """Validate the three input tables together (each table, then the rows between them).
+
+    A collaboration ``posted_at`` after ``today`` is an error: nothing is posted in the
+    future, and a mistyped year would move training's as-of date with it. Onboarding
+    and joining dates may be in the future (a shop or creator scheduled to start).
 
     Parameters
     ----------
@@ -576,12 +610,19 @@ def validate_inputs(
     drop_unknown : drop collaborations whose ``merchant_id`` or ``creator_id`` is not
         in the other tables (the count is logged at WARNING) instead of raising.
     sources : file name of each table for messages; default ``"<name>.parquet"``.
+    today : the calendar day of the run; default the machine's local date.
     """
     sources = dict(sources or {})
     src = {name: sources.get(name, f"{name}.parquet") for name in TABLES}
     m = validate_table(merchants, "merchants", src["merchants"])
     c = validate_table(creators, "creators", src["creators"])
     h = validate_table(collaborations, "collaborations", src["collaborations"])
+
+    today = pd.Timestamp(today or date.today())
+    future = (h["posted_at"] > today).to_numpy(dtype=bool)
+    if future.any():
+        problem = _at("posted_at", f"in the future (after today, {today:%Y-%m-%d})", future, h["posted_at"])
+        raise _error(src["collaborations"], [problem])
 
     unknown_m = ~h["merchant_id"].isin(m["merchant_id"]).to_numpy(dtype=bool)
     unknown_c = ~h["creator_id"].isin(c["creator_id"]).to_numpy(dtype=bool)
@@ -607,7 +648,7 @@ def validate_inputs(
             int(unknown_c.sum()),
         )
         h = h.loc[~unknown].reset_index(drop=True)
-    return Inputs(merchants=m, creators=c, collaborations=h)
+    return Inputs(merchants=m, creators=c, collaborations=h, sources=src)
 
 
 # --------------------------------------------------------------------------- reading
@@ -647,12 +688,17 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()) -> 
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise DataError(f"{path}: cannot read parquet: {_first_line(exc)}") from None
     try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            names = [name.strip() for name in next(csv.reader(fh), [])]
         header = pd.read_csv(path, encoding="utf-8-sig", nrows=0).columns
         wanted = set(text_columns)
         dtype = {raw: "string" for raw in header if str(raw).strip() in wanted}
         df = pd.read_csv(path, encoding="utf-8-sig", dtype=dtype or None)
-    except (OSError, ValueError) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError
+    except (OSError, ValueError, csv.Error) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError
         raise DataError(f"{path}: cannot read csv: {_first_line(exc)}") from None
+    dupes = sorted({name for name in names if names.count(name) > 1})
+    if dupes:  # pandas would have renamed them "name.1"
+        raise DataError(f"{path}: duplicate column names {dupes}")
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
@@ -662,6 +708,8 @@ def _find_table(folder: Path, name: str) -> Path:
         path = folder / f"{name}{suffix}"
         if path.is_file():
             return path
+        if path.is_dir():
+            raise DataError(f"{path}: a folder (e.g. a partitioned dataset); one file is expected")
     raise DataError(f"{folder}: no {name}.parquet or {name}.csv")
 
 
@@ -698,6 +746,47 @@ def read_inputs(data_dir: str | os.PathLike, *, drop_unknown: bool = False) -> I
         drop_unknown=drop_unknown,
         sources=sources,
     )
+
+
+@dataclass(frozen=True)
+class TableSize:
+    rows: int
+    columns: int
+
+
+def input_sizes(data_dir: str | os.PathLike) -> dict[str, TableSize]:
+    """The size of each input table without loading it: Parquet metadata, or a count of
+    a CSV file's lines (an upper bound when quoted values span lines).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_inputs` would for a missing folder or table, or an unreadable file.
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data folder not found")
+    sizes = {}
+    for name in TABLES:
+        path = _find_table(folder, name)
+        if path.suffix.lower() == ".parquet":
+            try:
+                meta = pq.read_metadata(path)
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                raise DataError(f"{path}: cannot read parquet: {_first_line(exc)}") from None
+            sizes[name] = TableSize(meta.num_rows, meta.num_columns)
+            continue
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                columns = len(next(csv.reader(fh), []))
+            lines = 0
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    lines += chunk.count(b"\n")
+        except (OSError, ValueError, csv.Error) as exc:
+            raise DataError(f"{path}: cannot read csv: {_first_line(exc)}") from None
+        sizes[name] = TableSize(lines, columns)  # counts the header too: an upper bound
+    return sizes
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -775,6 +864,15 @@ def _write_temp(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     return tmp
 
 
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "posix":
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _commit(pairs: list[tuple[Path, Path]]) -> None:
     """Rename every temporary file onto its target; on failure remove the rest."""
     done = 0
@@ -786,13 +884,148 @@ def _commit(pairs: list[tuple[Path, Path]]) -> None:
         for tmp, _ in pairs[done:]:
             tmp.unlink(missing_ok=True)
         raise
-    if os.name == "posix":
-        for folder in {target.parent for _, target in pairs}:
-            fd = os.open(folder, os.O_RDONLY)
+    for folder in {target.parent for _, target in pairs}:
+        _fsync_dir(folder)
+
+
+JOURNAL = ".commit.json"
+"""Left in a folder only by a writer killed while renaming its files into place."""
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock of ``folder`` (POSIX ``flock`` on the folder itself: no lock
+    file; the kernel releases it when the process dies, however it dies)."""
+    if os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the duration (they are delivered right after), so an
+    interrupt never lands between two renames. Only the main thread can do this; elsewhere
+    the block runs unprotected (a journal still makes it recoverable)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for sig in dict.fromkeys(caught):
+            signal.raise_signal(sig)
+
+
+def _stale_temps(folder: Path, names: Iterable[str]) -> list[Path]:
+    return sorted(p for name in names for p in folder.glob(f".{name}.*.tmp"))
+
+
+def _finish(folder: Path) -> list[str]:
+    """Complete an interrupted publish of ``folder`` from its journal; the caller holds the lock."""
+    journal = folder / JOURNAL
+    if not journal.is_file():
+        return []
+    entries = read_json(journal)
+    if not (isinstance(entries, list) and all(
+            isinstance(e, list) and len(e) == 2 and all(isinstance(n, str) and "/" not in n for n in e)
+            for e in entries)):  # fmt: skip
+        raise DataError(f"{journal}: not a journal written by matching; remove it by hand")
+    for tmp, target in entries:
+        if (folder / tmp).is_file():
+            os.replace(folder / tmp, folder / target)
+    _fsync_dir(folder)
+    journal.unlink()
+    _fsync_dir(folder)
+    return [target for _, target in entries]
+
+
+def recover(folder: str | os.PathLike, names: Iterable[str] = ()) -> None:
+    """Make ``folder`` whole after a writer was killed: complete an interrupted publish
+    (see :func:`publish`) and remove stale temporary files of ``names`` (and of the files
+    a journal names). A no-op on a folder that needs nothing, or does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    with _locked(folder):
+        _recover(folder, names)
+
+
+def _recover(folder: Path, names: Iterable[str]) -> None:
+    finished = _finish(folder)
+    if finished:
+        logger.warning("%s: completed the interrupted write of %s", folder, ", ".join(finished))
+    for stale in _stale_temps(folder, [*names, *finished, JOURNAL]):
+        stale.unlink(missing_ok=True)
+
+
+def publish(folder: str | os.PathLike, files: Mapping[str, Callable[[IO[bytes]], Any]]) -> dict[str, Path]:
+    """Write several files of one folder as a unit: afterwards, all are new or all are old.
+
+    ``files`` maps each file name to a function writing its bytes. Under an exclusive
+    lock of the folder (a second writer waits):
+
+    1. an interrupted publish is completed and stale temporary files of these names
+       are removed (:func:`recover`);
+    2. every file is written to a hidden temporary file and fsynced;
+    3. a journal (:data:`JOURNAL`) naming temporary file -> target is written: the
+       commit point;
+    4. every temporary file is renamed onto its target, the folder is fsynced, the
+       journal is removed.
+
+    A failure or a kill before 3 leaves the previous files untouched (a kill may leave
+    hidden ``.<name>.*.tmp`` files, removed by the next publish). After 3 the new files
+    are complete on disk: a kill during 4 leaves the journal, and the next
+    :func:`recover` or publish completes the renames. SIGINT and SIGTERM arriving
+    during 3-4 are delivered once 4 is done.
+
+    Returns
+    -------
+    The path of each file.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission
+        raise DataError(f"{folder}: cannot create the folder: {exc.strerror or exc}") from None
+    targets = {name: folder / name for name in files}
+    with _locked(folder):
+        _recover(folder, files)
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for name, write in files.items():
+                staged.append((_write_temp(targets[name], write), targets[name]))
+            entries = [[tmp.name, target.name] for tmp, target in staged]
+            journal = _write_temp(folder / JOURNAL, lambda fh: fh.write(json.dumps(entries).encode()))
+        except BaseException:  # holding the lock, every temporary file of these names is ours
+            for tmp in _stale_temps(folder, [*files, JOURNAL]):
+                tmp.unlink(missing_ok=True)
+            raise
+        with _signals_held():
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                os.replace(journal, folder / JOURNAL)
+            except BaseException:
+                for tmp in _stale_temps(folder, [*files, JOURNAL]):
+                    tmp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(folder)  # the commit point
+            _finish(folder)
+    return targets
 
 
 def write_table(
@@ -818,7 +1051,7 @@ def write_tables(
     *,
     date_columns: Iterable[str] = (),
 ) -> dict[str, Path]:
-    """Write several tables as ``<out_dir>/<name>.<fmt>``, all or none.
+    """Write several tables as ``<out_dir>/<name>.<fmt>``, all or none (see :func:`publish`).
 
     Every table is written to a temporary file first; only when all are written are
     they renamed into place, so a failure leaves the previous files intact and no
@@ -831,19 +1064,10 @@ def write_tables(
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    targets = {name: folder / f"{name}.{fmt}" for name in tables}
-    writers = {name: _serialise(df, targets[name], date_columns) for name, df in tables.items()}
-    pairs: list[tuple[Path, Path]] = []
-    try:
-        for name, write in writers.items():
-            pairs.append((_write_temp(targets[name], write), targets[name]))
-    except BaseException:
-        for tmp, _ in pairs:
-            tmp.unlink(missing_ok=True)
-        raise
-    _commit(pairs)
-    return targets
+    names = {name: f"{name}.{fmt}" for name in tables}
+    writers = {names[name]: _serialise(df, folder / names[name], date_columns) for name, df in tables.items()}
+    paths = publish(folder, writers)
+    return {name: paths[names[name]] for name in tables}
 
 
 def _json_default(obj: Any) -> Any:
@@ -1068,30 +1292,77 @@ def format_summary(summary: dict) -> str:
     return "\n".join(f"{k:18s} {v}" for k, v in rows)
 
 
+_OUTPUT_SCHEMAS = MappingProxyType({
+    "matches": pa.schema([("merchant_id", pa.string()), ("creator_id", pa.string()), ("rank", pa.int64()),
+                          ("score", pa.float64()), ("priority_score", pa.float64()),
+                          ("certified_super_top", pa.bool_()), ("fit", pa.float64())]),
+    "allocation": pa.schema([("merchant_id", pa.string()), ("creator_id", pa.string()), ("videos", pa.int64()),
+                             ("expected_gmv_usd", pa.float64()), ("window_end", pa.date32())]),
+})  # fmt: skip
+"""The Arrow schema of each output table: fixed, so an empty table still has its types."""
+
+
+def _parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
+    frame, _ = _with_dates(df[list(schema.names)], (), Path("output.parquet"))
+    sink = pa.BufferOutputStream()
+    _write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), sink)
+    return sink.getvalue().to_pybytes()
+
+
 def write_outputs(out_dir: str | os.PathLike, matches: pd.DataFrame, allocation: pd.DataFrame,
-                  summary: dict) -> None:  # fmt: skip
-    """Validate and write ``matches``, ``allocation`` and ``summary.json`` (all or nothing)."""
+                  summary: dict) -> dict:  # fmt: skip
+    """Validate and write ``matches``, ``allocation`` and ``summary.json`` as one unit
+    (:func:`publish`). The summary written, and returned, gains ``outputs``: the rows and
+    SHA-256 of each table, so a reader can check that the three files belong together.
+    """
     validate_outputs(matches, allocation)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staged = []
-    try:
-        for name, df in (("matches", matches), ("allocation", allocation)):
-            target = out / f"{name}.parquet"
-            staged.append((_write_temp(target, _serialise(df, target, ("window_end",))), target))
-        target = out / "summary.json"
-        text = json.dumps(summary, sort_keys=True, indent=2, default=_json_default) + "\n"
-        staged.append((_write_temp(target, lambda f: f.write(text.encode())), target))
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    _commit(staged)
+    blobs = {f"{name}.parquet": (len(df), _parquet_bytes(df, _OUTPUT_SCHEMAS[name]))
+             for name, df in (("matches", matches), ("allocation", allocation))}  # fmt: skip
+    summary = {**summary, "outputs": {name: {"rows": rows, "sha256": hashlib.sha256(blob).hexdigest()}
+                                      for name, (rows, blob) in blobs.items()}}  # fmt: skip
+    text = json.dumps(summary, sort_keys=True, indent=2, default=_json_default) + "\n"
+    files = {name: _bytes_writer(blob) for name, (_, blob) in blobs.items()}
+    publish(out_dir, {**files, "summary.json": _bytes_writer(text.encode())})
+    return summary
+
+
+def _bytes_writer(blob: bytes) -> Callable[[IO[bytes]], Any]:
+    return lambda fh: fh.write(blob)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file() and p.name != MODEL_META}  # fmt: skip
+    """SHA-256 of the model folder's files: all but model.json and hidden files."""
+    return {p.name: _sha256_file(p) for p in sorted(folder.iterdir())
+            if p.is_file() and p.name != MODEL_META and not p.name.startswith(".")}  # fmt: skip
+
+
+def _meta_checksum(meta: dict) -> str:
+    """SHA-256 of a model description without its own checksum (an integrity check: it
+    catches edits and corruption, not an adversary, who can recompute it)."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_json_default).encode()).hexdigest()
+
+
+_PICKLE_DEPENDENCIES = ("scikit-learn", "numpy", "pandas", "joblib")
+"""Libraries whose objects live in ranker.joblib; recorded with the model."""
+
+
+def _dependency_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in _PICKLE_DEPENDENCIES}
+
+
+def _major_minor(text: str) -> list[str]:
+    return str(text).split(".")[:2]
 
 
 @dataclass(frozen=True)
@@ -1102,39 +1373,87 @@ class SavedModel:
 
 
 def save_model(ranker: Any, model_dir: str | os.PathLike, config: Any, metrics: dict) -> None:
-    """Save a fitted ranker with its config, library version and file hashes."""
+    """Save a fitted ranker as one unit (:func:`publish`): ``ranker.joblib`` and
+    ``model.json`` recording the library version, the versions of the libraries pickled
+    with it, the config, the metrics, the SHA-256 of the folder's files and a checksum
+    of itself."""
+    import io
+
     import joblib
 
     from matching import __version__
 
+    buf = io.BytesIO()
+    joblib.dump(ranker, buf, compress=3)
+    blob = buf.getvalue()
     folder = Path(model_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / MODEL_FILE
-    tmp = _write_temp(target, lambda f: joblib.dump(ranker, f, compress=3))
-    _commit([(tmp, target)])
-    meta = {"library_version": __version__, "config": config.model_dump(mode="json"),
-            "metrics": metrics, "files": _file_hashes(folder)}  # fmt: skip
-    write_json(meta, folder / MODEL_META)
+    files = _file_hashes(folder) if folder.is_dir() else {}
+    files[MODEL_FILE] = hashlib.sha256(blob).hexdigest()
+    meta = {"library_version": __version__, "dependencies": _dependency_versions(),
+            "config": config.model_dump(mode="json"), "metrics": metrics, "files": dict(sorted(files.items()))}  # fmt: skip
+    meta["meta_sha256"] = _meta_checksum(meta)
+    text = json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    publish(folder, {MODEL_FILE: _bytes_writer(blob), MODEL_META: _bytes_writer(text.encode("utf-8"))})
+
+
+_META_KEYS = ("library_version", "dependencies", "config", "files", "meta_sha256")
 
 
 def load_model(model_dir: str | os.PathLike) -> SavedModel:
-    """Load a model directory, refusing one whose files do not match their recorded hashes
-    or that was saved by another major.minor version of the library."""
+    """Load a model directory saved by :func:`save_model`.
+
+    Refused, with a :class:`DataError`: a folder that is not a model directory, or whose
+    save was interrupted; a ``model.json`` that was edited or is corrupt (its checksum);
+    a model saved by another major.minor version of ``matching`` or of scikit-learn
+    (pickles do not cross those); files that do not match their recorded SHA-256; a
+    ``ranker.joblib`` that cannot be unpickled here; a recorded config that this version
+    does not accept. Only load model directories you trust: ``ranker.joblib`` is a
+    pickle, and the hashes detect accidents, not attacks.
+    """
+    import pickle
+
     import joblib
+    import sklearn
+    from pydantic import ValidationError
 
     from matching import __version__
     from matching.config import Config
 
     folder = Path(model_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: model directory not found")
+    if (folder / JOURNAL).exists():
+        raise DataError(f"{folder}: its last save was interrupted ({JOURNAL} is present); "
+                        "train again into this directory")  # fmt: skip
     meta_path = folder / MODEL_META
     if not meta_path.is_file():
         raise DataError(f"{folder}: not a model directory (no {MODEL_META}); train one with `matching train`")
     meta = read_json(meta_path)
-    if _file_hashes(folder) != meta.get("files"):
+    missing = [k for k in _META_KEYS if k not in meta] if isinstance(meta, dict) else list(_META_KEYS)
+    if missing:
+        raise DataError(f"{meta_path}: not a model description saved by this version (missing {missing}); "
+                        "train the model again")  # fmt: skip
+    if meta["meta_sha256"] != _meta_checksum(meta):
+        raise DataError(f"{meta_path}: edited or corrupted (its checksum does not match its content)")
+    saved = str(meta["library_version"])
+    if _major_minor(saved) != _major_minor(__version__):
+        raise DataError(f"{folder}: model saved by matching {saved}, incompatible with {__version__}; "
+                        "train it again")  # fmt: skip
+    pickled = str(meta["dependencies"].get("scikit-learn", "?"))
+    if _major_minor(pickled) != _major_minor(sklearn.__version__):
+        raise DataError(f"{folder}: model saved with scikit-learn {pickled}, incompatible with the installed "
+                        f"{sklearn.__version__}; train it again")  # fmt: skip
+    if _file_hashes(folder) != meta["files"]:
         raise DataError(f"{folder}: model files do not match the hashes recorded in {MODEL_META}")
-    saved = str(meta.get("library_version", ""))
-    if saved.split(".")[:2] != __version__.split(".")[:2]:
-        raise DataError(f"{folder}: model saved by matching {saved}, incompatible with {__version__}")
-    with open(folder / MODEL_FILE, "rb") as f:
-        ranker = joblib.load(f)
-    return SavedModel(ranker, Config.model_validate(meta["config"]), meta)
+    try:
+        config = Config.model_validate(meta["config"])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise DataError(f"{meta_path}: its config is not valid for this version ({where}: {err['msg']})") from None
+    try:
+        with open(folder / MODEL_FILE, "rb") as f:
+            ranker = joblib.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, ImportError, AttributeError, ValueError) as exc:
+        raise DataError(f"{folder / MODEL_FILE}: cannot load: {_first_line(exc)}") from None
+    return SavedModel(ranker, config, meta)

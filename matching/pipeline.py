@@ -1,7 +1,8 @@
 """The two jobs, composed from the stages: ``train`` and ``match``.
 
 tables -> features -> candidates -> scores -> allocation -> tables. File access
-goes through :mod:`matching.data`, MLflow through :mod:`matching.tracking`.
+goes through :mod:`matching.data`, MLflow through :mod:`matching.tracking` (imported by
+``train`` only).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from matching import allocation as alloc
-from matching import data, policy, tracking
-from matching.config import Config
+from matching import data, policy
+from matching.config import CandidatesConfig, Config, RankingConfig
 from matching.features import _codes
 from matching.ranking import MatchRanker
 
@@ -30,6 +32,153 @@ class TrainResult:
     report: pd.DataFrame | None  # evaluation against the ground truth, when there is one
     tradeoff: pd.DataFrame | None  # the certified-weight sweep, when there is a ground truth
     model_uri: str | None
+    run_id: str | None = None  # the MLflow run, when tracked
+
+
+# --------------------------------------------------------------------------- memory
+
+_BASE_BYTES = 512 * 2**20
+"""The interpreter, the libraries and a fitted model."""
+_INPUT_CELL_BYTES = 200
+"""One cell of an input table, read, validated and copied (tracemalloc sees ~25, without Arrow's buffers)."""
+_PAIR_ROW_BYTES = 4096
+"""One (merchant, candidate) row of pair features with its working copies (~80 float columns)."""
+_HEADROOM = 0.8
+"""Share of the available memory a run plans to use."""
+_FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
+"""The as-of dates pandas can hold with room for the program's windows."""
+_RECOMMEND_BLOCK = 512
+"""Merchants ranked per block by ``match`` (``MatchRanker.recommend``'s default)."""
+
+
+def _dense_cell_bytes(candidates: CandidatesConfig) -> int:
+    """Peak bytes per (merchant, creator) while retrieval scores a block of merchants against
+    every creator: measured 8 x n_factors + ~50 (the collaborative term holds the factor products)."""
+    return 8 * (candidates.n_factors + 8)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still use: ``MemAvailable`` of /proc/meminfo (else the
+    available physical pages), lowered to the headroom under a cgroup (container) memory
+    limit when there is one. None where none of these can be read (the guard is then off)."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        avail = None
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            avail = None
+    limit = _cgroup_headroom(Path("/sys/fs/cgroup"))
+    if limit is not None:
+        avail = limit if avail is None else min(avail, limit)
+    return avail
+
+
+def _cgroup_headroom(root: Path) -> int | None:
+    """Limit minus usage (reclaimable page cache excepted) of the cgroup, v2 or v1; None without a limit."""
+    for limit_file, usage_file, cache_key in (("memory.max", "memory.current", "inactive_file"),
+                                              ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes",
+                                               "total_inactive_file")):  # fmt: skip
+        try:
+            limit_text = (root / limit_file).read_text().strip()
+            usage = int((root / usage_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or int(limit_text) >= 2**60:
+            return None
+        stat_file = root / limit_file.replace(Path(limit_file).name, "memory.stat")
+        cache = 0
+        try:
+            for line in stat_file.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == cache_key:
+                    cache = int(value)
+        except (OSError, ValueError):
+            cache = 0
+        return max(int(limit_text) - usage + cache, 0)
+    return None
+
+
+def plan_memory(sizes: dict[str, data.TableSize], candidates: CandidatesConfig, *, training: bool) -> int:
+    """The number of merchants to score per block so the run fits in memory (at most
+    ``candidates.block_size``; for ``match``, at most :data:`_RECOMMEND_BLOCK`).
+
+    The estimate: a fixed part (the inputs, the models, and for training the pair features
+    of every merchant's candidates, which are not streamed) plus, per merchant of a block,
+    one dense row of scores against every creator and its candidates' pair features. The
+    configured ``candidates.block_size`` is kept when it fits in :data:`_HEADROOM` of
+    :func:`available_memory`; otherwise the block shrinks (streaming: same results, more
+    blocks), with a warning. A machine without room for one merchant per block fails here,
+    before the heavy work.
+
+    Raises
+    ------
+    matching.data.InsufficientMemory
+        Even one merchant per block does not fit.
+    """
+    n_m, n_c = sizes["merchants"].rows, sizes["creators"].rows
+    per_pair = min(candidates.top_n, n_c) * _PAIR_ROW_BYTES
+    fixed = _BASE_BYTES + _INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
+    if training:
+        fixed += n_m * per_pair
+    per_merchant = n_c * _dense_cell_bytes(candidates) + per_pair
+    block = candidates.block_size if training else min(candidates.block_size, _RECOMMEND_BLOCK)
+    avail = available_memory()
+    if avail is None:
+        return block
+    budget = int(avail * _HEADROOM)
+    if fixed + per_merchant > budget:
+        raise data.InsufficientMemory(
+            f"{n_m:,} merchants x {n_c:,} creators need an estimated {_gb(fixed + per_merchant)} of memory "
+            f"even scored one merchant at a time; {_gb(avail)} is available"
+            + (" (the training windows featurise every merchant's candidates at once)" if training else ""))
+    affordable = int((budget - fixed) // per_merchant)
+    wanted = min(block, n_m)
+    if affordable >= wanted:
+        return block
+    log.warning("memory: %s merchants x %s creators would need an estimated %s in blocks of %d merchants; "
+                "%s is available, so scoring streams in blocks of %d", f"{n_m:,}", f"{n_c:,}",
+                _gb(fixed + wanted * per_merchant), wanted, _gb(avail), affordable)  # fmt: skip
+    return affordable
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+# --------------------------------------------------------------------------- train
+
+
+def check_history(collaborations: pd.DataFrame, ranking: RankingConfig, source: str = "collaborations") -> None:
+    """Refuse, before any fitting, a history too short for the rolling training windows
+    (up to ``ranking.n_windows`` windows of ``ranking.validation_days`` days, ending the day
+    after the last collaboration): at least two must start after the first collaboration,
+    and one older than the most recent must hold collaborations."""
+    if collaborations.empty:
+        raise data.DataError(f"{source}: no collaborations; training learns from the history")
+    posted = collaborations["posted_at"]
+    first, last = posted.min(), posted.max()
+    as_of = last + pd.Timedelta(days=1)
+    span = pd.Timedelta(days=ranking.validation_days)
+    starts = [as_of - span * j for j in range(1, ranking.n_windows + 1) if as_of - span * j > first]
+    if len(starts) < 2 or not any(((posted >= t) & (posted < t + span)).any() for t in starts[1:]):
+        raise data.DataError(
+            f"{source}: the history ({first:%Y-%m-%d} to {last:%Y-%m-%d}) is too short to train: training needs "
+            f"at least two {ranking.validation_days}-day windows after the first collaboration, and "
+            "collaborations in a window before the most recent one (ranking.validation_days, ranking.n_windows)")
+
+
+def _output_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a folder to write into, refused early when it is something else."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise data.DataError(f"{path}: not a folder")
+    return path
 
 
 def _flat(cfg: Config) -> dict[str, object]:
@@ -39,12 +188,23 @@ def _flat(cfg: Config) -> dict[str, object]:
 def train(data_dir: str | os.PathLike, config: Config, model_dir: str | os.PathLike, *,
           track: bool = True, progress: bool = False, evaluate: bool = True) -> TrainResult:  # fmt: skip
     """Fit the ranker on a data folder, evaluate it (against ``truth/`` when present),
-    save the model directory and log the run to MLflow."""
-    from matching import evaluation, plots
+    save the model directory and log the run to MLflow.
 
+    Cheap checks come first, so a bad run fails before any fitting: the tracking store
+    (when ``track``), the memory plan, the inputs, the length of the history.
+    """
+    # MLflow is imported only where it is used, so `match` starts faster
+    from matching import evaluation, plots, tracking
+
+    _output_folder(model_dir)
+    if track:
+        tracking.check(config.tracking.experiment)
+    block = plan_memory(data.input_sizes(data_dir), config.candidates, training=True)
     inputs = data.read_inputs(data_dir)
-    with tracking.run(config.tracking.experiment, "train", enabled=track):
-        ranker = MatchRanker(features=config.features, candidates=config.candidates,
+    check_history(inputs.collaborations, config.ranking, inputs.sources.get("collaborations", "collaborations"))
+    candidates = config.candidates.model_copy(update={"block_size": block})
+    with tracking.run(config.tracking.experiment, "train", enabled=track) as active:
+        ranker = MatchRanker(features=config.features, candidates=candidates,
                              ranking=config.ranking, progress=progress)  # fmt: skip
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
         metrics = dict(ranker.validation_)
@@ -62,8 +222,9 @@ def train(data_dir: str | os.PathLike, config: Config, model_dir: str | os.PathL
             metrics["candidate_recall"] = float(cand.iloc[:, -1].get("all", np.nan))
             tradeoff = evaluation.priority_tradeoff(ranker, truth, config.ranking.sweep_weights)
         data.save_model(ranker, model_dir, config, metrics)
-        model_uri = None
+        model_uri = run_id = None
         if track:
+            run_id = active.info.run_id
             tracking.log_params(_flat(config))
             tracking.log_metrics(metrics)
             if report is not None:
@@ -72,7 +233,7 @@ def train(data_dir: str | os.PathLike, config: Config, model_dir: str | os.PathL
                 tracking.log_table(tradeoff, "certified_weight_sweep.json")
                 tracking.log_figure(plots.priority_tradeoff(tradeoff).figure, "certified_weight_sweep.png")
             model_uri = tracking.log_model(model_dir, config.tracking.registered_model, config.tracking.alias)
-    return TrainResult(ranker, metrics, report, tradeoff, model_uri)
+    return TrainResult(ranker, metrics, report, tradeoff, model_uri, run_id)
 
 
 def allocate_quota(matches: pd.DataFrame, status: pd.DataFrame, creators: pd.DataFrame, config: Config,
@@ -140,10 +301,22 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
           config: Config | None = None, *, top_k: int | None = None, as_of: date | None = None,
           progress: bool = False) -> dict:  # fmt: skip
     """Rank creators for every merchant and allocate the free videos; write both tables
-    and ``summary.json`` to ``out_dir`` atomically. Returns the summary."""
+    and ``summary.json`` to ``out_dir`` as one unit (:func:`matching.data.publish`).
+    Returns the summary as written.
+
+    Nothing is written unless the whole run succeeds. An as-of date outside the program
+    is not an error: a warning, matches as usual and an empty allocation.
+    """
+    if top_k is not None and top_k < 1:
+        raise data.DataError(f"top_k must be at least 1, got {top_k}")
     saved = data.load_model(model_dir)
     cfg = config or saved.config
     as_of = as_of or date.today()
+    if not _FIRST_DAY <= as_of <= _LAST_DAY:
+        raise data.DataError(f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}")
+    out = _output_folder(out_dir)
+    data.recover(out, data.OUTPUT_FILES)  # a run killed while writing left a journal or temporary files
+    block = plan_memory(data.input_sizes(data_dir), saved.ranker.candidates, training=False)
     inputs = data.read_inputs(data_dir)
     status = policy.seller_status(inputs.merchants, cfg.program, as_of)
     if not (pd.Timestamp(cfg.program.start) <= pd.Timestamp(as_of) <= pd.Timestamp(cfg.program.end)
@@ -151,10 +324,14 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
         log.warning("as-of %s is outside the program (%s to %s plus the %d-day windows): no seller is "
                     "eligible for free videos; matches are still written", as_of, cfg.program.start,
                     cfg.program.end, cfg.program.window_days)  # fmt: skip
+    later = int((inputs.collaborations["posted_at"] >= pd.Timestamp(as_of)).sum())
+    if later:
+        log.info("%d collaborations posted on or after the as-of date %s are ignored", later, as_of)
     ranker = saved.ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations, as_of)
     ranker.progress = progress
+    ranker.snapshot_.retriever.set_params(block_size=block)
     k = top_k or cfg.match.top_k
-    matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool))
+    matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
     decay = history_decay(inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)],
                           cfg.allocation.default_decay)  # fmt: skip
     allocation, report = allocate_quota(matches, status, inputs.creators, cfg, decay)
@@ -167,5 +344,4 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
         **report,
         "allocation_rows": int(len(allocation)),
     }
-    data.write_outputs(out_dir, matches, allocation, summary)
-    return summary
+    return data.write_outputs(out, matches, allocation, summary)

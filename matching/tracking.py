@@ -14,12 +14,18 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from matching.config import ConfigError
+
 # explicit requirements: logging never resolves the environment (fast, offline)
 PIP_REQUIREMENTS = ["matching", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "pyyaml", "pydantic"]
 
 
-class TrackingError(RuntimeError):
-    """The tracking server cannot be used."""
+class TrackingError(ConfigError):
+    """The tracking store (``MLFLOW_TRACKING_URI``) cannot be used; the message is one line."""
+
+
+_PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+"""MLflow's HTTP settings while probing: one attempt, a short timeout."""
 
 
 class RankerPyfunc(mlflow.pyfunc.PythonModel):
@@ -42,6 +48,35 @@ class RankerPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"score": score, "fit": fit})
 
 
+def _unusable(exc: Exception) -> TrackingError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return TrackingError(f"MLflow tracking at {mlflow.get_tracking_uri()} is unusable: {first} "
+                         "(set MLFLOW_TRACKING_URI, or pass --no-tracking)")  # fmt: skip
+
+
+def check(experiment: str) -> None:
+    """Fail fast when the tracking store cannot be used: one request, no retries, a
+    timeout of a few seconds (MLflow's own settings would retry for minutes). Sets the
+    active experiment. MLflow's HTTP settings are restored afterwards.
+
+    Raises
+    ------
+    TrackingError
+    """
+    saved = {key: os.environ.get(key) for key in _PROBE_ENV}
+    os.environ.update(_PROBE_ENV)
+    try:
+        mlflow.set_experiment(experiment)
+    except Exception as exc:  # whatever the store raises (HTTP, SQL, a bad URI): the run cannot go on
+        raise _unusable(exc) from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @contextmanager
 def run(experiment: str, run_name: str | None = None, enabled: bool = True) -> Iterator[object | None]:
     """An MLflow run (or nothing when tracking is disabled)."""
@@ -51,9 +86,7 @@ def run(experiment: str, run_name: str | None = None, enabled: bool = True) -> I
     try:
         mlflow.set_experiment(experiment)
     except Exception as exc:  # any failure to reach the store is the same to the user
-        uri = mlflow.get_tracking_uri()
-        raise TrackingError(f"MLflow tracking at {uri} is unusable: {str(exc).splitlines()[0][:200]}"
-                            " (set MLFLOW_TRACKING_URI or pass --no-tracking)") from None  # fmt: skip
+        raise _unusable(exc) from None
     with mlflow.start_run(run_name=run_name) as active:
         yield active
 
