@@ -154,7 +154,11 @@ class CandidateRetriever(BaseEstimator):
         check_is_fitted(self, "content_coef_")
         terms = self._content_terms(m, c)
         content = sum(w * t for w, t in zip(self.content_coef_, terms, strict=True))
-        cf = (self.merchant_factors_[m] * self.creator_factors_[c]).sum(-1)
+        U, V = self.merchant_factors_, self.creator_factors_
+        if m.ndim == 2 and c.ndim == 2 and m.shape[1] == 1 and c.shape[0] == 1:
+            cf = U[m[:, 0]] @ V[c[0]].T  # a block: one matrix product, no (m x c x factors) array
+        else:
+            cf = np.einsum("...k,...k->...", U[m], V[c])
         col = np.where(self.m_cat_[m] >= 0, self.m_cat_[m], self.category_lift_.shape[0])
         pop = self.category_gmv_[c, col]
         return {"collaborative": cf, "content": content, "popularity": pop}
