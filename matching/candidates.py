@@ -28,7 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 from matching.features import CreatorProfiler, _codes, _shrunk_log_rate, history_before
 
 SOURCES = ("collaborative", "content", "popularity")
-_DENSE_ARRAYS = 14  # float64 (merchants x creators) arrays alive at once while scoring a block
+DENSE_CELL_BYTES = 8 * 14
+"""Peak bytes per (merchant, creator) cell while a block is scored: ~14 float64 arrays alive."""
 _CONTENT_TERMS = ("log_views", "category_lift", "log_category_share", "audience_gap2", "price_gap2",
                   "creator_log_gmv_per_view")  # fmt: skip
 
@@ -166,7 +167,7 @@ class CandidateRetriever(BaseEstimator):
     def block_rows(self, n_creators: int) -> int:
         """Merchants scored at once: ``block_size``, fewer when the dense (merchants x creators)
         arrays alive at the peak would exceed ``block_memory_mb``."""
-        per_row = n_creators * 8 * _DENSE_ARRAYS
+        per_row = n_creators * DENSE_CELL_BYTES
         return int(max(1, min(self.block_size, self.block_memory_mb * 2**20 // per_row)))
 
     def retrieve(self, merchants: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from matching import allocation as alloc
 from matching import data, policy
+from matching.candidates import DENSE_CELL_BYTES
 from matching.config import CandidatesConfig, Config, RankingConfig
 from matching.features import _codes
 from matching.ranking import MatchRanker
@@ -53,8 +54,8 @@ _RECOMMEND_BLOCK = 512
 
 def _dense_cell_bytes(candidates: CandidatesConfig) -> int:
     """Peak bytes per (merchant, creator) while retrieval scores a block of merchants against
-    every creator: measured 8 x n_factors + ~50 (the collaborative term holds the factor products)."""
-    return 8 * (candidates.n_factors + 8)
+    every creator (the retriever's own figure; the collaborative term is a matrix product)."""
+    return DENSE_CELL_BYTES
 
 
 def available_memory() -> int | None:
