@@ -105,7 +105,11 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 
 
 def log_figure(fig, name: str) -> None:
+    """Log a matplotlib figure as an image, then close it (a long run must not keep figures)."""
+    import matplotlib.pyplot as plt
+
     mlflow.log_figure(fig, name)
+    plt.close(fig)
 
 
 def log_table(df: pd.DataFrame, name: str) -> None:
