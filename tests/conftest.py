@@ -2,9 +2,19 @@
 
 import pytest
 
-from matching.config import load_config
+from matching.config import default_config_dir, load_config
 from matching.ranking import MatchRanker
 from matching.simulate import simulate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_outside_the_repo(tmp_path_factory):
+    """Tests run in a scratch folder, so nothing they or MLflow write (./mlruns) lands in the
+    working tree; the configs are found through MATCHING_CONFIG."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATCHING_CONFIG", str(default_config_dir()))
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +42,8 @@ def trained(fast_config, small_market):
 
 @pytest.fixture
 def tracking_uri(tmp_path, monkeypatch):
-    """A private MLflow store for one test."""
+    """A private MLflow store for one test (its artifacts go to ./mlruns of the test's folder)."""
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
