@@ -102,7 +102,9 @@ MATCHES_COLUMNS = (
     "fit",
 )
 ALLOCATION_COLUMNS = ("merchant_id", "creator_id", "videos", "expected_gmv_usd", "window_end")
-OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json")
+MATCH_PICTURES = ("score_distribution.png", "allocation_per_seller.png", "creator_utilisation.png",
+                  "greedy_gap.png")  # fmt: skip
+OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json", *MATCH_PICTURES)
 """What ``match`` writes into its output folder, as one unit."""
 
 _SHOWN = 5  # offending rows named in a message
@@ -1310,10 +1312,11 @@ def _parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
 
 
 def write_outputs(out_dir: str | os.PathLike, matches: pd.DataFrame, allocation: pd.DataFrame,
-                  summary: dict) -> dict:  # fmt: skip
-    """Validate and write ``matches``, ``allocation`` and ``summary.json`` as one unit
-    (:func:`publish`). The summary written, and returned, gains ``outputs``: the rows and
-    SHA-256 of each table, so a reader can check that the three files belong together.
+                  summary: dict, pictures: Mapping[str, bytes] | None = None) -> dict:  # fmt: skip
+    """Validate and write ``matches``, ``allocation``, ``summary.json`` and the run's
+    ``pictures`` (PNG bytes by file name) as one unit (:func:`publish`). The summary written,
+    and returned, gains ``outputs``: the rows and SHA-256 of each table, so a reader can check
+    that the files belong together.
     """
     validate_outputs(matches, allocation)
     blobs = {f"{name}.parquet": (len(df), _parquet_bytes(df, _OUTPUT_SCHEMAS[name]))
@@ -1322,7 +1325,8 @@ def write_outputs(out_dir: str | os.PathLike, matches: pd.DataFrame, allocation:
                                       for name, (rows, blob) in blobs.items()}}  # fmt: skip
     text = json.dumps(summary, sort_keys=True, indent=2, default=_json_default) + "\n"
     files = {name: _bytes_writer(blob) for name, (_, blob) in blobs.items()}
-    publish(out_dir, {**files, "summary.json": _bytes_writer(text.encode())})
+    pngs = {name: _bytes_writer(blob) for name, blob in (pictures or {}).items()}
+    publish(out_dir, {**files, **pngs, "summary.json": _bytes_writer(text.encode())})
     return summary
 
 

@@ -345,4 +345,18 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
         **report,
         "allocation_rows": int(len(allocation)),
     }
-    return data.write_outputs(out, matches, allocation, summary)
+    return data.write_outputs(out, matches, allocation, summary,
+                              _pictures(matches, allocation, status, inputs, summary))
+
+
+def _pictures(matches, allocation, status, inputs, summary) -> dict[str, bytes]:
+    """The run's key pictures, as PNG bytes by the file names of :data:`data.MATCH_PICTURES`."""
+    from matching import plots
+
+    axes = (
+        plots.score_distribution(matches, inputs.merchants),
+        plots.allocation_per_seller(allocation, status),
+        plots.creator_utilisation(allocation, inputs.creators, summary["horizon_days"]),
+        plots.greedy_gap(summary),
+    )
+    return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

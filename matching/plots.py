@@ -452,3 +452,17 @@ def what_if(table: pd.DataFrame, x: str, y: str = "expected_gmv_usd", y2: str | 
     ax.set_title(f"What if: {(xlabel or x_label).split(' (')[0]}")
     ax.grid(alpha=0.3)
     return ax
+
+
+def png_bytes(ax, dpi: int = 110) -> bytes:
+    """The axes' figure as PNG bytes (no timestamp, so the same figure gives the same bytes),
+    then closed: for writing pictures beside a run's tables."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig = ax.figure
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()

@@ -76,9 +76,11 @@ def test_simulate_train_match_end_to_end(tmp_path, tracking_uri, fast_config, ca
     assert summary["videos_placed"] == int(alloc["videos"].sum()) and summary["matches"] == len(matches)
     assert summary["eligible_sellers"] >= 1 and summary["videos_placed"] > 0
     assert summary["greedy_expected_gmv_usd"] <= summary["expected_gmv_usd"] + 1e-6
+    for name in data.MATCH_PICTURES:  # the run's key pictures, beside the summary
+        assert (o / name).read_bytes().startswith(b"\x89PNG")
     # outputs are deterministic
     assert main(["match", "--data", str(d), "--model", str(m), "--out", str(tmp_path / "o2"), "--as-of", "2026-03-01"]) == 0
-    for name in ("matches.parquet", "allocation.parquet", "summary.json"):
+    for name in data.OUTPUT_FILES:
         assert filecmp.cmp(o / name, tmp_path / "o2" / name, shallow=False)
     # the registered model, loaded as an MLflow pyfunc, scores like `match` on the training as-of
     # (the day after the last collaboration; profiles such as recency depend on the as-of)
