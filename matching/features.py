@@ -80,7 +80,6 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
         if len(h):
             ok = code >= 0
             days = ((h["posted_at"].to_numpy() - np.datetime64(as_of)) / _DAY)[ok]
-            np.maximum.at(np.nan_to_num(last, nan=-np.inf), code[ok], days)
             s = pd.Series(days).groupby(code[ok]).max()
             last[s.index.to_numpy()] = s.to_numpy()
         out["recency_days"] = np.where(np.isnan(last), _NO_RECENCY_DAYS, -last)

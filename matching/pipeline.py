@@ -21,7 +21,7 @@ from matching import data, policy
 from matching.candidates import DENSE_CELL_BYTES
 from matching.config import CandidatesConfig, Config, RankingConfig
 from matching.features import _codes
-from matching.ranking import MatchRanker
+from matching.ranking import MatchRanker, window_starts
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def check_history(collaborations: pd.DataFrame, ranking: RankingConfig, source: 
     first, last = posted.min(), posted.max()
     as_of = last + pd.Timedelta(days=1)
     span = pd.Timedelta(days=ranking.validation_days)
-    starts = [as_of - span * j for j in range(1, ranking.n_windows + 1) if as_of - span * j > first]
+    starts = window_starts(first, as_of, ranking)
     if len(starts) < 2 or not any(((posted >= t) & (posted < t + span)).any() for t in starts[1:]):
         raise data.DataError(
             f"{source}: the history ({first:%Y-%m-%d} to {last:%Y-%m-%d}) is too short to train: training needs "

@@ -128,6 +128,13 @@ def _window_rows(snap: Snapshot, history: pd.DataFrame, end: pd.Timestamp, neg_p
     return value, fit
 
 
+def window_starts(first: pd.Timestamp, as_of: pd.Timestamp, ranking: RankingConfig) -> list[pd.Timestamp]:
+    """Starts of the rolling training windows, newest first: up to ``n_windows`` windows of
+    ``validation_days`` ending at ``as_of``, each starting after the first collaboration."""
+    span = pd.Timedelta(days=ranking.validation_days)
+    return [as_of - span * j for j in range(1, ranking.n_windows + 1) if as_of - span * j > first]
+
+
 def _sampling_corrected(p: np.ndarray, rate: float) -> np.ndarray:
     """Turn P(chosen | chosen or sampled) into P(chosen) when negatives were kept at ``rate``."""
     odds = p / np.clip(1 - p, 1e-12, None) * rate
@@ -220,7 +227,7 @@ class MatchRanker(BaseEstimator):
         rng = np.random.default_rng(r.random_state)
         span = pd.Timedelta(days=r.validation_days)
         first = collaborations["posted_at"].min() if len(collaborations) else as_of
-        starts = [as_of - span * j for j in range(1, r.n_windows + 1) if as_of - span * j > first]
+        starts = window_starts(first, as_of, r)
         windows, snaps = [], []
         for start in tqdm(starts, desc="training windows", disable=not self.progress):
             snap = build_snapshot(merchants, creators, collaborations, start, self.features, self.candidates,
