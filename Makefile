@@ -17,10 +17,11 @@ demo: $(BIN)/.installed
 	$(BIN)/matching train --data $(DEMO)/data --model-dir $(DEMO)/model
 	$(BIN)/matching match --data $(DEMO)/data --model $(DEMO)/model --out $(DEMO)/out --as-of 2026-03-01
 
-test: $(BIN)/.installed
+test: lint
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
+	$(BIN)/ruff format --check matching tests benchmarks
 	$(BIN)/ruff check matching tests benchmarks
 
 bench: $(BIN)/.installed

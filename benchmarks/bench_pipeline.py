@@ -41,11 +41,17 @@ def run(n_m: int, n_c: int, as_of: date) -> dict:
     _, report = allocate_quota(matches, status, mk.creators, cfg, decay)
     t5 = time.perf_counter()
     return {
-        "merchants": n_m, "creators": n_c, "collaborations": len(mk.collaborations),
-        "simulate_s": t1 - t0, "train_s": t2 - t1, "rank_s": t3 - t2,
-        "rank_vs_baseline": (t3 - t2) / max(t4 - t3, 1e-9), "allocate_s": t5 - t4,
-        "videos_placed": report["videos_placed"], "peak_rss_mb": _rss_mb(),
-    }  # fmt: skip
+        "merchants": n_m,
+        "creators": n_c,
+        "collaborations": len(mk.collaborations),
+        "simulate_s": t1 - t0,
+        "train_s": t2 - t1,
+        "rank_s": t3 - t2,
+        "rank_vs_baseline": (t3 - t2) / max(t4 - t3, 1e-9),
+        "allocate_s": t5 - t4,
+        "videos_placed": report["videos_placed"],
+        "peak_rss_mb": _rss_mb(),
+    }
 
 
 def main(argv=None) -> None:
@@ -58,8 +64,12 @@ def main(argv=None) -> None:
         if i == 0:
             print("| " + " | ".join(r) + " |")
             print("|" + "---:|" * len(r))
-        print("| " + " | ".join(f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" for v in r.values()) + " |",
-              flush=True)
+        print(
+            "| "
+            + " | ".join(f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" for v in r.values())
+            + " |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

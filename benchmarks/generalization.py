@@ -29,7 +29,9 @@ NICHES = ("gaming", "fitness", "cooking", "travel", "parenting", "tech_reviews",
 class AltTruth:
     """Value of a video: views^0.8 x exp(2 * cos(embedding) + skill) x price^0.6, no decay."""
 
-    def __init__(self, merchant_id, creator_id, m_emb, c_emb, c_views, c_skill, m_price, repeat_decay=0.9):
+    def __init__(
+        self, merchant_id, creator_id, m_emb, c_emb, c_views, c_skill, m_price, repeat_decay=0.9
+    ):
         self.merchant_id, self.creator_id = merchant_id, creator_id
         self.m_emb, self.c_emb = m_emb, c_emb
         self.c_views, self.c_skill, self.m_price = c_views, c_skill, m_price
@@ -42,7 +44,13 @@ class AltTruth:
     def log_value(self, m, c):
         m, c = np.asarray(m), np.asarray(c)
         cos = (self.m_emb[m] * self.c_emb[c]).sum(-1)
-        return np.log(2e-2) + 0.8 * np.log1p(self.c_views[c]) + 2.0 * cos + self.c_skill[c] + 0.6 * np.log(self.m_price[m])
+        return (
+            np.log(2e-2)
+            + 0.8 * np.log1p(self.c_views[c])
+            + 2.0 * cos
+            + self.c_skill[c]
+            + 0.6 * np.log(self.m_price[m])
+        )
 
     def value(self, m, c):
         return np.exp(self.log_value(m, c))
@@ -77,29 +85,46 @@ def alt_market(n_m: int, n_c: int, seed: int):
     skill = rng.normal(0, 0.6, n_c)
     price = np.round(np.exp(rng.normal(3.5, 0.8, n_m)), 2)
     gmv = np.round(np.exp(rng.normal(13, 1.8, n_m)), 2)
-    creators = pd.DataFrame({
-        "creator_id": [f"alt-c-{i}" for i in range(n_c)],
-        "primary_category": np.array(NICHES)[c_niche],
-        "followers": followers, "avg_views": views,
-        "engagement_rate": np.round(rng.uniform(0.01, 0.12, n_c), 4),
-        "weekly_video_capacity": rng.integers(0, 15, n_c),
-        "joined_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 500, n_c), "D"),
-    })  # fmt: skip
-    merchants = pd.DataFrame({
-        "merchant_id": [f"alt-m-{i}" for i in range(n_m)],
-        "primary_category": np.array(NICHES)[m_niche],
-        "annual_gmv_usd": gmv, "avg_price_usd": price,
-        "business_type": rng.choice(["brand", "distributor", "seller"], n_m),
-        "onboarded_at": pd.Timestamp("2024-06-01") + pd.to_timedelta(rng.integers(0, 640, n_m), "D"),
-    })  # fmt: skip
-    truth = AltTruth(merchants["merchant_id"].to_numpy(object), creators["creator_id"].to_numpy(object),
-                     m_emb, c_emb, views, skill, price)  # fmt: skip
+    creators = pd.DataFrame(
+        {
+            "creator_id": [f"alt-c-{i}" for i in range(n_c)],
+            "primary_category": np.array(NICHES)[c_niche],
+            "followers": followers,
+            "avg_views": views,
+            "engagement_rate": np.round(rng.uniform(0.01, 0.12, n_c), 4),
+            "weekly_video_capacity": rng.integers(0, 15, n_c),
+            "joined_at": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 500, n_c), "D"),
+        }
+    )
+    merchants = pd.DataFrame(
+        {
+            "merchant_id": [f"alt-m-{i}" for i in range(n_m)],
+            "primary_category": np.array(NICHES)[m_niche],
+            "annual_gmv_usd": gmv,
+            "avg_price_usd": price,
+            "business_type": rng.choice(["brand", "distributor", "seller"], n_m),
+            "onboarded_at": pd.Timestamp("2024-06-01")
+            + pd.to_timedelta(rng.integers(0, 640, n_m), "D"),
+        }
+    )
+    truth = AltTruth(
+        merchants["merchant_id"].to_numpy(object),
+        creators["creator_id"].to_numpy(object),
+        m_emb,
+        c_emb,
+        views,
+        skill,
+        price,
+    )
     # history: mostly random exposure with a mild popularity tilt, Poisson outcomes
     n = n_m * 25
     mm = rng.integers(0, n_m, n)
     p = np.log1p(followers) ** 2
     cc = rng.choice(n_c, n, p=p / p.sum())
-    start = np.maximum(merchants["onboarded_at"].to_numpy()[mm], creators["joined_at"].to_numpy()[cc])
+    start = np.maximum(
+        merchants["onboarded_at"].to_numpy()[mm], creators["joined_at"].to_numpy()[cc]
+    )
     end = np.datetime64("2026-02-15")
     ok = start < end
     mm, cc, start = mm[ok], cc[ok], start[ok]
@@ -108,13 +133,18 @@ def alt_market(n_m: int, n_c: int, seed: int):
     videos = 1 + rng.poisson(1.0, len(mm))
     exp_gmv = truth.value(mm, cc) * videos
     orders = rng.poisson(exp_gmv * rng.lognormal(-0.3, 0.8, len(mm)) / price[mm])
-    collabs = pd.DataFrame({
-        "merchant_id": merchants["merchant_id"].to_numpy()[mm],
-        "creator_id": creators["creator_id"].to_numpy()[cc],
-        "posted_at": pd.to_datetime(posted).normalize(), "content_type": "short_video",
-        "videos": videos, "views": (views[cc] * videos).astype(np.int64),
-        "orders": orders, "gmv_usd": np.round(orders * price[mm], 2),
-    }).sort_values(["posted_at", "merchant_id", "creator_id"], ignore_index=True)  # fmt: skip
+    collabs = pd.DataFrame(
+        {
+            "merchant_id": merchants["merchant_id"].to_numpy()[mm],
+            "creator_id": creators["creator_id"].to_numpy()[cc],
+            "posted_at": pd.to_datetime(posted).normalize(),
+            "content_type": "short_video",
+            "videos": videos,
+            "views": (views[cc] * videos).astype(np.int64),
+            "orders": orders,
+            "gmv_usd": np.round(orders * price[mm], 2),
+        }
+    ).sort_values(["posted_at", "merchant_id", "creator_id"], ignore_index=True)
     inputs = validate_inputs(merchants, creators, collabs)
     return inputs, truth
 
@@ -132,8 +162,10 @@ def main(argv=None):
         ranker = MatchRanker(features=cfg.features, candidates=cfg.candidates, ranking=cfg.ranking)
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
         report = evaluate(ranker, truth)
-        print(f"\n## alt marketplace, seed {seed} ({len(inputs.collaborations):,} collaborations, "
-              f"trained in {time.perf_counter() - t:.0f} s)")  # fmt: skip
+        print(
+            f"\n## alt marketplace, seed {seed} ({len(inputs.collaborations):,} collaborations, "
+            f"trained in {time.perf_counter() - t:.0f} s)"
+        )
         print(lift_over_baselines(report).round(3).to_string())
         cand = report[report["method"] == "candidates"].set_index("segment").iloc[:, -1]
         print(f"candidate recall of the true top-50: {cand.get('all', float('nan')):.3f}")

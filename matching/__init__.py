@@ -1,8 +1,8 @@
 """matching: creator-merchant matching and free short-video allocation for the TOP Program.
 
-    >>> import matching
-    >>> cfg = matching.load_config()
-    >>> market = matching.simulate(cfg, merchants=50, creators=500, seed=1)
+>>> import matching
+>>> cfg = matching.load_config()
+>>> market = matching.simulate(cfg, merchants=50, creators=500, seed=1)
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -15,4 +15,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["Config", "ConfigError", "GroundTruth", "Marketplace", "load_config", "simulate", "__version__"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "GroundTruth",
+    "Marketplace",
+    "load_config",
+    "simulate",
+    "__version__",
+]

@@ -30,8 +30,14 @@ from matching.features import CreatorProfiler, _codes, _shrunk_log_rate, history
 SOURCES = ("collaborative", "content", "popularity")
 DENSE_CELL_BYTES = 8 * 14
 """Peak bytes per (merchant, creator) cell while a block is scored: ~14 float64 arrays alive."""
-_CONTENT_TERMS = ("log_views", "category_lift", "log_category_share", "audience_gap2", "price_gap2",
-                  "creator_log_gmv_per_view")  # fmt: skip
+_CONTENT_TERMS = (
+    "log_views",
+    "category_lift",
+    "log_category_share",
+    "audience_gap2",
+    "price_gap2",
+    "creator_log_gmv_per_view",
+)
 
 
 class CandidateRetriever(BaseEstimator):
@@ -42,10 +48,18 @@ class CandidateRetriever(BaseEstimator):
     row positions and the per-source scores of each candidate.
     """
 
-    def __init__(self, *, top_n: int = 200, n_factors: int = 32, weight_collaborative: float = 1.0,
-                 weight_content: float = 1.0, weight_popularity: float = 0.5,
-                 block_size: int = 2048, block_memory_mb: float = 1024.0,
-                 random_state: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        top_n: int = 200,
+        n_factors: int = 32,
+        weight_collaborative: float = 1.0,
+        weight_content: float = 1.0,
+        weight_popularity: float = 0.5,
+        block_size: int = 2048,
+        block_memory_mb: float = 1024.0,
+        random_state: int = 0,
+    ):
         self.top_n = top_n
         self.n_factors = n_factors
         self.weight_collaborative = weight_collaborative
@@ -55,9 +69,17 @@ class CandidateRetriever(BaseEstimator):
         self.block_memory_mb = block_memory_mb
         self.random_state = random_state
 
-    def fit(self, merchant_features: pd.DataFrame, creator_features: pd.DataFrame,
-            history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame,
-            category_lift: np.ndarray, creator_profiler: CreatorProfiler, as_of):  # fmt: skip
+    def fit(
+        self,
+        merchant_features: pd.DataFrame,
+        creator_features: pd.DataFrame,
+        history: pd.DataFrame,
+        merchants: pd.DataFrame,
+        creators: pd.DataFrame,
+        category_lift: np.ndarray,
+        creator_profiler: CreatorProfiler,
+        as_of,
+    ):
         """Learn factors, content weights and category popularity from history before ``as_of``."""
         category_gmv = creator_profiler.category_gmv_
         h = history_before(history, as_of)
@@ -79,9 +101,12 @@ class CandidateRetriever(BaseEstimator):
         # popularity in a category: GMV made there, and (for data without GMV) collaborations
         counts = creator_profiler.category_collabs_
         self.category_gmv_ = np.log1p(np.hstack([category_gmv, total])) + np.log1p(
-            np.hstack([counts, counts.sum(1, keepdims=True)]))
+            np.hstack([counts, counts.sum(1, keepdims=True)])
+        )
         k_share = 5.0 * max(float(np.median(per_video)) if len(per_video) else 1.0, 1.0)
-        self.log_share_ = np.log((np.hstack([category_gmv, total]) + k_share / n_k) / (total + k_share))
+        self.log_share_ = np.log(
+            (np.hstack([category_gmv, total]) + k_share / n_k) / (total + k_share)
+        )
 
         # (a) collaborative factors
         X = sparse.csr_matrix((np.log1p(gmv) + 1.0, (mi, ci)), shape=(n_m, n_c))
@@ -103,7 +128,10 @@ class CandidateRetriever(BaseEstimator):
         self.creator_factors_ = V
 
         # (b) content model on the observed pairs
-        self.m_terms_ = {"aud": M[["aud_female", "aud_young"]].to_numpy(float), "log_price": M["log_price"].to_numpy(float)}
+        self.m_terms_ = {
+            "aud": M[["aud_female", "aud_young"]].to_numpy(float),
+            "log_price": M["log_price"].to_numpy(float),
+        }
         self.c_terms_ = {
             "aud": C[["aud_female", "aud_young"]].to_numpy(float),
             "price_position": C["price_position"].to_numpy(float),
@@ -118,15 +146,18 @@ class CandidateRetriever(BaseEstimator):
             v = h["views"].to_numpy(float)[ok]
             col = np.where(self.m_cat_[mi] >= 0, self.m_cat_[mi], n_k)
             cat_all = np.hstack([category_gmv, total])
-            loo_share = np.log((np.clip(cat_all[ci, col] - g, 0, None) + k_share / n_k)
-                               / (np.clip(total[ci, 0] - g, 0, None) + k_share))  # fmt: skip
+            loo_share = np.log(
+                (np.clip(cat_all[ci, col] - g, 0, None) + k_share / n_k)
+                / (np.clip(total[ci, 0] - g, 0, None) + k_share)
+            )
             cp = creator_profiler
             rows = np.clip(C["row"].to_numpy()[ci], 0, None)
             loo_gpv = _shrunk_log_rate(
                 np.clip(cp.stats_["gmv"].to_numpy()[rows] - g, 0, None),
                 np.clip(cp.stats_["views"].to_numpy()[rows] - v, 0, None),
-                cp.global_gmv_per_view_, cp.prior_strength * cp.views_per_collab_,
-            )  # fmt: skip
+                cp.global_gmv_per_view_,
+                cp.prior_strength * cp.views_per_collab_,
+            )
             terms = self._content_terms(mi, ci)
             terms[2], terms[5] = loo_share, loo_gpv
             T = np.column_stack(terms)
@@ -137,7 +168,11 @@ class CandidateRetriever(BaseEstimator):
     def _content_terms(self, m: np.ndarray, c: np.ndarray) -> list[np.ndarray]:
         n_k = self.category_lift_.shape[0]
         mc, cc = self.m_cat_[m], self.c_cat_[c]
-        lift = np.where((mc >= 0) & (cc >= 0), self.category_lift_[np.clip(cc, 0, None), np.clip(mc, 0, None)], 0.0)
+        lift = np.where(
+            (mc >= 0) & (cc >= 0),
+            self.category_lift_[np.clip(cc, 0, None), np.clip(mc, 0, None)],
+            0.0,
+        )
         col = np.where(mc >= 0, mc, n_k)
         aud = ((self.c_terms_["aud"][c] - self.m_terms_["aud"][m]) ** 2).sum(-1)
         price = (self.m_terms_["log_price"][m] - self.c_terms_["price_position"][c]) ** 2
@@ -170,7 +205,9 @@ class CandidateRetriever(BaseEstimator):
         per_row = n_creators * DENSE_CELL_BYTES
         return int(max(1, min(self.block_size, self.block_memory_mb * 2**20 // per_row)))
 
-    def retrieve(self, merchants: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def retrieve(
+        self, merchants: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Top-N creator rows per merchant row, best first, and each source's score of them."""
         check_is_fitted(self, "content_coef_")
         m_all = np.arange(len(self.m_cat_)) if merchants is None else np.asarray(merchants)
@@ -178,8 +215,11 @@ class CandidateRetriever(BaseEstimator):
         n = min(self.top_n, n_c)
         out = np.empty((len(m_all), n), dtype=np.int64)
         scores = {s: np.empty((len(m_all), n)) for s in SOURCES}
-        weights = {"collaborative": self.weight_collaborative, "content": self.weight_content,
-                   "popularity": self.weight_popularity}  # fmt: skip
+        weights = {
+            "collaborative": self.weight_collaborative,
+            "content": self.weight_content,
+            "popularity": self.weight_popularity,
+        }
         block = self.block_rows(n_c)
         total = sum(w for w in weights.values() if w > 0)
         if total <= 0:
@@ -201,14 +241,20 @@ class CandidateRetriever(BaseEstimator):
                 pos.append(np.where(flat[:, None], np.inf, np.arange(n) / (w / total)))
             out[s : s + len(mb)] = _interleave(np.hstack(idx), np.hstack(pos), n)
             for name in SOURCES:
-                scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], out[s : s + len(mb)], 1)
+                scores[name][s : s + len(mb)] = np.take_along_axis(
+                    raw[name], out[s : s + len(mb)], 1
+                )
         return out, scores
 
 
 def _top(score: np.ndarray, n: int) -> np.ndarray:
     """Column indices of the ``n`` best scores of each row, best first (ties: lower index)."""
     n_c = score.shape[1]
-    part = np.argpartition(-score, n - 1, axis=1)[:, :n] if n < n_c else np.tile(np.arange(n_c), (len(score), 1))
+    part = (
+        np.argpartition(-score, n - 1, axis=1)[:, :n]
+        if n < n_c
+        else np.tile(np.arange(n_c), (len(score), 1))
+    )
     order = np.lexsort((part, -np.take_along_axis(score, part, 1)), axis=1)
     return np.take_along_axis(part, order, 1)
 

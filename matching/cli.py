@@ -45,14 +45,19 @@ app = typer.Typer(
 log = logging.getLogger("matching")
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="A YAML file laid over configs/, or a folder of them.")
+    Path | None,
+    typer.Option("--config", help="A YAML file laid over configs/, or a folder of them."),
 ]
 
 
 @app.command("simulate")
 def simulate_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the three input tables and truth/.")],
-    merchants: Annotated[int | None, typer.Option(min=1, help="Merchants (default: config).")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the three input tables and truth/.")
+    ],
+    merchants: Annotated[
+        int | None, typer.Option(min=1, help="Merchants (default: config).")
+    ] = None,
     creators: Annotated[int | None, typer.Option(min=1, help="Creators (default: config).")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Random seed (default: config).")] = None,
     config: ConfigOpt = None,
@@ -85,16 +90,22 @@ def validate_cmd(
 @app.command("train")
 def train_cmd(
     data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
-    model_dir: Annotated[Path, typer.Option("--model-dir", help="Where to save the model.")] = Path("models/latest"),
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="Where to save the model.")] = Path(
+        "models/latest"
+    ),
     config: ConfigOpt = None,
-    tracking: Annotated[bool, typer.Option("--tracking/--no-tracking", help="Log the run to MLflow.")] = True,
+    tracking: Annotated[
+        bool, typer.Option("--tracking/--no-tracking", help="Log the run to MLflow.")
+    ] = True,
 ) -> None:
     """Fit profiles, retrieval and the ranker on the history; evaluate; save and track the model."""
     from matching.pipeline import train
 
     cfg = load_config(config)
     res = train(data_dir, cfg, model_dir, track=tracking, progress=True)
-    typer.echo(f"model saved to {model_dir}" + (f" and logged as {res.model_uri}" if res.model_uri else ""))
+    typer.echo(
+        f"model saved to {model_dir}" + (f" and logged as {res.model_uri}" if res.model_uri else "")
+    )
     if res.report is not None:
         from matching.evaluation import lift_over_baselines
 
@@ -110,10 +121,16 @@ def train_cmd(
 @app.command("match")
 def match_cmd(
     data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
-    model: Annotated[Path, typer.Option("--model", help="A model directory saved by `matching train`.")],
+    model: Annotated[
+        Path, typer.Option("--model", help="A model directory saved by `matching train`.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder for matches, allocation and summary.")],
-    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Creators per merchant.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today).")] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="Creators per merchant.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Rank creators for every merchant and allocate the free short videos."""
@@ -130,7 +147,9 @@ def _date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint="'--as-of'") from None
+        raise typer.BadParameter(
+            f"not a date (YYYY-MM-DD): {value!r}", param_hint="'--as-of'"
+        ) from None
 
 
 class _Stopped(BaseException):
@@ -188,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             rv = app(args=argv, prog_name="matching", standalone_mode=False)
         except typer.Exit as exc:
             return exc.exit_code
-        except typer.TyperException as exc:  # usage: a missing or invalid option, an unknown command
+        except (
+            typer.TyperException
+        ) as exc:  # usage: a missing or invalid option, an unknown command
             message = exc.format_message()
             if not message:  # no arguments at all: the help was printed
                 return EXIT_BAD_INPUT

@@ -116,7 +116,9 @@ class AllocationConfig(_Section):
     def _increasing(self) -> AllocationConfig:
         s = self.segments
         if not s or s[0] < 1 or any(b <= a for a, b in zip(s, s[1:], strict=False)):
-            raise ValueError(f"allocation.segments must be increasing positive integers, got {list(s)}")
+            raise ValueError(
+                f"allocation.segments must be increasing positive integers, got {list(s)}"
+            )
         return self
 
 

@@ -102,8 +102,12 @@ MATCHES_COLUMNS = (
     "fit",
 )
 ALLOCATION_COLUMNS = ("merchant_id", "creator_id", "videos", "expected_gmv_usd", "window_end")
-MATCH_PICTURES = ("score_distribution.png", "allocation_per_seller.png", "creator_utilisation.png",
-                  "greedy_gap.png")  # fmt: skip
+MATCH_PICTURES = (
+    "score_distribution.png",
+    "allocation_per_seller.png",
+    "creator_utilisation.png",
+    "greedy_gap.png",
+)
 OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json", *MATCH_PICTURES)
 """What ``match`` writes into its output folder, as one unit."""
 
@@ -623,7 +627,9 @@ def validate_inputs(
     today = pd.Timestamp(today or date.today())
     future = (h["posted_at"] > today).to_numpy(dtype=bool)
     if future.any():
-        problem = _at("posted_at", f"in the future (after today, {today:%Y-%m-%d})", future, h["posted_at"])
+        problem = _at(
+            "posted_at", f"in the future (after today, {today:%Y-%m-%d})", future, h["posted_at"]
+        )
         raise _error(src["collaborations"], [problem])
 
     unknown_m = ~h["merchant_id"].isin(m["merchant_id"]).to_numpy(dtype=bool)
@@ -696,7 +702,11 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()) -> 
         wanted = set(text_columns)
         dtype = {raw: "string" for raw in header if str(raw).strip() in wanted}
         df = pd.read_csv(path, encoding="utf-8-sig", dtype=dtype or None)
-    except (OSError, ValueError, csv.Error) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError
+    except (
+        OSError,
+        ValueError,
+        csv.Error,
+    ) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError
         raise DataError(f"{path}: cannot read csv: {_first_line(exc)}") from None
     dupes = sorted({name for name in names if names.count(name) > 1})
     if dupes:  # pandas would have renamed them "name.1"
@@ -924,7 +934,9 @@ def _signals_held() -> Iterator[None]:
         return
     caught: list[int] = []
     held = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held}
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held
+    }
     try:
         yield
     finally:
@@ -944,9 +956,15 @@ def _finish(folder: Path) -> list[str]:
     if not journal.is_file():
         return []
     entries = read_json(journal)
-    if not (isinstance(entries, list) and all(
-            isinstance(e, list) and len(e) == 2 and all(isinstance(n, str) and "/" not in n for n in e)
-            for e in entries)):  # fmt: skip
+    if not (
+        isinstance(entries, list)
+        and all(
+            isinstance(e, list)
+            and len(e) == 2
+            and all(isinstance(n, str) and "/" not in n for n in e)
+            for e in entries
+        )
+    ):
         raise DataError(f"{journal}: not a journal written by matching; remove it by hand")
     for tmp, target in entries:
         if (folder / tmp).is_file():
@@ -976,7 +994,9 @@ def _recover(folder: Path, names: Iterable[str]) -> None:
         stale.unlink(missing_ok=True)
 
 
-def publish(folder: str | os.PathLike, files: Mapping[str, Callable[[IO[bytes]], Any]]) -> dict[str, Path]:
+def publish(
+    folder: str | os.PathLike, files: Mapping[str, Callable[[IO[bytes]], Any]]
+) -> dict[str, Path]:
     """Write several files of one folder as a unit: afterwards, all are new or all are old.
 
     ``files`` maps each file name to a function writing its bytes. Under an exclusive
@@ -1013,7 +1033,9 @@ def publish(folder: str | os.PathLike, files: Mapping[str, Callable[[IO[bytes]],
             for name, write in files.items():
                 staged.append((_write_temp(targets[name], write), targets[name]))
             entries = [[tmp.name, target.name] for tmp, target in staged]
-            journal = _write_temp(folder / JOURNAL, lambda fh: fh.write(json.dumps(entries).encode()))
+            journal = _write_temp(
+                folder / JOURNAL, lambda fh: fh.write(json.dumps(entries).encode())
+            )
         except BaseException:  # holding the lock, every temporary file of these names is ours
             for tmp in _stale_temps(folder, [*files, JOURNAL]):
                 tmp.unlink(missing_ok=True)
@@ -1067,7 +1089,10 @@ def write_tables(
         raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
     folder = Path(out_dir)
     names = {name: f"{name}.{fmt}" for name in tables}
-    writers = {names[name]: _serialise(df, folder / names[name], date_columns) for name, df in tables.items()}
+    writers = {
+        names[name]: _serialise(df, folder / names[name], date_columns)
+        for name, df in tables.items()
+    }
     paths = publish(folder, writers)
     return {name: paths[names[name]] for name in tables}
 
@@ -1239,8 +1264,15 @@ MODEL_META = "model.json"
 def write_marketplace(market: Any, out_dir: str | os.PathLike, fmt: str = "parquet") -> None:
     """Write a simulated marketplace: the three input tables, and its truth in ``truth/``."""
     out = Path(out_dir)
-    write_tables({"merchants": market.merchants, "creators": market.creators,
-                  "collaborations": market.collaborations}, out, fmt=fmt)  # fmt: skip
+    write_tables(
+        {
+            "merchants": market.merchants,
+            "creators": market.creators,
+            "collaborations": market.collaborations,
+        },
+        out,
+        fmt=fmt,
+    )
     truth = market.truth.to_tables()
     write_tables({"merchants": truth["merchants"], "creators": truth["creators"]}, out / TRUTH_DIR)
     write_json(truth["params"], out / TRUTH_DIR / "params.json")
@@ -1254,16 +1286,20 @@ def read_truth(data_dir: str | os.PathLike):
     if not (folder / "params.json").is_file():
         return None
     return GroundTruth.from_tables(
-        read_table(folder / "merchants.parquet"), read_table(folder / "creators.parquet"),
+        read_table(folder / "merchants.parquet"),
+        read_table(folder / "creators.parquet"),
         read_json(folder / "params.json"),
-    )  # fmt: skip
+    )
 
 
 def summarize_inputs(inputs: Inputs, config: Any) -> str:
     """A short human summary of a validated data folder."""
     m, c, h = inputs.merchants, inputs.creators, inputs.collaborations
-    cert = (m["certified_super_top"] if "certified_super_top" in m
-            else m["annual_gmv_usd"] >= config.program.certification_gmv_usd)  # fmt: skip
+    cert = (
+        m["certified_super_top"]
+        if "certified_super_top" in m
+        else m["annual_gmv_usd"] >= config.program.certification_gmv_usd
+    )
     start, end = pd.Timestamp(config.program.start), pd.Timestamp(config.program.end)
     in_prog = m["onboarded_at"].between(start, end)
     lines = [
@@ -1271,8 +1307,12 @@ def summarize_inputs(inputs: Inputs, config: Any) -> str:
         f"{int((cert & in_prog).sum()):,} of them onboarded in the program)",
         f"creators        {len(c):>10,}  ({int(c['creator_id'].isin(h['creator_id']).sum()):,} with history)",
         f"collaborations  {len(h):>10,}  "
-        + (f"({h['posted_at'].min():%Y-%m-%d} to {h['posted_at'].max():%Y-%m-%d}, "
-           f"GMV {h['gmv_usd'].sum():,.0f} USD)" if len(h) else "(none)"),
+        + (
+            f"({h['posted_at'].min():%Y-%m-%d} to {h['posted_at'].max():%Y-%m-%d}, "
+            f"GMV {h['gmv_usd'].sum():,.0f} USD)"
+            if len(h)
+            else "(none)"
+        ),
         f"cold-start merchants (no history): {int((~m['merchant_id'].isin(h['merchant_id'])).sum()):,}",
     ]
     return "\n".join(lines)
@@ -1283,24 +1323,53 @@ def format_summary(summary: dict) -> str:
     rows = [
         ("as of", summary["as_of"]),
         ("merchants matched", f"{summary['merchants']:,} ({summary['matches']:,} matches)"),
-        ("eligible sellers", f"{summary['eligible_sellers']:,} of {summary['certified_sellers']:,} certified"),
+        (
+            "eligible sellers",
+            f"{summary['eligible_sellers']:,} of {summary['certified_sellers']:,} certified",
+        ),
         ("sellers served", f"{summary['sellers_served']:,}"),
-        ("videos placed", f"{summary['videos_placed']:,} of {summary['remaining_quota']:,} remaining quota "
-                          f"(max-flow limit {summary['max_flow_limit']:,})"),
-        ("expected GMV", f"{summary['expected_gmv_usd']:,.0f} USD (greedy: "
-                         f"{summary['greedy_expected_gmv_usd']:,.0f}, gap {100 * summary['greedy_gap']:.2f}%)"),
-        ("creators used", f"{summary['creators_used']:,} (utilisation {100 * summary['creator_utilisation']:.1f}%)"),
+        (
+            "videos placed",
+            f"{summary['videos_placed']:,} of {summary['remaining_quota']:,} remaining quota "
+            f"(max-flow limit {summary['max_flow_limit']:,})",
+        ),
+        (
+            "expected GMV",
+            f"{summary['expected_gmv_usd']:,.0f} USD (greedy: "
+            f"{summary['greedy_expected_gmv_usd']:,.0f}, gap {100 * summary['greedy_gap']:.2f}%)",
+        ),
+        (
+            "creators used",
+            f"{summary['creators_used']:,} (utilisation {100 * summary['creator_utilisation']:.1f}%)",
+        ),
     ]
     return "\n".join(f"{k:18s} {v}" for k, v in rows)
 
 
-_OUTPUT_SCHEMAS = MappingProxyType({
-    "matches": pa.schema([("merchant_id", pa.string()), ("creator_id", pa.string()), ("rank", pa.int64()),
-                          ("score", pa.float64()), ("priority_score", pa.float64()),
-                          ("certified_super_top", pa.bool_()), ("fit", pa.float64())]),
-    "allocation": pa.schema([("merchant_id", pa.string()), ("creator_id", pa.string()), ("videos", pa.int64()),
-                             ("expected_gmv_usd", pa.float64()), ("window_end", pa.date32())]),
-})  # fmt: skip
+_OUTPUT_SCHEMAS = MappingProxyType(
+    {
+        "matches": pa.schema(
+            [
+                ("merchant_id", pa.string()),
+                ("creator_id", pa.string()),
+                ("rank", pa.int64()),
+                ("score", pa.float64()),
+                ("priority_score", pa.float64()),
+                ("certified_super_top", pa.bool_()),
+                ("fit", pa.float64()),
+            ]
+        ),
+        "allocation": pa.schema(
+            [
+                ("merchant_id", pa.string()),
+                ("creator_id", pa.string()),
+                ("videos", pa.int64()),
+                ("expected_gmv_usd", pa.float64()),
+                ("window_end", pa.date32()),
+            ]
+        ),
+    }
+)
 """The Arrow schema of each output table: fixed, so an empty table still has its types."""
 
 
@@ -1311,18 +1380,30 @@ def _parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_outputs(out_dir: str | os.PathLike, matches: pd.DataFrame, allocation: pd.DataFrame,
-                  summary: dict, pictures: Mapping[str, bytes] | None = None) -> dict:  # fmt: skip
+def write_outputs(
+    out_dir: str | os.PathLike,
+    matches: pd.DataFrame,
+    allocation: pd.DataFrame,
+    summary: dict,
+    pictures: Mapping[str, bytes] | None = None,
+) -> dict:
     """Validate and write ``matches``, ``allocation``, ``summary.json`` and the run's
     ``pictures`` (PNG bytes by file name) as one unit (:func:`publish`). The summary written,
     and returned, gains ``outputs``: the rows and SHA-256 of each table, so a reader can check
     that the files belong together.
     """
     validate_outputs(matches, allocation)
-    blobs = {f"{name}.parquet": (len(df), _parquet_bytes(df, _OUTPUT_SCHEMAS[name]))
-             for name, df in (("matches", matches), ("allocation", allocation))}  # fmt: skip
-    summary = {**summary, "outputs": {name: {"rows": rows, "sha256": hashlib.sha256(blob).hexdigest()}
-                                      for name, (rows, blob) in blobs.items()}}  # fmt: skip
+    blobs = {
+        f"{name}.parquet": (len(df), _parquet_bytes(df, _OUTPUT_SCHEMAS[name]))
+        for name, df in (("matches", matches), ("allocation", allocation))
+    }
+    summary = {
+        **summary,
+        "outputs": {
+            name: {"rows": rows, "sha256": hashlib.sha256(blob).hexdigest()}
+            for name, (rows, blob) in blobs.items()
+        },
+    }
     text = json.dumps(summary, sort_keys=True, indent=2, default=_json_default) + "\n"
     files = {name: _bytes_writer(blob) for name, (_, blob) in blobs.items()}
     pngs = {name: _bytes_writer(blob) for name, blob in (pictures or {}).items()}
@@ -1344,15 +1425,20 @@ def _sha256_file(path: Path) -> str:
 
 def _file_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of the model folder's files: all but model.json and hidden files."""
-    return {p.name: _sha256_file(p) for p in sorted(folder.iterdir())
-            if p.is_file() and p.name != MODEL_META and not p.name.startswith(".")}  # fmt: skip
+    return {
+        p.name: _sha256_file(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MODEL_META and not p.name.startswith(".")
+    }
 
 
 def _meta_checksum(meta: dict) -> str:
     """SHA-256 of a model description without its own checksum (an integrity check: it
     catches edits and corruption, not an adversary, who can recompute it)."""
     body = {k: v for k, v in meta.items() if k != "meta_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_json_default).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, default=_json_default).encode()
+    ).hexdigest()
 
 
 _PICKLE_DEPENDENCIES = ("scikit-learn", "numpy", "pandas", "joblib")
@@ -1393,11 +1479,20 @@ def save_model(ranker: Any, model_dir: str | os.PathLike, config: Any, metrics: 
     folder = Path(model_dir)
     files = _file_hashes(folder) if folder.is_dir() else {}
     files[MODEL_FILE] = hashlib.sha256(blob).hexdigest()
-    meta = {"library_version": __version__, "dependencies": _dependency_versions(),
-            "config": config.model_dump(mode="json"), "metrics": metrics, "files": dict(sorted(files.items()))}  # fmt: skip
+    meta = {
+        "library_version": __version__,
+        "dependencies": _dependency_versions(),
+        "config": config.model_dump(mode="json"),
+        "metrics": metrics,
+        "files": dict(sorted(files.items())),
+    }
     meta["meta_sha256"] = _meta_checksum(meta)
-    text = json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    publish(folder, {MODEL_FILE: _bytes_writer(blob), MODEL_META: _bytes_writer(text.encode("utf-8"))})
+    text = (
+        json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    )
+    publish(
+        folder, {MODEL_FILE: _bytes_writer(blob), MODEL_META: _bytes_writer(text.encode("utf-8"))}
+    )
 
 
 _META_KEYS = ("library_version", "dependencies", "config", "files", "meta_sha256")
@@ -1427,26 +1522,40 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
     if not folder.is_dir():
         raise DataError(f"{folder}: model directory not found")
     if (folder / JOURNAL).exists():
-        raise DataError(f"{folder}: its last save was interrupted ({JOURNAL} is present); "
-                        "train again into this directory")  # fmt: skip
+        raise DataError(
+            f"{folder}: its last save was interrupted ({JOURNAL} is present); "
+            "train again into this directory"
+        )
     meta_path = folder / MODEL_META
     if not meta_path.is_file():
-        raise DataError(f"{folder}: not a model directory (no {MODEL_META}); train one with `matching train`")
+        raise DataError(
+            f"{folder}: not a model directory (no {MODEL_META}); train one with `matching train`"
+        )
     meta = read_json(meta_path)
-    missing = [k for k in _META_KEYS if k not in meta] if isinstance(meta, dict) else list(_META_KEYS)
+    missing = (
+        [k for k in _META_KEYS if k not in meta] if isinstance(meta, dict) else list(_META_KEYS)
+    )
     if missing:
-        raise DataError(f"{meta_path}: not a model description saved by this version (missing {missing}); "
-                        "train the model again")  # fmt: skip
+        raise DataError(
+            f"{meta_path}: not a model description saved by this version (missing {missing}); "
+            "train the model again"
+        )
     if meta["meta_sha256"] != _meta_checksum(meta):
-        raise DataError(f"{meta_path}: edited or corrupted (its checksum does not match its content)")
+        raise DataError(
+            f"{meta_path}: edited or corrupted (its checksum does not match its content)"
+        )
     saved = str(meta["library_version"])
     if _major_minor(saved) != _major_minor(__version__):
-        raise DataError(f"{folder}: model saved by matching {saved}, incompatible with {__version__}; "
-                        "train it again")  # fmt: skip
+        raise DataError(
+            f"{folder}: model saved by matching {saved}, incompatible with {__version__}; "
+            "train it again"
+        )
     pickled = str(meta["dependencies"].get("scikit-learn", "?"))
     if _major_minor(pickled) != _major_minor(sklearn.__version__):
-        raise DataError(f"{folder}: model saved with scikit-learn {pickled}, incompatible with the installed "
-                        f"{sklearn.__version__}; train it again")  # fmt: skip
+        raise DataError(
+            f"{folder}: model saved with scikit-learn {pickled}, incompatible with the installed "
+            f"{sklearn.__version__}; train it again"
+        )
     if _file_hashes(folder) != meta["files"]:
         raise DataError(f"{folder}: model files do not match the hashes recorded in {MODEL_META}")
     try:
@@ -1454,10 +1563,19 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
-        raise DataError(f"{meta_path}: its config is not valid for this version ({where}: {err['msg']})") from None
+        raise DataError(
+            f"{meta_path}: its config is not valid for this version ({where}: {err['msg']})"
+        ) from None
     try:
         with open(folder / MODEL_FILE, "rb") as f:
             ranker = joblib.load(f)
-    except (OSError, EOFError, pickle.UnpicklingError, ImportError, AttributeError, ValueError) as exc:
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ImportError,
+        AttributeError,
+        ValueError,
+    ) as exc:
         raise DataError(f"{folder / MODEL_FILE}: cannot load: {_first_line(exc)}") from None
     return SavedModel(ranker, config, meta)

@@ -86,7 +86,9 @@ def segments(ranker: MatchRanker) -> dict[str, np.ndarray]:
     }
 
 
-def evaluate(ranker: MatchRanker, truth: GroundTruth, k: int = 10, n_true: int = 50) -> pd.DataFrame:
+def evaluate(
+    ranker: MatchRanker, truth: GroundTruth, k: int = 10, n_true: int = 50
+) -> pd.DataFrame:
     """NDCG@k, recall@k, MAP@k and coverage of the model and the baselines, per segment.
 
     Also the candidate recall@N of the true top-``n_true`` (row ``method == "candidates"``).
@@ -108,36 +110,60 @@ def evaluate(ranker: MatchRanker, truth: GroundTruth, k: int = 10, n_true: int =
         ap = metrics.average_precision_at_k(ranked, true_top[:, :k], k)
         for seg, mask in segs.items():
             if mask.any():
-                rows.append({"method": name, "segment": seg, "merchants": int(mask.sum()),
-                             f"ndcg@{k}": float(np.nanmean(ndcg[mask])),
-                             f"recall@{k}": float(np.nanmean(rec[mask])),
-                             f"map@{k}": float(np.nanmean(ap[mask])),
-                             "coverage": metrics.catalogue_coverage(ranked[mask], len(crow))})  # fmt: skip
+                rows.append(
+                    {
+                        "method": name,
+                        "segment": seg,
+                        "merchants": int(mask.sum()),
+                        f"ndcg@{k}": float(np.nanmean(ndcg[mask])),
+                        f"recall@{k}": float(np.nanmean(rec[mask])),
+                        f"map@{k}": float(np.nanmean(ap[mask])),
+                        "coverage": metrics.catalogue_coverage(ranked[mask], len(crow)),
+                    }
+                )
     cand, _ = ranker.snapshot_.retriever.retrieve()
     crec = metrics.recall_at_k(cand, true_top[:, :n_true], cand.shape[1])
     for seg, mask in segs.items():
         if mask.any():
-            rows.append({"method": "candidates", "segment": seg, "merchants": int(mask.sum()),
-                         f"recall@{cand.shape[1]}_of_true_top{n_true}": float(np.nanmean(crec[mask]))})  # fmt: skip
+            rows.append(
+                {
+                    "method": "candidates",
+                    "segment": seg,
+                    "merchants": int(mask.sum()),
+                    f"recall@{cand.shape[1]}_of_true_top{n_true}": float(np.nanmean(crec[mask])),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def lift_over_baselines(report: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     """Per segment: the model's NDCG@k against the best baseline and the best heuristic."""
     col = f"ndcg@{k}"
-    piv = report[report["method"] != "candidates"].pivot(index="segment", columns="method", values=col)
+    piv = report[report["method"] != "candidates"].pivot(
+        index="segment", columns="method", values=col
+    )
     base, heur = piv[list(BASELINES)], piv[list(BASELINES + HEURISTICS)]
-    return pd.DataFrame({
-        "model": piv["model"],
-        "best_baseline": base.max(axis=1), "best_baseline_name": base.idxmax(axis=1),
-        "lift": piv["model"] / base.max(axis=1),
-        "best_heuristic": heur.max(axis=1), "best_heuristic_name": heur.idxmax(axis=1),
-        "lift_over_heuristic": piv["model"] / heur.max(axis=1),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "model": piv["model"],
+            "best_baseline": base.max(axis=1),
+            "best_baseline_name": base.idxmax(axis=1),
+            "lift": piv["model"] / base.max(axis=1),
+            "best_heuristic": heur.max(axis=1),
+            "best_heuristic_name": heur.idxmax(axis=1),
+            "lift_over_heuristic": piv["model"] / heur.max(axis=1),
+        }
+    )
 
 
-def priority_tradeoff(ranker: MatchRanker, truth: GroundTruth, weights, slots: int = 10,
-                      candidates: int = 50, top_creator_share: float = 0.05) -> pd.DataFrame:  # fmt: skip
+def priority_tradeoff(
+    ranker: MatchRanker,
+    truth: GroundTruth,
+    weights,
+    slots: int = 10,
+    candidates: int = 50,
+    top_creator_share: float = 0.05,
+) -> pd.DataFrame:
     """The price of priority: for each certified weight, creators' weekly slots are given out
     optimally by ``priority_score`` (each merchant wants ``slots`` creators, each creator has
     its weekly capacity); then per weight: NDCG@slots of non-certified merchants, certified
@@ -159,9 +185,16 @@ def priority_tradeoff(ranker: MatchRanker, truth: GroundTruth, weights, slots: i
     rows = []
     for w in weights:
         prio = np.where(cert[m], score * w, score)
-        prob = AllocationProblem(seller=m, creator=c, value=np.clip(prio, 0, None),
-                                 quota=np.full(len(snap.merchants), slots), capacity=capacity,
-                                 pair_cap=np.ones(len(m), np.int64), decay=1.0, segments=(1,))  # fmt: skip
+        prob = AllocationProblem(
+            seller=m,
+            creator=c,
+            value=np.clip(prio, 0, None),
+            quota=np.full(len(snap.merchants), slots),
+            capacity=capacity,
+            pair_cap=np.ones(len(m), np.int64),
+            decay=1.0,
+            segments=(1,),
+        )
         got = allocate(prob).videos > 0
         # each merchant's assigned creators in model order, as a ranked list
         ranked_gain = np.zeros((len(snap.merchants), slots))
@@ -171,11 +204,15 @@ def priority_tradeoff(ranker: MatchRanker, truth: GroundTruth, weights, slots: i
         ranked_gain[mg, pos] = vg
         ndcg = metrics.ndcg_at_k(ranked_gain, ideal, slots)
         top_slots = got & top[c]
-        rows.append({
-            "certified_weight": float(w),
-            "ndcg_non_certified": float(np.nanmean(ndcg[~cert])),
-            "ndcg_certified": float(np.nanmean(ndcg[cert])) if cert.any() else float("nan"),
-            "certified_share_of_top_slots": float(cert[m[top_slots]].mean()) if top_slots.any() else 0.0,
-            "total_true_gmv": float(true_v[got].sum()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "certified_weight": float(w),
+                "ndcg_non_certified": float(np.nanmean(ndcg[~cert])),
+                "ndcg_certified": float(np.nanmean(ndcg[cert])) if cert.any() else float("nan"),
+                "certified_share_of_top_slots": float(cert[m[top_slots]].mean())
+                if top_slots.any()
+                else 0.0,
+                "total_true_gmv": float(true_v[got].sum()),
+            }
+        )
     return pd.DataFrame(rows)

@@ -35,8 +35,9 @@ def _sum_by(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(codes[ok], weights=np.asarray(weights, dtype=float)[ok], minlength=n)
 
 
-def _shrunk_log_rate(num: np.ndarray, den: np.ndarray, prior_rate: np.ndarray | float,
-                     prior_den: float) -> np.ndarray:  # fmt: skip
+def _shrunk_log_rate(
+    num: np.ndarray, den: np.ndarray, prior_rate: np.ndarray | float, prior_den: float
+) -> np.ndarray:
     """log((num + k * prior) / (den + k)) with ``k = prior_den`` pseudo-units at the prior rate."""
     return np.log((num + prior_den * prior_rate + 1e-9) / (den + prior_den + 1e-9))
 
@@ -62,7 +63,9 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
         last = history["posted_at"].max() if len(history) else pd.Timestamp("1970-01-01")
         return pd.Timestamp(last) + pd.Timedelta(days=1)
 
-    def _aggregate(self, ids: pd.Series, history: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    def _aggregate(
+        self, ids: pd.Series, history: pd.DataFrame, as_of: pd.Timestamp
+    ) -> pd.DataFrame:
         h = history_before(history, as_of)
         index = pd.Index(ids.astype(object))
         code = _codes(h[self._id], index)
@@ -96,13 +99,17 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
         f = pd.DataFrame(index=stats.index)
         f["log_collabs"] = np.log1p(stats["n_collabs"].to_numpy())
         f["log_gmv_per_video"] = _shrunk_log_rate(
-            stats["gmv"].to_numpy(), stats["videos"].to_numpy(),
-            self.global_gmv_per_view_ * reach, k,
-        )  # fmt: skip
+            stats["gmv"].to_numpy(),
+            stats["videos"].to_numpy(),
+            self.global_gmv_per_view_ * reach,
+            k,
+        )
         f["log_gmv_per_view"] = _shrunk_log_rate(
-            stats["gmv"].to_numpy(), stats["views"].to_numpy(),
-            self.global_gmv_per_view_, k * self.views_per_collab_,
-        )  # fmt: skip
+            stats["gmv"].to_numpy(),
+            stats["views"].to_numpy(),
+            self.global_gmv_per_view_,
+            k * self.views_per_collab_,
+        )
         f["log_recent_gmv"] = np.log1p(stats["recent_gmv"].to_numpy())
         f["recency_days"] = stats["recency_days"].to_numpy()
         return f
@@ -149,12 +156,16 @@ class CreatorProfiler(_HistoryProfiler):
         num = _sum_by(code[ok], w * m_logp[mrow[ok]], len(stats))
         den = _sum_by(code[ok], w, len(stats))
         cat_price = pd.Series(m_logp).groupby(m_cat).mean()
-        self.category_log_price_ = cat_price.reindex(range(n_k)).fillna(float(np.mean(m_logp))).to_numpy()
+        self.category_log_price_ = (
+            cat_price.reindex(range(n_k)).fillna(float(np.mean(m_logp))).to_numpy()
+        )
         prim = _codes(X["primary_category"], self.categories_)
         prior = self.category_log_price_[prim]
         k_usd = self.prior_strength * max(float(np.median(w)) if len(w) else 1.0, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            stats["price_position"] = np.where(den + k_usd > 0, (num + k_usd * prior) / (den + k_usd), prior)
+            stats["price_position"] = np.where(
+                den + k_usd > 0, (num + k_usd * prior) / (den + k_usd), prior
+            )
         self.stats_ = stats
         self.audience_means_ = {
             c: float(X[c].mean()) if c in X and X[c].notna().any() else 0.5
@@ -177,8 +188,14 @@ class CreatorProfiler(_HistoryProfiler):
         check_is_fitted(self, "stats_")
         rows = _codes(X["creator_id"], self.stats_.index)
         stats = self.stats_.reindex(pd.Index(X["creator_id"].astype(object)))
-        fill = {"n_collabs": 0.0, "videos": 0.0, "views": 0.0, "gmv": 0.0, "recent_gmv": 0.0,
-                "recency_days": _NO_RECENCY_DAYS}  # fmt: skip
+        fill = {
+            "n_collabs": 0.0,
+            "videos": 0.0,
+            "views": 0.0,
+            "gmv": 0.0,
+            "recent_gmv": 0.0,
+            "recency_days": _NO_RECENCY_DAYS,
+        }
         stats = stats.fillna(fill)
         views = X["avg_views"].to_numpy(float)
         f = self._history_features(stats, views).reset_index(drop=True)
@@ -186,13 +203,19 @@ class CreatorProfiler(_HistoryProfiler):
         f.insert(0, "log_followers", np.log1p(X["followers"].to_numpy(float)))
         f.insert(1, "log_views", np.log1p(views))
         f.insert(2, "engagement", X["engagement_rate"].to_numpy(float))
-        for col, name in (("audience_female_share", "aud_female"), ("audience_age_18_34_share", "aud_young")):
+        for col, name in (
+            ("audience_female_share", "aud_female"),
+            ("audience_age_18_34_share", "aud_young"),
+        ):
             vals = X[col].to_numpy(float) if col in X else np.full(len(X), np.nan)
             f[name] = np.where(np.isnan(vals), self.audience_means_[col], vals)
         f["capacity"] = X["weekly_video_capacity"].to_numpy(float)
         f["tenure_days"] = ((self.as_of_ - X["joined_at"]) / pd.Timedelta(days=1)).to_numpy(float)
-        price_prior = np.where(prim >= 0, self.category_log_price_[np.clip(prim, 0, None)],
-                               float(np.mean(self.category_log_price_)))  # fmt: skip
+        price_prior = np.where(
+            prim >= 0,
+            self.category_log_price_[np.clip(prim, 0, None)],
+            float(np.mean(self.category_log_price_)),
+        )
         pp = stats["price_position"].to_numpy(float)
         f["price_position"] = np.where(np.isnan(pp), price_prior, pp)
         f["category"] = prim
@@ -231,7 +254,9 @@ class MerchantProfiler(_HistoryProfiler):
         c_cat = _codes(creators["primary_category"], self.categories_)
         self.audience_means_ = {}
         for col in ("audience_female_share", "audience_age_18_34_share"):
-            vals = creators[col].to_numpy(float) if col in creators else np.full(len(creators), np.nan)
+            vals = (
+                creators[col].to_numpy(float) if col in creators else np.full(len(creators), np.nan)
+            )
             mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else 0.5
             vals = np.where(np.isnan(vals), mean, vals)
             cat_mean = pd.Series(vals).groupby(c_cat).mean().reindex(range(len(self.categories_)))
@@ -244,9 +269,13 @@ class MerchantProfiler(_HistoryProfiler):
             self.audience_means_[col] = (mean, cat_mean)
         logp = np.log(X["avg_price_usd"].to_numpy(float))
         self.category_log_price_ = (
-            pd.Series(logp).groupby(prim).mean().reindex(range(len(self.categories_)))
-            .fillna(float(logp.mean())).to_numpy()
-        )  # fmt: skip
+            pd.Series(logp)
+            .groupby(prim)
+            .mean()
+            .reindex(range(len(self.categories_)))
+            .fillna(float(logp.mean()))
+            .to_numpy()
+        )
         # an absent rating becomes a constant (uninformative) feature, a missing one the mean
         has_rating = "store_rating" in X and X["store_rating"].notna().any()
         self.mean_rating_ = float(X["store_rating"].mean()) if has_rating else 0.0
@@ -258,22 +287,43 @@ class MerchantProfiler(_HistoryProfiler):
         check_is_fitted(self, "stats_")
         rows = _codes(X["merchant_id"], self.stats_.index)
         stats = self.stats_.reindex(pd.Index(X["merchant_id"].astype(object)))
-        stats = stats.fillna({"n_collabs": 0.0, "videos": 0.0, "views": 0.0, "gmv": 0.0,
-                              "recent_gmv": 0.0, "recency_days": _NO_RECENCY_DAYS})  # fmt: skip
+        stats = stats.fillna(
+            {
+                "n_collabs": 0.0,
+                "videos": 0.0,
+                "views": 0.0,
+                "gmv": 0.0,
+                "recent_gmv": 0.0,
+                "recency_days": _NO_RECENCY_DAYS,
+            }
+        )
         prim = _codes(X["primary_category"], self.categories_)
         logp = np.log(X["avg_price_usd"].to_numpy(float))
         # a merchant's reach prior: the views its past creators brought per video
-        reach = np.where(stats["videos"] > 0, stats["views"] / stats["videos"].clip(lower=1), self.views_per_collab_)
+        reach = np.where(
+            stats["videos"] > 0,
+            stats["views"] / stats["videos"].clip(lower=1),
+            self.views_per_collab_,
+        )
         f = self._history_features(stats, np.asarray(reach, dtype=float)).reset_index(drop=True)
         f.insert(0, "log_annual_gmv", np.log1p(X["annual_gmv_usd"].to_numpy(float)))
         f.insert(1, "log_price", logp)
         cat_price = np.where(prim >= 0, self.category_log_price_[np.clip(prim, 0, None)], logp)
         f["price_vs_category"] = logp - cat_price
-        rating = X["store_rating"].to_numpy(float) if "store_rating" in X else np.full(len(X), np.nan)
+        rating = (
+            X["store_rating"].to_numpy(float) if "store_rating" in X else np.full(len(X), np.nan)
+        )
         f["store_rating"] = np.where(np.isnan(rating), self.mean_rating_, rating)
-        f["business_type"] = pd.Categorical(X["business_type"], categories=["brand", "distributor", "seller"]).codes
-        f["tenure_days"] = ((self.as_of_ - X["onboarded_at"]) / pd.Timedelta(days=1)).to_numpy(float)
-        for col, name in (("audience_female_share", "aud_female"), ("audience_age_18_34_share", "aud_young")):
+        f["business_type"] = pd.Categorical(
+            X["business_type"], categories=["brand", "distributor", "seller"]
+        ).codes
+        f["tenure_days"] = ((self.as_of_ - X["onboarded_at"]) / pd.Timedelta(days=1)).to_numpy(
+            float
+        )
+        for col, name in (
+            ("audience_female_share", "aud_female"),
+            ("audience_age_18_34_share", "aud_young"),
+        ):
             mean, cat_mean = self.audience_means_[col]
             prior = np.where(prim >= 0, cat_mean[np.clip(prim, 0, None)], mean)
             vals = stats[col].to_numpy(float)
@@ -297,12 +347,23 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         self.as_of = as_of
         self.prior_strength = prior_strength
 
-    def fit(self, history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame,
-            categories: pd.Index):  # fmt: skip
+    def fit(
+        self,
+        history: pd.DataFrame,
+        merchants: pd.DataFrame,
+        creators: pd.DataFrame,
+        categories: pd.Index,
+    ):
         """Learn category transfer and pair track records from ``history`` before ``as_of``."""
-        as_of = pd.Timestamp(self.as_of) if self.as_of is not None else (
-            history["posted_at"].max() + pd.Timedelta(days=1) if len(history) else pd.Timestamp("1970-01-01")
-        )  # fmt: skip
+        as_of = (
+            pd.Timestamp(self.as_of)
+            if self.as_of is not None
+            else (
+                history["posted_at"].max() + pd.Timedelta(days=1)
+                if len(history)
+                else pd.Timestamp("1970-01-01")
+            )
+        )
         h = history_before(history, as_of)
         self.categories_ = categories
         m_index = pd.Index(merchants["merchant_id"].astype(object))
@@ -333,16 +394,23 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         self.m_index_, self.c_index_ = m_index, c_index
         return self
 
-    def transform(self, merchant_features: pd.DataFrame, creator_features: pd.DataFrame,
-                  m: np.ndarray, c: np.ndarray, creator_profiler: CreatorProfiler | None = None,
-                  ) -> pd.DataFrame:  # fmt: skip
+    def transform(
+        self,
+        merchant_features: pd.DataFrame,
+        creator_features: pd.DataFrame,
+        m: np.ndarray,
+        c: np.ndarray,
+        creator_profiler: CreatorProfiler | None = None,
+    ) -> pd.DataFrame:
         """Features of the pairs (m[i], c[i]) as a frame with one row per pair."""
         check_is_fitted(self, "category_lift_")
         M, C = merchant_features, creator_features
         mcat = M["category"].to_numpy()[m]
         ccat = C["category"].to_numpy()[c]
         known = (mcat >= 0) & (ccat >= 0)
-        lift = np.where(known, self.category_lift_[np.clip(ccat, 0, None), np.clip(mcat, 0, None)], 0.0)
+        lift = np.where(
+            known, self.category_lift_[np.clip(ccat, 0, None), np.clip(mcat, 0, None)], 0.0
+        )
         f = {
             "same_category": (mcat == ccat).astype(float),
             "category_lift": lift,
@@ -353,7 +421,9 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         crow = C["row"].to_numpy()[c]
         if creator_profiler is not None:
             f["creator_category_share"] = np.where(
-                crow >= 0, creator_profiler.affinity(np.clip(crow, 0, None), mcat), 1.0 / len(self.categories_)
+                crow >= 0,
+                creator_profiler.affinity(np.clip(crow, 0, None), mcat),
+                1.0 / len(self.categories_),
             )
         mrow = M["row"].to_numpy()[m]
         key = mrow.astype(np.int64) * self.n_creators_fitted_ + crow
@@ -364,7 +434,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         g = np.where(hit, self.pair_gmv_[pos] if len(self.pair_keys_) else 0.0, 0.0)
         v = np.where(hit, self.pair_views_[pos] if len(self.pair_keys_) else 0.0, 0.0)
         f["pair_log_collabs"] = np.log1p(n)
-        f["pair_log_gmv_per_view"] = _shrunk_log_rate(g, v, self.global_gmv_per_view_, 1000.0) - np.log(
-            self.global_gmv_per_view_ + 1e-12
-        )
+        f["pair_log_gmv_per_view"] = _shrunk_log_rate(
+            g, v, self.global_gmv_per_view_, 1000.0
+        ) - np.log(self.global_gmv_per_view_ + 1e-12)
         return pd.DataFrame(f)

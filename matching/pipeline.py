@@ -82,9 +82,10 @@ def available_memory() -> int | None:
 
 def _cgroup_headroom(root: Path) -> int | None:
     """Limit minus usage (reclaimable page cache excepted) of the cgroup, v2 or v1; None without a limit."""
-    for limit_file, usage_file, cache_key in (("memory.max", "memory.current", "inactive_file"),
-                                              ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes",
-                                               "total_inactive_file")):  # fmt: skip
+    for limit_file, usage_file, cache_key in (
+        ("memory.max", "memory.current", "inactive_file"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "total_inactive_file"),
+    ):
         try:
             limit_text = (root / limit_file).read_text().strip()
             usage = int((root / usage_file).read_text())
@@ -105,7 +106,9 @@ def _cgroup_headroom(root: Path) -> int | None:
     return None
 
 
-def plan_memory(sizes: dict[str, data.TableSize], candidates: CandidatesConfig, *, training: bool) -> int:
+def plan_memory(
+    sizes: dict[str, data.TableSize], candidates: CandidatesConfig, *, training: bool
+) -> int:
     """The number of merchants to score per block so the run fits in memory (at most
     ``candidates.block_size``; for ``match``, at most :data:`_RECOMMEND_BLOCK`).
 
@@ -137,14 +140,26 @@ def plan_memory(sizes: dict[str, data.TableSize], candidates: CandidatesConfig, 
         raise data.InsufficientMemory(
             f"{n_m:,} merchants x {n_c:,} creators need an estimated {_gb(fixed + per_merchant)} of memory "
             f"even scored one merchant at a time; {_gb(avail)} is available"
-            + (" (the training windows featurise every merchant's candidates at once)" if training else ""))
+            + (
+                " (the training windows featurise every merchant's candidates at once)"
+                if training
+                else ""
+            )
+        )
     affordable = int((budget - fixed) // per_merchant)
     wanted = min(block, n_m)
     if affordable >= wanted:
         return block
-    log.warning("memory: %s merchants x %s creators would need an estimated %s in blocks of %d merchants; "
-                "%s is available, so scoring streams in blocks of %d", f"{n_m:,}", f"{n_c:,}",
-                _gb(fixed + wanted * per_merchant), wanted, _gb(avail), affordable)  # fmt: skip
+    log.warning(
+        "memory: %s merchants x %s creators would need an estimated %s in blocks of %d merchants; "
+        "%s is available, so scoring streams in blocks of %d",
+        f"{n_m:,}",
+        f"{n_c:,}",
+        _gb(fixed + wanted * per_merchant),
+        wanted,
+        _gb(avail),
+        affordable,
+    )
     return affordable
 
 
@@ -155,7 +170,9 @@ def _gb(n: float) -> str:
 # --------------------------------------------------------------------------- train
 
 
-def check_history(collaborations: pd.DataFrame, ranking: RankingConfig, source: str = "collaborations") -> None:
+def check_history(
+    collaborations: pd.DataFrame, ranking: RankingConfig, source: str = "collaborations"
+) -> None:
     """Refuse, before any fitting, a history too short for the rolling training windows
     (up to ``ranking.n_windows`` windows of ``ranking.validation_days`` days, ending the day
     after the last collaboration): at least two must start after the first collaboration,
@@ -171,7 +188,8 @@ def check_history(collaborations: pd.DataFrame, ranking: RankingConfig, source: 
         raise data.DataError(
             f"{source}: the history ({first:%Y-%m-%d} to {last:%Y-%m-%d}) is too short to train: training needs "
             f"at least two {ranking.validation_days}-day windows after the first collaboration, and "
-            "collaborations in a window before the most recent one (ranking.validation_days, ranking.n_windows)")
+            "collaborations in a window before the most recent one (ranking.validation_days, ranking.n_windows)"
+        )
 
 
 def _output_folder(path: str | os.PathLike) -> Path:
@@ -186,8 +204,15 @@ def _flat(cfg: Config) -> dict[str, object]:
     return {f"{sec}.{k}": v for sec, vals in cfg.model_dump().items() for k, v in vals.items()}
 
 
-def train(data_dir: str | os.PathLike, config: Config, model_dir: str | os.PathLike, *,
-          track: bool = True, progress: bool = False, evaluate: bool = True) -> TrainResult:  # fmt: skip
+def train(
+    data_dir: str | os.PathLike,
+    config: Config,
+    model_dir: str | os.PathLike,
+    *,
+    track: bool = True,
+    progress: bool = False,
+    evaluate: bool = True,
+) -> TrainResult:
     """Fit the ranker on a data folder, evaluate it (against ``truth/`` when present),
     save the model directory and log the run to MLflow.
 
@@ -202,11 +227,19 @@ def train(data_dir: str | os.PathLike, config: Config, model_dir: str | os.PathL
         tracking.check(config.tracking.experiment)
     block = plan_memory(data.input_sizes(data_dir), config.candidates, training=True)
     inputs = data.read_inputs(data_dir)
-    check_history(inputs.collaborations, config.ranking, inputs.sources.get("collaborations", "collaborations"))
+    check_history(
+        inputs.collaborations,
+        config.ranking,
+        inputs.sources.get("collaborations", "collaborations"),
+    )
     candidates = config.candidates.model_copy(update={"block_size": block})
     with tracking.run(config.tracking.experiment, "train", enabled=track) as active:
-        ranker = MatchRanker(features=config.features, candidates=candidates,
-                             ranking=config.ranking, progress=progress)  # fmt: skip
+        ranker = MatchRanker(
+            features=config.features,
+            candidates=candidates,
+            ranking=config.ranking,
+            progress=progress,
+        )
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
         metrics = dict(ranker.validation_)
         report = tradeoff = None
@@ -232,13 +265,22 @@ def train(data_dir: str | os.PathLike, config: Config, model_dir: str | os.PathL
                 tracking.log_table(report, "evaluation.json")
             if tradeoff is not None:
                 tracking.log_table(tradeoff, "certified_weight_sweep.json")
-                tracking.log_figure(plots.priority_tradeoff(tradeoff).figure, "certified_weight_sweep.png")
-            model_uri = tracking.log_model(model_dir, config.tracking.registered_model, config.tracking.alias)
+                tracking.log_figure(
+                    plots.priority_tradeoff(tradeoff).figure, "certified_weight_sweep.png"
+                )
+            model_uri = tracking.log_model(
+                model_dir, config.tracking.registered_model, config.tracking.alias
+            )
     return TrainResult(ranker, metrics, report, tradeoff, model_uri, run_id)
 
 
-def allocate_quota(matches: pd.DataFrame, status: pd.DataFrame, creators: pd.DataFrame, config: Config,
-                   decay: float) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip
+def allocate_quota(
+    matches: pd.DataFrame,
+    status: pd.DataFrame,
+    creators: pd.DataFrame,
+    config: Config,
+    decay: float,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Assign each eligible seller's remaining free videos across its matched creators.
 
     Returns the ``allocation`` table and the solver's report (objective, placed
@@ -252,20 +294,29 @@ def allocate_quota(matches: pd.DataFrame, status: pd.DataFrame, creators: pd.Dat
     c = _codes(pairs["creator_id"], creator_index)
     horizon = policy.allocation_horizon(status)
     problem = alloc.build_problem(
-        s, c, np.clip(pairs["score"].to_numpy(float), 0, None),
-        quota=elig["remaining_quota"].to_numpy(np.int64), quota_total=elig["quota"].to_numpy(np.int64),
-        capacity=policy.creator_capacity(creators, horizon), config=config.allocation, decay=decay,
-    )  # fmt: skip
+        s,
+        c,
+        np.clip(pairs["score"].to_numpy(float), 0, None),
+        quota=elig["remaining_quota"].to_numpy(np.int64),
+        quota_total=elig["quota"].to_numpy(np.int64),
+        capacity=policy.creator_capacity(creators, horizon),
+        config=config.allocation,
+        decay=decay,
+    )
     best = alloc.allocate(problem)
     greedy = alloc.greedy_allocate(problem)
     take = best.videos > 0
-    out = pd.DataFrame({
-        "merchant_id": pairs["merchant_id"].to_numpy(dtype=object)[take],
-        "creator_id": pairs["creator_id"].to_numpy(dtype=object)[take],
-        "videos": best.videos[take].astype(np.int64),
-        "expected_gmv_usd": best.expected_value[take],
-        "window_end": elig["window_end"].to_numpy()[s[take]],
-    }).sort_values(["merchant_id", "videos", "creator_id"], ascending=[True, False, True], ignore_index=True)  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "merchant_id": pairs["merchant_id"].to_numpy(dtype=object)[take],
+            "creator_id": pairs["creator_id"].to_numpy(dtype=object)[take],
+            "videos": best.videos[take].astype(np.int64),
+            "expected_gmv_usd": best.expected_value[take],
+            "window_end": elig["window_end"].to_numpy()[s[take]],
+        }
+    ).sort_values(
+        ["merchant_id", "videos", "creator_id"], ascending=[True, False, True], ignore_index=True
+    )
     used_cap = problem.capacity[np.unique(c[take])].sum() if take.any() else 0
     report = {
         "eligible_sellers": int(len(elig)),
@@ -294,13 +345,21 @@ def history_decay(collaborations: pd.DataFrame, default: float) -> float:
     videos = sv["videos"].to_numpy(np.int64)[order]
     g = pair[order]
     before = pd.Series(videos).groupby(g).cumsum().to_numpy() - videos
-    return alloc.estimate_decay(g, videos, sv["gmv_usd"].to_numpy(float)[order], default=default,
-                                prior_videos=before)  # fmt: skip
+    return alloc.estimate_decay(
+        g, videos, sv["gmv_usd"].to_numpy(float)[order], default=default, prior_videos=before
+    )
 
 
-def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: str | os.PathLike,
-          config: Config | None = None, *, top_k: int | None = None, as_of: date | None = None,
-          progress: bool = False) -> dict:  # fmt: skip
+def match(
+    data_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: Config | None = None,
+    *,
+    top_k: int | None = None,
+    as_of: date | None = None,
+    progress: bool = False,
+) -> dict:
     """Rank creators for every merchant and allocate the free videos; write both tables
     and ``summary.json`` to ``out_dir`` as one unit (:func:`matching.data.publish`).
     Returns the summary as written.
@@ -314,17 +373,29 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
     cfg = config or saved.config
     as_of = as_of or date.today()
     if not _FIRST_DAY <= as_of <= _LAST_DAY:
-        raise data.DataError(f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}")
+        raise data.DataError(
+            f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}"
+        )
     out = _output_folder(out_dir)
-    data.recover(out, data.OUTPUT_FILES)  # a run killed while writing left a journal or temporary files
+    data.recover(
+        out, data.OUTPUT_FILES
+    )  # a run killed while writing left a journal or temporary files
     block = plan_memory(data.input_sizes(data_dir), saved.ranker.candidates, training=False)
     inputs = data.read_inputs(data_dir)
     status = policy.seller_status(inputs.merchants, cfg.program, as_of)
-    if not (pd.Timestamp(cfg.program.start) <= pd.Timestamp(as_of) <= pd.Timestamp(cfg.program.end)
-            + pd.Timedelta(days=cfg.program.window_days)):  # fmt: skip
-        log.warning("as-of %s is outside the program (%s to %s plus the %d-day windows): no seller is "
-                    "eligible for free videos; matches are still written", as_of, cfg.program.start,
-                    cfg.program.end, cfg.program.window_days)  # fmt: skip
+    if not (
+        pd.Timestamp(cfg.program.start)
+        <= pd.Timestamp(as_of)
+        <= pd.Timestamp(cfg.program.end) + pd.Timedelta(days=cfg.program.window_days)
+    ):
+        log.warning(
+            "as-of %s is outside the program (%s to %s plus the %d-day windows): no seller is "
+            "eligible for free videos; matches are still written",
+            as_of,
+            cfg.program.start,
+            cfg.program.end,
+            cfg.program.window_days,
+        )
     later = int((inputs.collaborations["posted_at"] >= pd.Timestamp(as_of)).sum())
     if later:
         log.info("%d collaborations posted on or after the as-of date %s are ignored", later, as_of)
@@ -333,8 +404,10 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
     ranker.snapshot_.retriever.set_params(block_size=block)
     k = top_k or cfg.match.top_k
     matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
-    decay = history_decay(inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)],
-                          cfg.allocation.default_decay)  # fmt: skip
+    decay = history_decay(
+        inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)],
+        cfg.allocation.default_decay,
+    )
     allocation, report = allocate_quota(matches, status, inputs.creators, cfg, decay)
     summary = {
         "as_of": as_of.isoformat(),
@@ -345,8 +418,9 @@ def match(data_dir: str | os.PathLike, model_dir: str | os.PathLike, out_dir: st
         **report,
         "allocation_rows": int(len(allocation)),
     }
-    return data.write_outputs(out, matches, allocation, summary,
-                              _pictures(matches, allocation, status, inputs, summary))
+    return data.write_outputs(
+        out, matches, allocation, summary, _pictures(matches, allocation, status, inputs, summary)
+    )
 
 
 def _pictures(matches, allocation, status, inputs, summary) -> dict[str, bytes]:

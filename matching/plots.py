@@ -45,7 +45,9 @@ __all__ = [
     "what_if",
 ]
 
-_HORIZONTAL = {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
+_HORIZONTAL = (
+    {"orientation": "horizontal"} if matplotlib.__version_info__ >= (3, 10) else {"vert": False}
+)
 
 # How known columns are labelled on an axis: (what, unit, multiplier); USD columns are scaled
 # to thousands or millions by their size.
@@ -100,7 +102,9 @@ def _scaled(table: pd.DataFrame, column: str) -> tuple[np.ndarray, str]:
 
 def _lookup(ids: pd.Series, table: pd.DataFrame, key: str, column: str) -> pd.Series:
     """``table[column]`` of each id in ``ids`` (ids compared as plain Python strings)."""
-    ref = pd.Series(table[column].to_numpy(dtype=object), index=pd.Index(table[key].to_numpy(dtype=object)))
+    ref = pd.Series(
+        table[column].to_numpy(dtype=object), index=pd.Index(table[key].to_numpy(dtype=object))
+    )
     return pd.Series(ids.to_numpy(dtype=object), index=ids.index).map(ref)
 
 
@@ -118,9 +122,15 @@ def _box_by_group(ax, values: pd.Series, groups: pd.Series, note: pd.Series | No
     order = frame.groupby("g")["v"].median().sort_values().index
     data = [frame.loc[frame["g"] == g, "v"].to_numpy() for g in order]
     if data:
-        ax.boxplot(data, showfliers=False, widths=0.6, patch_artist=True,
-                   boxprops={"facecolor": "C0", "alpha": 0.5}, medianprops={"color": "k"},
-                   **_HORIZONTAL)  # fmt: skip
+        ax.boxplot(
+            data,
+            showfliers=False,
+            widths=0.6,
+            patch_artist=True,
+            boxprops={"facecolor": "C0", "alpha": 0.5},
+            medianprops={"color": "k"},
+            **_HORIZONTAL,
+        )
         labels = [f"{g} (n={counts[g]:,}{note[g] if note is not None else ''})" for g in order]
         ax.set_yticks(np.arange(1, len(order) + 1), labels, fontsize=8)
         ax.set_xscale("log")
@@ -130,14 +140,23 @@ def _box_by_group(ax, values: pd.Series, groups: pd.Series, note: pd.Series | No
 # --------------------------------------------------------------------------- the marketplace
 
 
-def category_mix(merchants: pd.DataFrame, creators: pd.DataFrame, ax=None, *, max_categories: int = 20):
+def category_mix(
+    merchants: pd.DataFrame, creators: pd.DataFrame, ax=None, *, max_categories: int = 20
+):
     """Share of merchants and of creators in each primary category: where demand and supply
     do not line up, merchants compete for few creators."""
     ax = _axes(ax, (7, 5))
     m = _top_groups(merchants["primary_category"].astype(object), max_categories)
     c = _top_groups(creators["primary_category"].astype(object), max_categories)
-    share = pd.DataFrame({"merchants": m.value_counts(normalize=True),
-                          "creators": c.value_counts(normalize=True)}).fillna(0.0) * 100  # fmt: skip
+    share = (
+        pd.DataFrame(
+            {
+                "merchants": m.value_counts(normalize=True),
+                "creators": c.value_counts(normalize=True),
+            }
+        ).fillna(0.0)
+        * 100
+    )
     share = share.sort_values("merchants")
     y = np.arange(len(share))
     ax.barh(y + 0.2, share["merchants"], 0.4, label=f"merchants (n={len(merchants):,})")
@@ -152,56 +171,90 @@ def category_mix(merchants: pd.DataFrame, creators: pd.DataFrame, ax=None, *, ma
     return ax
 
 
-def history_depth(collaborations: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, ax=None):
+def history_depth(
+    collaborations: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, ax=None
+):
     """Cold start on both sides: the share of merchants and of creators with no, few or many
     past collaborations."""
     ax = _axes(ax, (7, 3.2))
     bins = [-0.5, 0.5, 2.5, 9.5, np.inf]
     names = ["none (cold start)", "1-2", "3-9", "10 or more"]
     rows = {}
-    for side, table, key in (("creators", creators, "creator_id"), ("merchants", merchants, "merchant_id")):
+    for side, table, key in (
+        ("creators", creators, "creator_id"),
+        ("merchants", merchants, "merchant_id"),
+    ):
         ids = pd.Index(table[key].to_numpy(dtype=object))
         n = collaborations[key].astype(object).value_counts().reindex(ids, fill_value=0)
-        counts = pd.cut(n, bins, labels=names).value_counts(normalize=True).reindex(names, fill_value=0.0)
+        counts = (
+            pd.cut(n, bins, labels=names)
+            .value_counts(normalize=True)
+            .reindex(names, fill_value=0.0)
+        )
         rows[f"{side}\n(n={len(ids):,})"] = counts * 100
     share = pd.DataFrame(rows).T
     left = np.zeros(len(share))
     colors = ["0.75", "C1", "C0", "C2"]
     for name, color in zip(names, colors, strict=True):
         bars = ax.barh(share.index, share[name], left=left, label=name, color=color)
-        ax.bar_label(bars, labels=[f"{v:.0f}%" if v >= 5 else "" for v in share[name]], label_type="center",
-                     fontsize=8)  # fmt: skip
+        ax.bar_label(
+            bars,
+            labels=[f"{v:.0f}%" if v >= 5 else "" for v in share[name]],
+            label_type="center",
+            fontsize=8,
+        )
         left += share[name].to_numpy()
     ax.set_xlim(0, 100)
     ax.xaxis.set_major_formatter(PercentFormatter())
     ax.set_xlabel("share of the side (%)")
     ax.set_ylabel("marketplace side")
     ax.set_title("Cold start: past collaborations per merchant and per creator")
-    ax.legend(title="past collaborations", fontsize=8, title_fontsize=8, ncol=4, loc="upper center",
-              bbox_to_anchor=(0.5, -0.3))  # fmt: skip
+    ax.legend(
+        title="past collaborations",
+        fontsize=8,
+        title_fontsize=8,
+        ncol=4,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3),
+    )
     return ax
 
 
-def exposure_bias(collaborations: pd.DataFrame, creators: pd.DataFrame, merchants: pd.DataFrame, ax=None,
-                  *, n_bins: int = 10):  # fmt: skip
+def exposure_bias(
+    collaborations: pd.DataFrame,
+    creators: pd.DataFrame,
+    merchants: pd.DataFrame,
+    ax=None,
+    *,
+    n_bins: int = 10,
+):
     """The history's exposure bias: share of collaborations going to each creator follower
     decile (split by whether the creator shares the merchant's category), against the 10% an
     unbiased history would give each decile."""
     ax = _axes(ax, (7, 4))
     n_bins = max(1, min(n_bins, len(creators)))
     ranks = creators["followers"].rank(method="first").to_numpy()
-    decile = pd.Series(pd.qcut(ranks, n_bins, labels=False) + 1,
-                       index=pd.Index(creators["creator_id"].to_numpy(dtype=object)))  # fmt: skip
+    decile = pd.Series(
+        pd.qcut(ranks, n_bins, labels=False) + 1,
+        index=pd.Index(creators["creator_id"].to_numpy(dtype=object)),
+    )
     d = collaborations["creator_id"].astype(object).map(decile)
-    same = (_lookup(collaborations["merchant_id"], merchants, "merchant_id", "primary_category")
-            == _lookup(collaborations["creator_id"], creators, "creator_id", "primary_category"))  # fmt: skip
+    same = _lookup(
+        collaborations["merchant_id"], merchants, "merchant_id", "primary_category"
+    ) == _lookup(collaborations["creator_id"], creators, "creator_id", "primary_category")
     total = max(len(collaborations), 1)
     bins = np.arange(1, n_bins + 1)
     in_cat = same.groupby(d).sum().reindex(bins, fill_value=0) / total * 100
     other = (~same).groupby(d).sum().reindex(bins, fill_value=0) / total * 100
     ax.bar(bins, in_cat, label="creator in the merchant's category", color="C0")
     ax.bar(bins, other, bottom=in_cat, label="creator in another category", color="C1")
-    ax.axhline(100 / n_bins, color="k", ls="--", lw=1, label=f"share of creators ({100 / n_bins:.0f}% per bin)")
+    ax.axhline(
+        100 / n_bins,
+        color="k",
+        ls="--",
+        lw=1,
+        label=f"share of creators ({100 / n_bins:.0f}% per bin)",
+    )
     ax.set_xticks(bins)
     ax.yaxis.set_major_formatter(PercentFormatter())
     ax.set_xlabel(f"creator follower {'decile' if n_bins == 10 else 'bin'} (1 = fewest followers)")
@@ -212,14 +265,17 @@ def exposure_bias(collaborations: pd.DataFrame, creators: pd.DataFrame, merchant
     return ax
 
 
-def gmv_by_category(collaborations: pd.DataFrame, merchants: pd.DataFrame, ax=None, *,
-                    max_categories: int = 15):  # fmt: skip
+def gmv_by_category(
+    collaborations: pd.DataFrame, merchants: pd.DataFrame, ax=None, *, max_categories: int = 15
+):
     """Realised GMV per video of past collaborations, by the merchant's category (log scale;
     the share of collaborations that sold nothing is given beside each category)."""
     ax = _axes(ax, (7, 5))
     per_video = collaborations["gmv_usd"].astype(float) / collaborations["videos"].astype(float)
-    cat = _top_groups(_lookup(collaborations["merchant_id"], merchants, "merchant_id", "primary_category"),
-                      max_categories)  # fmt: skip
+    cat = _top_groups(
+        _lookup(collaborations["merchant_id"], merchants, "merchant_id", "primary_category"),
+        max_categories,
+    )
     zero = (per_video <= 0).groupby(cat.to_numpy()).mean()
     _box_by_group(ax, per_video, cat, note=zero.map(lambda z: f", {100 * z:.0f}% zero"))
     ax.set_xlabel("realised GMV per video (USD, log scale)")
@@ -231,20 +287,30 @@ def gmv_by_category(collaborations: pd.DataFrame, merchants: pd.DataFrame, ax=No
 # --------------------------------------------------------------------------- the model
 
 
-def score_distribution(matches: pd.DataFrame, merchants: pd.DataFrame, ax=None, *, column: str = "score",
-                       max_categories: int = 15):  # fmt: skip
+def score_distribution(
+    matches: pd.DataFrame,
+    merchants: pd.DataFrame,
+    ax=None,
+    *,
+    column: str = "score",
+    max_categories: int = 15,
+):
     """Predicted value of the matched pairs (``score``: expected GMV of one short video), by
     the merchant's category, log scale."""
     ax = _axes(ax, (7, 5))
-    cat = _top_groups(_lookup(matches["merchant_id"], merchants, "merchant_id", "primary_category"),
-                      max_categories)  # fmt: skip
+    cat = _top_groups(
+        _lookup(matches["merchant_id"], merchants, "merchant_id", "primary_category"),
+        max_categories,
+    )
     _box_by_group(ax, matches[column], cat)
     zero = int((matches[column] <= 0).sum())
     what = "priority score" if column == "priority_score" else "expected GMV of one short video"
     ax.set_xlabel(f"{what} (USD, log scale)")
     ax.set_ylabel("merchant category")
-    ax.set_title(f"Predicted value of {len(matches):,} matched pairs by category"
-                 + (f" ({zero:,} at 0 not shown)" if zero else ""))  # fmt: skip
+    ax.set_title(
+        f"Predicted value of {len(matches):,} matched pairs by category"
+        + (f" ({zero:,} at 0 not shown)" if zero else "")
+    )
     return ax
 
 
@@ -267,27 +333,45 @@ def ndcg_by_segment(report: pd.DataFrame, k: int = 10, ax=None):
     colors = ["C3"] + [others[i % len(others)] for i in range(len(methods) - 1)]
     for i, (method, color) in enumerate(zip(methods, colors, strict=True)):
         heuristic = method in HEURISTICS
-        bars = ax.bar(x + (i - (len(methods) - 1) / 2) * width, piv[method], width, color=color,
-                      label=method.replace("_", " ") + (" (heuristic)" if heuristic else ""),
-                      alpha=1.0 if method == "model" else 0.7, hatch="//" if heuristic else None)  # fmt: skip
+        bars = ax.bar(
+            x + (i - (len(methods) - 1) / 2) * width,
+            piv[method],
+            width,
+            color=color,
+            label=method.replace("_", " ") + (" (heuristic)" if heuristic else ""),
+            alpha=1.0 if method == "model" else 0.7,
+            hatch="//" if heuristic else None,
+        )
         if method == "model":
             base = piv[[b for b in BASELINES if b in piv.columns]].max(axis=1)
-            ax.bar_label(bars, labels=[f"x{v:.2f}" if np.isfinite(v) else "" for v in piv["model"] / base],
-                         fontsize=8, padding=2)  # fmt: skip
+            ax.bar_label(
+                bars,
+                labels=[f"x{v:.2f}" if np.isfinite(v) else "" for v in piv["model"] / base],
+                fontsize=8,
+                padding=2,
+            )
     ax.set_xticks(x, [f"{s.replace('_', ' ')}\n({sizes[s]:,} merchants)" for s in segments])
     ax.set_ylim(0, min(1.0, float(np.nanmax(piv.to_numpy())) * 1.2 + 0.02))
     ax.set_xlabel("merchant segment")
     ax.set_ylabel(f"NDCG@{k} (0-1, higher is better)")
-    ax.set_title("Ranking quality by segment: model vs baselines (labels: lift over the best baseline)",
-                 fontsize=10)  # fmt: skip
+    ax.set_title(
+        "Ranking quality by segment: model vs baselines (labels: lift over the best baseline)",
+        fontsize=10,
+    )
     ax.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.18))
     ax.grid(axis="y", alpha=0.3)
     return ax
 
 
-def feature_importance(importances: pd.Series, ax=None, *, std: pd.Series | None = None, top: int = 15,
-                       xlabel: str = "drop in R² when the feature is shuffled (unitless)",
-                       title: str = "Which features drive the predicted score"):  # fmt: skip
+def feature_importance(
+    importances: pd.Series,
+    ax=None,
+    *,
+    std: pd.Series | None = None,
+    top: int = 15,
+    xlabel: str = "drop in R² when the feature is shuffled (unitless)",
+    title: str = "Which features drive the predicted score",
+):
     """The ``top`` features by importance (e.g. the ``importances_mean`` of
     :func:`sklearn.inspection.permutation_importance` as a Series indexed by feature name),
     with ``std`` as error bars."""
@@ -313,11 +397,21 @@ def priority_tradeoff(sweep: pd.DataFrame, ax=None):
     y, ylabel = _scaled(sweep, "total_true_gmv")
     ax.plot(x, y, marker="o")
     # weights that land on the same point share one label
-    points = pd.DataFrame({"w": sweep["certified_weight"].to_numpy(float), "x": np.asarray(x, float),
-                           "y": np.asarray(y, float)})  # fmt: skip
+    points = pd.DataFrame(
+        {
+            "w": sweep["certified_weight"].to_numpy(float),
+            "x": np.asarray(x, float),
+            "y": np.asarray(y, float),
+        }
+    )
     for (xi, yi), group in points.groupby(["x", "y"], sort=False):
-        ax.annotate("w=" + ", ".join(f"{w:g}" for w in group["w"]), (xi, yi), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)  # fmt: skip
+        ax.annotate(
+            "w=" + ", ".join(f"{w:g}" for w in group["w"]),
+            (xi, yi),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
     ax.xaxis.set_major_formatter(PercentFormatter())
     ax.margins(x=0.12)
     ax.set_xlabel("certified sellers' share of top-creator slots (%)")
@@ -330,8 +424,9 @@ def priority_tradeoff(sweep: pd.DataFrame, ax=None):
 # --------------------------------------------------------------------------- the allocation
 
 
-def allocation_per_seller(allocation: pd.DataFrame, status: pd.DataFrame | None = None, ax=None, *,
-                          max_sellers: int = 30):  # fmt: skip
+def allocation_per_seller(
+    allocation: pd.DataFrame, status: pd.DataFrame | None = None, ax=None, *, max_sellers: int = 30
+):
     """Free videos placed per seller, against its remaining quota when ``status`` (from
     :func:`matching.policy.seller_status`) is given; each bar is labelled with the number of
     creators and the expected GMV. Shows the ``max_sellers`` sellers with most videos."""
@@ -342,40 +437,60 @@ def allocation_per_seller(allocation: pd.DataFrame, status: pd.DataFrame | None 
     quota = None
     if status is not None:
         elig = status[status["eligible"].to_numpy(bool)]
-        quota = pd.Series(elig["remaining_quota"].to_numpy(np.int64),
-                          index=pd.Index(elig["merchant_id"].to_numpy(dtype=object)))  # fmt: skip
+        quota = pd.Series(
+            elig["remaining_quota"].to_numpy(np.int64),
+            index=pd.Index(elig["merchant_id"].to_numpy(dtype=object)),
+        )
         placed = placed.reindex(quota.index.union(placed.index), fill_value=0)
     shown = placed.sort_values(ascending=False, kind="stable").iloc[:max_sellers][::-1]
     ax = _axes(ax, (7, 0.4 * len(shown) + 1.8))
     y = np.arange(len(shown))
     if quota is not None:
-        ax.barh(y, quota.reindex(shown.index).to_numpy(float), color="none", edgecolor="0.4",
-                label="remaining quota")  # fmt: skip
+        ax.barh(
+            y,
+            quota.reindex(shown.index).to_numpy(float),
+            color="none",
+            edgecolor="0.4",
+            label="remaining quota",
+        )
     ax.barh(y, shown.to_numpy(), color="C0", alpha=0.8, label="videos placed")
     div, unit = _usd(gmv.to_numpy())
     digits = 0 if div == 1 else 1
-    labels = [f"{s}\n{creators.get(s, 0)} creators, {gmv.get(s, 0.0) / div:,.{digits}f} {unit}" for s in shown.index]
+    labels = [
+        f"{s}\n{creators.get(s, 0)} creators, {gmv.get(s, 0.0) / div:,.{digits}f} {unit}"
+        for s in shown.index
+    ]
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlabel("free short videos (videos)")
     ax.set_ylabel("eligible seller")
     n = len(placed)
     more = f" (top {len(shown)} of {n})" if n > len(shown) else ""
-    ax.set_title(f"Free videos placed per seller{more}" if n else "Free videos placed per seller (none eligible)")
+    ax.set_title(
+        f"Free videos placed per seller{more}"
+        if n
+        else "Free videos placed per seller (none eligible)"
+    )
     if n:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="x", alpha=0.3)
     return ax
 
 
-def creator_utilisation(allocation: pd.DataFrame, creators: pd.DataFrame, horizon_days: int, ax=None):
+def creator_utilisation(
+    allocation: pd.DataFrame, creators: pd.DataFrame, horizon_days: int, ax=None
+):
     """How much of each chosen creator's capacity over the allocation horizon
     (``weekly_video_capacity * horizon_days / 7``) the free videos take."""
     ax = _axes(ax, (6, 4))
-    cap = pd.Series(creator_capacity(creators, horizon_days),
-                    index=pd.Index(creators["creator_id"].to_numpy(dtype=object)))  # fmt: skip
+    cap = pd.Series(
+        creator_capacity(creators, horizon_days),
+        index=pd.Index(creators["creator_id"].to_numpy(dtype=object)),
+    )
     used = allocation["videos"].groupby(allocation["creator_id"].astype(object)).sum()
     util = (100 * used / cap.reindex(used.index).clip(lower=1)).clip(upper=100)
-    ax.hist(util.to_numpy(float), bins=np.linspace(0, 100, 11), color="C0", alpha=0.8, edgecolor="white")
+    ax.hist(
+        util.to_numpy(float), bins=np.linspace(0, 100, 11), color="C0", alpha=0.8, edgecolor="white"
+    )
     ax.xaxis.set_major_formatter(PercentFormatter())
     ax.set_xlim(0, 100)
     ax.set_xlabel(f"share of the creator's {horizon_days}-day capacity assigned (%)")
@@ -404,7 +519,9 @@ def greedy_gap(summary: Mapping | pd.DataFrame, ax=None, *, labels: Sequence[str
     if isinstance(summary, Mapping):
         ax = _axes(ax, (6, 3.5))
         bars = ax.barh([1, 0], [best[0] / div, greedy[0] / div], color=["C0", "C1"], alpha=0.8)
-        ax.bar_label(bars, labels=[f"{v / div:,.2f}" for v in (best[0], greedy[0])], fontsize=8, padding=3)
+        ax.bar_label(
+            bars, labels=[f"{v / div:,.2f}" for v in (best[0], greedy[0])], fontsize=8, padding=3
+        )
         ax.set_yticks([1, 0], ["optimal\n(min-cost flow)", "greedy"])
         ax.set_xlabel(f"expected GMV of the free videos ({unit})")
         ax.set_ylabel("allocator")
@@ -416,8 +533,12 @@ def greedy_gap(summary: Mapping | pd.DataFrame, ax=None, *, labels: Sequence[str
     ax = _axes(ax, (7, 0.3 * len(table) + 1.5))
     y = np.arange(len(table))[::-1]
     bars = ax.barh(y, 100 * gap, color="C1", alpha=0.8)
-    ax.bar_label(bars, labels=[f"{100 * g:.2f}% of {b / div:,.2f} {unit}" for g, b in zip(gap, best, strict=True)],
-                 fontsize=7, padding=3)  # fmt: skip
+    ax.bar_label(
+        bars,
+        labels=[f"{100 * g:.2f}% of {b / div:,.2f} {unit}" for g, b in zip(gap, best, strict=True)],
+        fontsize=7,
+        padding=3,
+    )
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlim(0, max(float(np.nanmax(100 * gap)) if len(gap) else 0.0, 0.01) * 1.6)
     ax.xaxis.set_major_formatter(PercentFormatter())
@@ -428,8 +549,15 @@ def greedy_gap(summary: Mapping | pd.DataFrame, ax=None, *, labels: Sequence[str
     return ax
 
 
-def what_if(table: pd.DataFrame, x: str, y: str = "expected_gmv_usd", y2: str | None = "creators_used", ax=None,
-            *, xlabel: str | None = None):  # fmt: skip
+def what_if(
+    table: pd.DataFrame,
+    x: str,
+    y: str = "expected_gmv_usd",
+    y2: str | None = "creators_used",
+    ax=None,
+    *,
+    xlabel: str | None = None,
+):
     """One lever against its outcomes: ``y`` (left axis) and ``y2`` (right axis) for each
     value of ``x`` in a table of scenarios (e.g. :func:`matching.pipeline.allocate_quota`
     reports, or the sweep of :func:`matching.evaluation.priority_tradeoff`). Known columns

@@ -73,29 +73,47 @@ class Snapshot:
         return pd.concat([out, pf], axis=1)
 
 
-def build_snapshot(merchants: pd.DataFrame, creators: pd.DataFrame, history: pd.DataFrame, as_of,
-                   features: FeaturesConfig, candidates: CandidatesConfig,
-                   random_state: int = 0) -> Snapshot:  # fmt: skip
+def build_snapshot(
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of,
+    features: FeaturesConfig,
+    candidates: CandidatesConfig,
+    random_state: int = 0,
+) -> Snapshot:
     """Fit profilers, pair featuriser and retriever on the history strictly before ``as_of``."""
     as_of = pd.Timestamp(as_of)
     h = history_before(history, as_of)
     kw = {"as_of": as_of, "prior_strength": features.prior_strength}
-    cp = CreatorProfiler(**kw, half_life_days=features.recency_half_life_days).fit(creators, h, merchants)
-    mp = MerchantProfiler(**kw, half_life_days=features.recency_half_life_days).fit(merchants, h, creators)
+    cp = CreatorProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
+        creators, h, merchants
+    )
+    mp = MerchantProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
+        merchants, h, creators
+    )
     C, M = cp.transform(creators), mp.transform(merchants)
     pf = PairFeaturizer(**kw).fit(h, merchants, creators, cp.categories_)
     ret = CandidateRetriever(
-        top_n=candidates.top_n, n_factors=candidates.n_factors,
-        weight_collaborative=candidates.weight_collaborative, weight_content=candidates.weight_content,
-        weight_popularity=candidates.weight_popularity, block_size=candidates.block_size,
+        top_n=candidates.top_n,
+        n_factors=candidates.n_factors,
+        weight_collaborative=candidates.weight_collaborative,
+        weight_content=candidates.weight_content,
+        weight_popularity=candidates.weight_popularity,
+        block_size=candidates.block_size,
         block_memory_mb=candidates.block_memory_mb,
         random_state=random_state,
-    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)  # fmt: skip
+    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)
     return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, M, C)
 
 
-def _window_rows(snap: Snapshot, history: pd.DataFrame, end: pd.Timestamp, neg_per_pos: int,
-                 rng: np.random.Generator):  # fmt: skip
+def _window_rows(
+    snap: Snapshot,
+    history: pd.DataFrame,
+    end: pd.Timestamp,
+    neg_per_pos: int,
+    rng: np.random.Generator,
+):
     """Value rows (observed collaborations) and fit rows (chosen vs sampled candidates)."""
     w = history[(history["posted_at"] >= snap.as_of) & (history["posted_at"] < end)]
     mi = _codes(w["merchant_id"], pd.Index(snap.merchants["merchant_id"].astype(object)))
@@ -119,7 +137,9 @@ def _window_rows(snap: Snapshot, history: pd.DataFrame, end: pd.Timestamp, neg_p
         ck = (pm[:, None].astype(np.int64) * n_c + cand).ravel()
         neg = ck[~np.isin(ck, pos_key)]
         n_neg = min(len(neg), neg_per_pos * len(pos_key))
-        take = np.sort(rng.choice(len(neg), size=n_neg, replace=False)) if n_neg else np.array([], int)
+        take = (
+            np.sort(rng.choice(len(neg), size=n_neg, replace=False)) if n_neg else np.array([], int)
+        )
         keys = np.concatenate([pos_key, neg[take]])
         Xf = snap.pair_features(keys // n_c, keys % n_c)
         y = np.r_[np.ones(len(pos_key)), np.zeros(n_neg)]
@@ -128,7 +148,9 @@ def _window_rows(snap: Snapshot, history: pd.DataFrame, end: pd.Timestamp, neg_p
     return value, fit
 
 
-def window_starts(first: pd.Timestamp, as_of: pd.Timestamp, ranking: RankingConfig) -> list[pd.Timestamp]:
+def window_starts(
+    first: pd.Timestamp, as_of: pd.Timestamp, ranking: RankingConfig
+) -> list[pd.Timestamp]:
     """Starts of the rolling training windows, newest first: up to ``n_windows`` windows of
     ``validation_days`` ending at ``as_of``, each starting after the first collaboration."""
     span = pd.Timedelta(days=ranking.validation_days)
@@ -176,8 +198,14 @@ class MatchRanker(BaseEstimator):
     7
     """
 
-    def __init__(self, *, features: FeaturesConfig, candidates: CandidatesConfig, ranking: RankingConfig,
-                 progress: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        features: FeaturesConfig,
+        candidates: CandidatesConfig,
+        ranking: RankingConfig,
+        progress: bool = False,
+    ):
         self.features = features
         self.candidates = candidates
         self.ranking = ranking
@@ -186,9 +214,16 @@ class MatchRanker(BaseEstimator):
     # -- training -----------------------------------------------------------------------
     def _models(self):
         r = self.ranking
-        common = {"learning_rate": r.learning_rate, "max_iter": r.max_iter, "max_leaf_nodes": r.max_leaf_nodes,
-                  "random_state": r.random_state, "early_stopping": False}  # fmt: skip
-        return LogTargetRegressor(HistGradientBoostingRegressor(**common)), HistGradientBoostingClassifier(**common)
+        common = {
+            "learning_rate": r.learning_rate,
+            "max_iter": r.max_iter,
+            "max_leaf_nodes": r.max_leaf_nodes,
+            "random_state": r.random_state,
+            "early_stopping": False,
+        }
+        return LogTargetRegressor(
+            HistGradientBoostingRegressor(**common)
+        ), HistGradientBoostingClassifier(**common)
 
     def _stack(self, windows):
         vals = [v for v, _ in windows if v is not None]
@@ -204,8 +239,10 @@ class MatchRanker(BaseEstimator):
     def _fit_models(self, windows):
         Xv, yv, wv, Xf, yf, rate = self._stack(windows)
         if Xv is None or Xf is None or len(np.unique(yf)) < 2:
-            raise ValueError("not enough collaboration history to train: need collaborations in at least "
-                             "two time windows (see ranking.validation_days / n_windows)")
+            raise ValueError(
+                "not enough collaboration history to train: need collaborations in at least "
+                "two time windows (see ranking.validation_days / n_windows)"
+            )
         value, fit = self._models()
         fit.fit(Xf, yf)
         weight = wv.copy()
@@ -216,7 +253,13 @@ class MatchRanker(BaseEstimator):
         value.fit(Xv, yv, sample_weight=weight)
         return value, fit, rate
 
-    def fit(self, merchants: pd.DataFrame, creators: pd.DataFrame, collaborations: pd.DataFrame, as_of=None):
+    def fit(
+        self,
+        merchants: pd.DataFrame,
+        creators: pd.DataFrame,
+        collaborations: pd.DataFrame,
+        as_of=None,
+    ):
         """Train on the history before ``as_of`` (default: the day after the last collaboration)."""
         r = self.ranking
         if as_of is None:
@@ -230,13 +273,24 @@ class MatchRanker(BaseEstimator):
         starts = window_starts(first, as_of, r)
         windows, snaps = [], []
         for start in tqdm(starts, desc="training windows", disable=not self.progress):
-            snap = build_snapshot(merchants, creators, collaborations, start, self.features, self.candidates,
-                                  r.random_state)  # fmt: skip
-            windows.append(_window_rows(snap, collaborations, start + span, r.negatives_per_positive, rng))
+            snap = build_snapshot(
+                merchants,
+                creators,
+                collaborations,
+                start,
+                self.features,
+                self.candidates,
+                r.random_state,
+            )
+            windows.append(
+                _window_rows(snap, collaborations, start + span, r.negatives_per_positive, rng)
+            )
             snaps.append(snap)
         if len(windows) < 2:
-            raise ValueError("not enough collaboration history to train: need at least two time windows of "
-                             f"{r.validation_days} days before {as_of.date()}")
+            raise ValueError(
+                "not enough collaboration history to train: need at least two time windows of "
+                f"{r.validation_days} days before {as_of.date()}"
+            )
         # validate on the most recent window, trained on the older ones
         value, fit, rate = self._fit_models(windows[1:])
         self.validation_ = _validate(value, fit, rate, windows[0])
@@ -245,20 +299,35 @@ class MatchRanker(BaseEstimator):
         self.value_model_, self.fit_model_, self.fit_sampling_rate_ = self._fit_models(windows)
         self.value_features_ = list(self.value_model_.feature_names_in_)
         self.fit_features_ = list(self.fit_model_.feature_names_in_)
-        self.snapshot_ = build_snapshot(merchants, creators, collaborations, as_of, self.features,
-                                        self.candidates, r.random_state)  # fmt: skip
+        self.snapshot_ = build_snapshot(
+            merchants,
+            creators,
+            collaborations,
+            as_of,
+            self.features,
+            self.candidates,
+            r.random_state,
+        )
         self.as_of_ = as_of
         log.info("trained on %d windows; validation %s", len(windows), self.validation_)
         return self
 
-    def with_data(self, merchants: pd.DataFrame, creators: pd.DataFrame, collaborations: pd.DataFrame,
-                  as_of) -> MatchRanker:  # fmt: skip
+    def with_data(
+        self, merchants: pd.DataFrame, creators: pd.DataFrame, collaborations: pd.DataFrame, as_of
+    ) -> MatchRanker:
         """A copy whose profiles and retriever are rebuilt from these tables' history before
         ``as_of`` (the learned models are kept): how a saved model meets new data."""
         check_is_fitted(self, "value_model_")
         new = copy.copy(self)
-        new.snapshot_ = build_snapshot(merchants, creators, collaborations, as_of, self.features,
-                                       self.candidates, self.ranking.random_state)  # fmt: skip
+        new.snapshot_ = build_snapshot(
+            merchants,
+            creators,
+            collaborations,
+            as_of,
+            self.features,
+            self.candidates,
+            self.ranking.random_state,
+        )
         return new
 
     # -- scoring ------------------------------------------------------------------------
@@ -289,15 +358,30 @@ class MatchRanker(BaseEstimator):
             Xf = X.copy()
             Xf[f] = median.loc[m, f].to_numpy()
             delta = base - np.log1p(self._predict_value(Xf))
-            rows.append(pd.DataFrame({"pair": np.arange(len(m)), "feature": f, "value": X[f].to_numpy(),
-                                      "median": Xf[f].to_numpy(), "contribution": delta}))  # fmt: skip
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "pair": np.arange(len(m)),
+                        "feature": f,
+                        "value": X[f].to_numpy(),
+                        "median": Xf[f].to_numpy(),
+                        "contribution": delta,
+                    }
+                )
+            )
         out = pd.concat(rows, ignore_index=True)
         out["size"] = out["contribution"].abs()
-        out = out.sort_values(["pair", "size", "feature"], ascending=[True, False, True], kind="stable")
+        out = out.sort_values(
+            ["pair", "size", "feature"], ascending=[True, False, True], kind="stable"
+        )
         out = out.groupby("pair").head(top).drop(columns="size").reset_index(drop=True)
         ids = self.snapshot_
-        out.insert(1, "merchant_id", ids.merchants["merchant_id"].to_numpy(dtype=object)[m][out["pair"]])
-        out.insert(2, "creator_id", ids.creators["creator_id"].to_numpy(dtype=object)[c][out["pair"]])
+        out.insert(
+            1, "merchant_id", ids.merchants["merchant_id"].to_numpy(dtype=object)[m][out["pair"]]
+        )
+        out.insert(
+            2, "creator_id", ids.creators["creator_id"].to_numpy(dtype=object)[c][out["pair"]]
+        )
         return out
 
     def _predict_value(self, X: pd.DataFrame) -> np.ndarray:
@@ -309,8 +393,14 @@ class MatchRanker(BaseEstimator):
         p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]
         return _sampling_corrected(p, self.fit_sampling_rate_)
 
-    def recommend(self, k: int = 100, merchants: np.ndarray | None = None, certified: np.ndarray | None = None,
-                  certified_weight: float | None = None, block: int = 512) -> pd.DataFrame:  # fmt: skip
+    def recommend(
+        self,
+        k: int = 100,
+        merchants: np.ndarray | None = None,
+        certified: np.ndarray | None = None,
+        certified_weight: float | None = None,
+        block: int = 512,
+    ) -> pd.DataFrame:
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
 
         ``certified`` flags each merchant row of the snapshot (default: the table's column, or none).
@@ -323,7 +413,9 @@ class MatchRanker(BaseEstimator):
             certified = np.zeros(len(snap.merchants), bool) if col is None else col.to_numpy(bool)
         weight = self.ranking.certified_weight if certified_weight is None else certified_weight
         frames = []
-        bar = tqdm(total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress)
+        bar = tqdm(
+            total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress
+        )
         for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
             cand, _ = snap.retriever.retrieve(mb)
@@ -340,18 +432,51 @@ class MatchRanker(BaseEstimator):
             rank = np.empty(len(order), dtype=np.int64)
             rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
             keep = order[rank[order] < k]
-            df = pd.DataFrame({
-                "m": mm[keep], "creator_id": cid[keep], "score": score[keep],
-                "priority_score": prio[keep], "certified_super_top": cert[keep],
-                "fit": fit[keep], "rank": rank[keep] + 1,
-            })  # fmt: skip
+            df = pd.DataFrame(
+                {
+                    "m": mm[keep],
+                    "creator_id": cid[keep],
+                    "score": score[keep],
+                    "priority_score": prio[keep],
+                    "certified_super_top": cert[keep],
+                    "fit": fit[keep],
+                    "rank": rank[keep] + 1,
+                }
+            )
             frames.append(df)
             bar.update(len(mb))
         bar.close()
-        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["m", "creator_id", "score", "priority_score", "certified_super_top", "fit", "rank"])  # fmt: skip
-        out.insert(0, "merchant_id", snap.merchants["merchant_id"].to_numpy(dtype=object)[out.pop("m").to_numpy(int)])
-        return out[["merchant_id", "creator_id", "rank", "score", "priority_score", "certified_super_top", "fit"]]
+        out = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(
+                columns=[
+                    "m",
+                    "creator_id",
+                    "score",
+                    "priority_score",
+                    "certified_super_top",
+                    "fit",
+                    "rank",
+                ]
+            )
+        )
+        out.insert(
+            0,
+            "merchant_id",
+            snap.merchants["merchant_id"].to_numpy(dtype=object)[out.pop("m").to_numpy(int)],
+        )
+        return out[
+            [
+                "merchant_id",
+                "creator_id",
+                "rank",
+                "score",
+                "priority_score",
+                "certified_super_top",
+                "fit",
+            ]
+        ]
 
 
 def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> dict[str, float]:
@@ -363,19 +488,25 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
     qm, start = np.unique(pos_key // n_c, return_index=True)
     counts = np.diff(np.r_[start, len(pos_key)])
     relevant = np.full((len(qm), counts.max()), -1, dtype=np.int64)
-    relevant[np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)] = pos_key % n_c
+    relevant[
+        np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)
+    ] = pos_key % n_c
     cand, _ = snap.retriever.retrieve(qm)
     X = snap.pair_features(np.repeat(qm, cand.shape[1]), cand.ravel())
     p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
     by_fit = np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)
     cp = snap.creator_profiler
-    popular = np.lexsort((-cp.category_gmv_.sum(1), -cp.category_collabs_.sum(1)))  # most collaborations
+    popular = np.lexsort(
+        (-cp.category_gmv_.sum(1), -cp.category_collabs_.sum(1))
+    )  # most collaborations
     by_pop = np.tile(popular[:k], (len(qm), 1))
     return {
         f"val_fit_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_fit, relevant, k))),
         f"val_popularity_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_pop, relevant, k))),
         f"val_fit_hit_rate@{k}": float(np.nanmean(metrics.hit_rate_at_k(by_fit, relevant, k))),
-        f"val_popularity_hit_rate@{k}": float(np.nanmean(metrics.hit_rate_at_k(by_pop, relevant, k))),
+        f"val_popularity_hit_rate@{k}": float(
+            np.nanmean(metrics.hit_rate_at_k(by_pop, relevant, k))
+        ),
     }
 
 
@@ -389,9 +520,13 @@ def _validate(value, fit, rate, window) -> dict[str, float]:
     if v is not None and len(v[1]) > 2 and np.ptp(v[1]) > 0:
         pred = value.predict(v[0][value.feature_names_in_])
         out["val_value_spearman"] = float(spearmanr(pred, v[1]).statistic)
-        out["val_value_poisson_deviance"] = float(mean_poisson_deviance(v[1], np.clip(pred, 1e-9, None), sample_weight=v[2]))
+        out["val_value_poisson_deviance"] = float(
+            mean_poisson_deviance(v[1], np.clip(pred, 1e-9, None), sample_weight=v[2])
+        )
     if f is not None and len(np.unique(f[1])) == 2:
-        out["val_fit_auc"] = float(roc_auc_score(f[1], fit.predict_proba(f[0][fit.feature_names_in_])[:, 1]))
+        out["val_fit_auc"] = float(
+            roc_auc_score(f[1], fit.predict_proba(f[0][fit.feature_names_in_])[:, 1])
+        )
     return out
 
 
@@ -402,6 +537,7 @@ def pair_positions(ranker: MatchRanker, merchant_ids, creator_ids) -> tuple[np.n
     c = _codes(creator_ids, pd.Index(snap.creators["creator_id"].astype(object)))
     if (m < 0).any() or (c < 0).any():
         bad = list(pd.Series(np.asarray(merchant_ids, dtype=object))[m < 0][:3]) + list(
-            pd.Series(np.asarray(creator_ids, dtype=object))[c < 0][:3])
+            pd.Series(np.asarray(creator_ids, dtype=object))[c < 0][:3]
+        )
         raise ValueError(f"ids unknown to the model: {bad}")
     return m, c

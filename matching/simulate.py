@@ -24,10 +24,22 @@ from scipy.special import ndtri
 from matching.config import Config
 
 CATEGORY_NAMES = (
-    "beauty", "skincare", "womens_fashion", "mens_fashion", "home", "kitchen",
-    "electronics", "phone_accessories", "toys", "baby", "sports_outdoor",
-    "health", "food_beverage", "pet", "jewelry",
-)  # fmt: skip
+    "beauty",
+    "skincare",
+    "womens_fashion",
+    "mens_fashion",
+    "home",
+    "kitchen",
+    "electronics",
+    "phone_accessories",
+    "toys",
+    "baby",
+    "sports_outdoor",
+    "health",
+    "food_beverage",
+    "pet",
+    "jewelry",
+)
 BUSINESS_TYPES = np.array(["brand", "distributor", "seller"])
 CONTENT_TYPES = np.array(["short_video", "graphic", "live"])
 # share of content types, views and value of one piece relative to a short video
@@ -125,7 +137,9 @@ class GroundTruth:
         factor = n if d == 1.0 else (1.0 - d**n) / (1.0 - d)
         return self.value(m, c) * factor
 
-    def top_creators(self, m: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def top_creators(
+        self, m: np.ndarray, k: int, block: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` truly best creators of each merchant in ``m`` over ALL creators.
 
         Returns (indices, values), each (len(m), k), best first. Blocked over merchants.
@@ -148,26 +162,30 @@ class GroundTruth:
     def to_tables(self) -> dict[str, pd.DataFrame]:
         """The truth as tables (for ``truth/``): merchants, creators, params."""
         r = self.m_latent.shape[1]
-        m = pd.DataFrame({
-            "merchant_id": self.merchant_id,
-            "category": self.m_category,
-            "log_price": self.m_log_price,
-            "brand": self.m_brand,
-            "audience_female": self.m_audience[:, 0],
-            "audience_young": self.m_audience[:, 1],
-            **{f"latent_{i}": self.m_latent[:, i] for i in range(r)},
-        })  # fmt: skip
-        c = pd.DataFrame({
-            "creator_id": self.creator_id,
-            "log_views": self.c_log_views,
-            "log_engagement": self.c_log_engagement,
-            "quality": self.c_quality,
-            "price_pref": self.c_price_pref,
-            "audience_female": self.c_audience[:, 0],
-            "audience_young": self.c_audience[:, 1],
-            **{f"latent_{i}": self.c_latent[:, i] for i in range(r)},
-            **{f"affinity_{i}": self.c_affinity[:, i] for i in range(self.c_affinity.shape[1])},
-        })  # fmt: skip
+        m = pd.DataFrame(
+            {
+                "merchant_id": self.merchant_id,
+                "category": self.m_category,
+                "log_price": self.m_log_price,
+                "brand": self.m_brand,
+                "audience_female": self.m_audience[:, 0],
+                "audience_young": self.m_audience[:, 1],
+                **{f"latent_{i}": self.m_latent[:, i] for i in range(r)},
+            }
+        )
+        c = pd.DataFrame(
+            {
+                "creator_id": self.creator_id,
+                "log_views": self.c_log_views,
+                "log_engagement": self.c_log_engagement,
+                "quality": self.c_quality,
+                "price_pref": self.c_price_pref,
+                "audience_female": self.c_audience[:, 0],
+                "audience_young": self.c_audience[:, 1],
+                **{f"latent_{i}": self.c_latent[:, i] for i in range(r)},
+                **{f"affinity_{i}": self.c_affinity[:, i] for i in range(self.c_affinity.shape[1])},
+            }
+        )
         params = {
             "categories": list(self.categories),
             "category_similarity": self.category_similarity.round(12).tolist(),
@@ -179,10 +197,16 @@ class GroundTruth:
         return {"merchants": m, "creators": c, "params": params}
 
     @classmethod
-    def from_tables(cls, merchants: pd.DataFrame, creators: pd.DataFrame, params: dict) -> GroundTruth:
+    def from_tables(
+        cls, merchants: pd.DataFrame, creators: pd.DataFrame, params: dict
+    ) -> GroundTruth:
         """Rebuild the truth from what :meth:`to_tables` produced."""
-        lat = sorted((c for c in merchants.columns if c.startswith("latent_")), key=lambda s: int(s[7:]))
-        aff = sorted((c for c in creators.columns if c.startswith("affinity_")), key=lambda s: int(s[9:]))
+        lat = sorted(
+            (c for c in merchants.columns if c.startswith("latent_")), key=lambda s: int(s[7:])
+        )
+        aff = sorted(
+            (c for c in creators.columns if c.startswith("affinity_")), key=lambda s: int(s[9:])
+        )
         return cls(
             merchant_id=merchants["merchant_id"].to_numpy(dtype=object),
             creator_id=creators["creator_id"].to_numpy(dtype=object),
@@ -242,8 +266,14 @@ def _category_space(rng: np.random.Generator, k: int, dims: int):
     return sim, female, young, log_price
 
 
-def simulate(config: Config, *, merchants: int | None = None, creators: int | None = None,
-             seed: int | None = None, progress: bool = False) -> Marketplace:  # fmt: skip
+def simulate(
+    config: Config,
+    *,
+    merchants: int | None = None,
+    creators: int | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+) -> Marketplace:
     """Generate a marketplace: the three input tables and its :class:`GroundTruth`.
 
     Parameters
@@ -260,7 +290,9 @@ def simulate(config: Config, *, merchants: int | None = None, creators: int | No
     s_cat, s_cre, s_mer, s_col, s_pair = root.spawn(5)
     k = sc.n_categories
     names = category_names(k)
-    sim, cat_female, cat_young, cat_price = _category_space(np.random.default_rng(s_cat), k, sc.category_dims)
+    sim, cat_female, cat_young, cat_price = _category_space(
+        np.random.default_rng(s_cat), k, sc.category_dims
+    )
     cat_weight = np.random.default_rng(s_cat).dirichlet(np.full(k, 4.0))
     r = sc.latent_rank
     hist_end = _days(sc.history_end)
@@ -281,10 +313,12 @@ def simulate(config: Config, *, merchants: int | None = None, creators: int | No
         aff = sim[cat] ** 2 * rng.dirichlet(np.full(k, 0.6), size=n) * k
         aff[np.arange(n), cat] = 1.0
         aff = np.clip(aff / aff.max(1, keepdims=True), _EPS, 1.0)
-        aud = np.column_stack([
-            np.clip(cat_female[cat] + rng.normal(0, 0.12, n), 0.02, 0.98),
-            np.clip(cat_young[cat] + rng.normal(0, 0.12, n), 0.02, 0.98),
-        ])  # fmt: skip
+        aud = np.column_stack(
+            [
+                np.clip(cat_female[cat] + rng.normal(0, 0.12, n), 0.02, 0.98),
+                np.clip(cat_young[cat] + rng.normal(0, 0.12, n), 0.02, 0.98),
+            ]
+        )
         small = followers < 5000
         capacity = np.where(small, rng.integers(1, 6, n), rng.integers(3, 22, n))
         cold = rng.random(n) < sc.cold_creator_share
@@ -293,21 +327,31 @@ def simulate(config: Config, *, merchants: int | None = None, creators: int | No
             rng.integers(hist_end + 1, prog_end + 1, n),
             rng.integers(_days(date(2021, 1, 1)), hist_end - 30, n),
         )
-        cre_cols.setdefault("creator_id", []).append(np.array([f"c{j:07d}" for j in range(a, b)], dtype=object))
-        for name, arr in (("primary_category", np.array(names, dtype=object)[cat]),
-                          ("followers", followers), ("avg_views", views),
-                          ("engagement_rate", np.round(engagement, 5)),
-                          ("audience_female_share", np.round(aud[:, 0], 4)),
-                          ("audience_age_18_34_share", np.round(aud[:, 1], 4)),
-                          ("weekly_video_capacity", capacity.astype(np.int64)),
-                          ("joined_at", joined)):  # fmt: skip
+        cre_cols.setdefault("creator_id", []).append(
+            np.array([f"c{j:07d}" for j in range(a, b)], dtype=object)
+        )
+        for name, arr in (
+            ("primary_category", np.array(names, dtype=object)[cat]),
+            ("followers", followers),
+            ("avg_views", views),
+            ("engagement_rate", np.round(engagement, 5)),
+            ("audience_female_share", np.round(aud[:, 0], 4)),
+            ("audience_age_18_34_share", np.round(aud[:, 1], 4)),
+            ("weekly_video_capacity", capacity.astype(np.int64)),
+            ("joined_at", joined),
+        ):
             cre_cols.setdefault(name, []).append(arr)
-        for name, arr in (("cat", cat), ("aff", aff), ("log_views", np.log(views + 1.0)),
-                          ("log_eng", np.log(engagement / 0.05)), ("aud", aud),
-                          ("quality", rng.normal(0, 0.45, n) + 0.8 * np.log(engagement / 0.05) * 0.2),
-                          ("price_pref", cat_price[cat] + rng.normal(0, 0.6, n)),
-                          ("latent", rng.normal(0, 0.7 / max(r, 1) ** 0.25, (n, r))),
-                          ("cold", cold)):  # fmt: skip
+        for name, arr in (
+            ("cat", cat),
+            ("aff", aff),
+            ("log_views", np.log(views + 1.0)),
+            ("log_eng", np.log(engagement / 0.05)),
+            ("aud", aud),
+            ("quality", rng.normal(0, 0.45, n) + 0.8 * np.log(engagement / 0.05) * 0.2),
+            ("price_pref", cat_price[cat] + rng.normal(0, 0.6, n)),
+            ("latent", rng.normal(0, 0.7 / max(r, 1) ** 0.25, (n, r))),
+            ("cold", cold),
+        ):
             truth_c.setdefault(name, []).append(arr)
     C = {key: np.concatenate(v) for key, v in cre_cols.items()}
     TC = {key: np.concatenate(v) for key, v in truth_c.items()}
@@ -347,37 +391,67 @@ def simulate(config: Config, *, merchants: int | None = None, creators: int | No
         used[started] = np.floor(
             config.program.free_videos * window[started] * rng.uniform(0.2, 0.8, started.sum())
         ).astype(np.int64)
-        aud = np.column_stack([
-            np.clip(cat_female[cat] + rng.normal(0, 0.1, n), 0.02, 0.98),
-            np.clip(cat_young[cat] + rng.normal(0, 0.1, n), 0.02, 0.98),
-        ])  # fmt: skip
-        mer_cols.setdefault("merchant_id", []).append(np.array([f"m{j:06d}" for j in range(a, b)], dtype=object))
-        for name, arr in (("primary_category", np.array(names, dtype=object)[cat]),
-                          ("annual_gmv_usd", gmv), ("avg_price_usd", np.round(np.exp(log_price), 2)),
-                          ("store_rating", rating), ("business_type", BUSINESS_TYPES[btype].astype(object)),
-                          ("onboarded_at", onboarded), ("certified_super_top", certified),
-                          ("free_videos_used", used)):  # fmt: skip
+        aud = np.column_stack(
+            [
+                np.clip(cat_female[cat] + rng.normal(0, 0.1, n), 0.02, 0.98),
+                np.clip(cat_young[cat] + rng.normal(0, 0.1, n), 0.02, 0.98),
+            ]
+        )
+        mer_cols.setdefault("merchant_id", []).append(
+            np.array([f"m{j:06d}" for j in range(a, b)], dtype=object)
+        )
+        for name, arr in (
+            ("primary_category", np.array(names, dtype=object)[cat]),
+            ("annual_gmv_usd", gmv),
+            ("avg_price_usd", np.round(np.exp(log_price), 2)),
+            ("store_rating", rating),
+            ("business_type", BUSINESS_TYPES[btype].astype(object)),
+            ("onboarded_at", onboarded),
+            ("certified_super_top", certified),
+            ("free_videos_used", used),
+        ):
             mer_cols.setdefault(name, []).append(arr)
-        for name, arr in (("cat", cat), ("log_price", np.log(np.round(np.exp(log_price), 2))),
-                          ("brand", brand), ("aud", aud),
-                          ("latent", rng.normal(0, 0.7 / max(r, 1) ** 0.25, (n, r))),
-                          ("size", size_z)):  # fmt: skip
+        for name, arr in (
+            ("cat", cat),
+            ("log_price", np.log(np.round(np.exp(log_price), 2))),
+            ("brand", brand),
+            ("aud", aud),
+            ("latent", rng.normal(0, 0.7 / max(r, 1) ** 0.25, (n, r))),
+            ("size", size_z),
+        ):
             truth_m.setdefault(name, []).append(arr)
     M = {key: np.concatenate(v) for key, v in mer_cols.items()}
     TM = {key: np.concatenate(v) for key, v in truth_m.items()}
 
     truth = GroundTruth(
-        merchant_id=M["merchant_id"], creator_id=C["creator_id"],
-        m_category=TM["cat"], m_log_price=TM["log_price"], m_brand=TM["brand"],
-        m_audience=TM["aud"], m_latent=TM["latent"],
-        c_affinity=TC["aff"], c_log_views=TC["log_views"], c_log_engagement=TC["log_eng"],
-        c_quality=TC["quality"], c_price_pref=TC["price_pref"], c_audience=TC["aud"],
-        c_latent=TC["latent"], category_similarity=sim, categories=tuple(names),
-        coef={"log_base_conversion": float(np.log(0.004)), "affinity": 0.9, "audience": 8.0,
-              "price": 0.6, "engagement": 0.5, "brand": 0.25},
-        repeat_decay=sc.repeat_decay, pair_noise_sd=0.3,
+        merchant_id=M["merchant_id"],
+        creator_id=C["creator_id"],
+        m_category=TM["cat"],
+        m_log_price=TM["log_price"],
+        m_brand=TM["brand"],
+        m_audience=TM["aud"],
+        m_latent=TM["latent"],
+        c_affinity=TC["aff"],
+        c_log_views=TC["log_views"],
+        c_log_engagement=TC["log_eng"],
+        c_quality=TC["quality"],
+        c_price_pref=TC["price_pref"],
+        c_audience=TC["aud"],
+        c_latent=TC["latent"],
+        category_similarity=sim,
+        categories=tuple(names),
+        coef={
+            "log_base_conversion": float(np.log(0.004)),
+            "affinity": 0.9,
+            "audience": 8.0,
+            "price": 0.6,
+            "engagement": 0.5,
+            "brand": 0.25,
+        },
+        repeat_decay=sc.repeat_decay,
+        pair_noise_sd=0.3,
         pair_seed=int(np.random.default_rng(s_pair).integers(0, 2**62)),
-    )  # fmt: skip
+    )
 
     collabs = _history(config, truth, M, C, TM, TC, s_col, progress)
     merchants_df = pd.DataFrame({key: M[key] for key in mer_cols})
@@ -401,13 +475,15 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
     hist_start, hist_end = _days(sc.history_start), _days(sc.history_end)
     k = sc.n_categories
     cat_c = TC["cat"]
-    weight = np.where(TC["cold"], 0.0, np.maximum(C["followers"], 1).astype(float) ** sc.exposure_follower_power)
+    weight = np.where(
+        TC["cold"], 0.0, np.maximum(C["followers"], 1).astype(float) ** sc.exposure_follower_power
+    )
     order = np.lexsort((np.arange(len(cat_c)), cat_c))  # creators grouped by category
     w_sorted = weight[order]
     bounds = np.searchsorted(cat_c[order], np.arange(k + 1))
     cum = np.concatenate([[0.0], np.cumsum(w_sorted)])
     cat_mass = cum[bounds[1:]] - cum[bounds[:-1]]
-    pcat = truth.category_similarity ** sc.exposure_category_boost * cat_mass[None, :]
+    pcat = truth.category_similarity**sc.exposure_category_boost * cat_mass[None, :]
     pcat = pcat / pcat.sum(1, keepdims=True)
     pool = 4
 
@@ -432,7 +508,9 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
         pos = np.searchsorted(cum, draws, side="right") - 1
         pos = np.clip(pos, bounds[cats][:, None], bounds[cats + 1][:, None] - 1)
         cand = order[pos]
-        score = sc.selection_strength * truth.log_value(mm[:, None], cand) + rng.gumbel(size=cand.shape)
+        score = sc.selection_strength * truth.log_value(mm[:, None], cand) + rng.gumbel(
+            size=cand.shape
+        )
         cc = cand[np.arange(len(mm)), score.argmax(1)]
         ok = weight[cc] > 0
         mm, cc = mm[ok], cc[ok]
@@ -440,7 +518,9 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
         lo_day = np.maximum(start[mm - a], C["joined_at"][cc])
         posted = lo_day + np.floor(rng.random(n) * (hist_end - lo_day + 1)).astype(np.int64)
         ctype = rng.choice(3, size=n, p=_CONTENT_SHARE)
-        videos = 1 + np.where(ctype == 0, rng.poisson(1.5, n), np.where(ctype == 1, rng.poisson(0.5, n), 0))
+        videos = 1 + np.where(
+            ctype == 0, rng.poisson(1.5, n), np.where(ctype == 1, rng.poisson(0.5, n), 0)
+        )
         d = truth.repeat_decay
         reps = videos if d == 1.0 else (1 - d**videos) / (1 - d)
         expect = truth.value(mm, cc) * _CONTENT_VALUE[ctype] * reps
@@ -452,23 +532,45 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
         views = np.floor(
             C["avg_views"][cc] * videos * _CONTENT_VIEWS[ctype] * np.exp(rng.normal(-0.125, 0.5, n))
         ).astype(np.int64)
-        frames.append(pd.DataFrame({
-            "merchant_id": M["merchant_id"][mm],
-            "creator_id": C["creator_id"][cc],
-            "posted_at": posted,
-            "content_type": CONTENT_TYPES[ctype].astype(object),
-            "videos": videos.astype(np.int64),
-            "views": views,
-            "orders": orders.astype(np.int64),
-            "gmv_usd": gmv,
-        }))  # fmt: skip
-    cols = ["merchant_id", "creator_id", "posted_at", "content_type", "videos", "views", "orders", "gmv_usd"]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "merchant_id": M["merchant_id"][mm],
+                    "creator_id": C["creator_id"][cc],
+                    "posted_at": posted,
+                    "content_type": CONTENT_TYPES[ctype].astype(object),
+                    "videos": videos.astype(np.int64),
+                    "views": views,
+                    "orders": orders.astype(np.int64),
+                    "gmv_usd": gmv,
+                }
+            )
+        )
+    cols = [
+        "merchant_id",
+        "creator_id",
+        "posted_at",
+        "content_type",
+        "videos",
+        "views",
+        "orders",
+        "gmv_usd",
+    ]
     if not frames:
-        out = pd.DataFrame({c: pd.Series(dtype=object if c in ("merchant_id", "creator_id", "content_type") else "int64") for c in cols})
+        out = pd.DataFrame(
+            {
+                c: pd.Series(
+                    dtype=object if c in ("merchant_id", "creator_id", "content_type") else "int64"
+                )
+                for c in cols
+            }
+        )
         out["gmv_usd"] = out["gmv_usd"].astype(float)
         out["posted_at"] = pd.Series(dtype="datetime64[ns]")
         return out
     out = pd.concat(frames, ignore_index=True)
-    out = out.sort_values(["posted_at", "merchant_id", "creator_id"], kind="stable", ignore_index=True)
+    out = out.sort_values(
+        ["posted_at", "merchant_id", "creator_id"], kind="stable", ignore_index=True
+    )
     out["posted_at"] = _to_dates(out["posted_at"].to_numpy())
     return out

@@ -17,7 +17,16 @@ import pandas as pd
 from matching.config import ConfigError
 
 # explicit requirements: logging never resolves the environment (fast, offline)
-PIP_REQUIREMENTS = ["matching", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "pyyaml", "pydantic"]
+PIP_REQUIREMENTS = [
+    "matching",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "pyyaml",
+    "pydantic",
+]
 
 
 class TrackingError(ConfigError):
@@ -50,8 +59,10 @@ class RankerPyfunc(mlflow.pyfunc.PythonModel):
 
 def _unusable(exc: Exception) -> TrackingError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return TrackingError(f"MLflow tracking at {mlflow.get_tracking_uri()} is unusable: {first} "
-                         "(set MLFLOW_TRACKING_URI, or pass --no-tracking)")  # fmt: skip
+    return TrackingError(
+        f"MLflow tracking at {mlflow.get_tracking_uri()} is unusable: {first} "
+        "(set MLFLOW_TRACKING_URI, or pass --no-tracking)"
+    )
 
 
 def check(experiment: str) -> None:
@@ -67,7 +78,9 @@ def check(experiment: str) -> None:
     os.environ.update(_PROBE_ENV)
     try:
         mlflow.set_experiment(experiment)
-    except Exception as exc:  # whatever the store raises (HTTP, SQL, a bad URI): the run cannot go on
+    except (
+        Exception
+    ) as exc:  # whatever the store raises (HTTP, SQL, a bad URI): the run cannot go on
         raise _unusable(exc) from None
     finally:
         for key, value in saved.items():
@@ -78,7 +91,9 @@ def check(experiment: str) -> None:
 
 
 @contextmanager
-def run(experiment: str, run_name: str | None = None, enabled: bool = True) -> Iterator[object | None]:
+def run(
+    experiment: str, run_name: str | None = None, enabled: bool = True
+) -> Iterator[object | None]:
     """An MLflow run (or nothing when tracking is disabled)."""
     if not enabled:
         yield None
@@ -130,11 +145,12 @@ def log_model(model_dir: str | os.PathLike, registered_model: str | None, alias:
         registered_model_name=registered_model,
     )
     if registered_model and alias and info.registered_model_version is not None:
-        mlflow.MlflowClient().set_registered_model_alias(registered_model, alias, info.registered_model_version)
+        mlflow.MlflowClient().set_registered_model_alias(
+            registered_model, alias, info.registered_model_version
+        )
     return info.model_uri
 
 
 def load_pyfunc(model_uri: str):
     """Load a logged model as a pyfunc (``runs:/...``, ``models:/name@alias`` or a path)."""
     return mlflow.pyfunc.load_model(model_uri)
-

@@ -36,7 +36,9 @@ def small_market(fast_config):
 def trained(fast_config, small_market):
     mk = small_market
     return MatchRanker(
-        features=fast_config.features, candidates=fast_config.candidates, ranking=fast_config.ranking
+        features=fast_config.features,
+        candidates=fast_config.candidates,
+        ranking=fast_config.ranking,
     ).fit(mk.merchants, mk.creators, mk.collaborations)
 
 

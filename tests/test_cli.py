@@ -29,7 +29,22 @@ def _check(*args: str) -> str:
 
 def test_simulate_is_byte_identical_for_a_seed(tmp_path):
     for name in ("a", "b"):
-        assert main(["simulate", "--out", str(tmp_path / name), "--merchants", "40", "--creators", "300", "--seed", "4"]) == 0
+        assert (
+            main(
+                [
+                    "simulate",
+                    "--out",
+                    str(tmp_path / name),
+                    "--merchants",
+                    "40",
+                    "--creators",
+                    "300",
+                    "--seed",
+                    "4",
+                ]
+            )
+            == 0
+        )
     files = _files(tmp_path / "a")
     assert files == _files(tmp_path / "b") and Path("truth/params.json") in files
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", files, shallow=False)
@@ -38,12 +53,24 @@ def test_simulate_is_byte_identical_for_a_seed(tmp_path):
 
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
-    assert main(["simulate", "--out", str(tmp_path / "d"), "--merchants", "30", "--creators", "200"]) == 0
+    assert (
+        main(["simulate", "--out", str(tmp_path / "d"), "--merchants", "30", "--creators", "200"])
+        == 0
+    )
     m = pd.read_parquet(tmp_path / "d" / "merchants.parquet")
     m.loc[3, "avg_price_usd"] = -1.0
     m.to_parquet(tmp_path / "d" / "merchants.parquet")
     capsys.readouterr()
-    code = main(["train", "--data", str(tmp_path / "d"), "--model-dir", str(tmp_path / "m"), "--no-tracking"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "d"),
+            "--model-dir",
+            str(tmp_path / "m"),
+            "--no-tracking",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "merchants.parquet" in err[0] and "avg_price_usd" in err[0] and "3" in err[0]
@@ -62,31 +89,77 @@ def test_bad_config_is_exit_2(tmp_path, capsys):
 def test_simulate_train_match_end_to_end(tmp_path, tracking_uri, fast_config, capsys):
     """The README's main command on a small example, then the pyfunc gives the same scores."""
     cfg = tmp_path / "fast.yaml"
-    cfg.write_text(yaml.safe_dump({k: fast_config.model_dump(mode="json")[k] for k in ("ranking", "candidates", "match")}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {k: fast_config.model_dump(mode="json")[k] for k in ("ranking", "candidates", "match")}
+        )
+    )
     d, m, o = tmp_path / "data", tmp_path / "model", tmp_path / "out"
-    assert main(["simulate", "--out", str(d), "--merchants", "300", "--creators", "1500", "--seed", "2"]) == 0
+    assert (
+        main(
+            ["simulate", "--out", str(d), "--merchants", "300", "--creators", "1500", "--seed", "2"]
+        )
+        == 0
+    )
     assert main(["train", "--data", str(d), "--model-dir", str(m), "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "NDCG@10" in out and "certified_weight" in out
-    assert main(["match", "--data", str(d), "--model", str(m), "--out", str(o), "--as-of", "2026-03-01"]) == 0
+    assert (
+        main(
+            ["match", "--data", str(d), "--model", str(m), "--out", str(o), "--as-of", "2026-03-01"]
+        )
+        == 0
+    )
     assert "contract: ok" in _check("outputs", str(o), str(d))
     matches = pd.read_parquet(o / "matches.parquet")
     alloc = pd.read_parquet(o / "allocation.parquet")
     summary = data.read_json(o / "summary.json")
-    assert summary["videos_placed"] == int(alloc["videos"].sum()) and summary["matches"] == len(matches)
+    assert summary["videos_placed"] == int(alloc["videos"].sum()) and summary["matches"] == len(
+        matches
+    )
     assert summary["eligible_sellers"] >= 1 and summary["videos_placed"] > 0
     assert summary["greedy_expected_gmv_usd"] <= summary["expected_gmv_usd"] + 1e-6
     for name in data.MATCH_PICTURES:  # the run's key pictures, beside the summary
         assert (o / name).read_bytes().startswith(b"\x89PNG")
     # outputs are deterministic
-    assert main(["match", "--data", str(d), "--model", str(m), "--out", str(tmp_path / "o2"), "--as-of", "2026-03-01"]) == 0
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(d),
+                "--model",
+                str(m),
+                "--out",
+                str(tmp_path / "o2"),
+                "--as-of",
+                "2026-03-01",
+            ]
+        )
+        == 0
+    )
     for name in data.OUTPUT_FILES:
         assert filecmp.cmp(o / name, tmp_path / "o2" / name, shallow=False)
     # the registered model, loaded as an MLflow pyfunc, scores like `match` on the training as-of
     # (the day after the last collaboration; profiles such as recency depend on the as-of)
     import mlflow
 
-    assert main(["match", "--data", str(d), "--model", str(m), "--out", str(tmp_path / "o3"), "--as-of", "2026-02-16"]) == 0
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(d),
+                "--model",
+                str(m),
+                "--out",
+                str(tmp_path / "o3"),
+                "--as-of",
+                "2026-02-16",
+            ]
+        )
+        == 0
+    )
     same_day = pd.read_parquet(tmp_path / "o3" / "matches.parquet").head(200)
     model = mlflow.pyfunc.load_model("models:/matching-ranker@champion")
     got = model.predict(same_day[["merchant_id", "creator_id"]])

@@ -23,10 +23,18 @@ def test_profiles_do_not_leak_across_as_of(small_market):
     assert (h["posted_at"] >= AS_OF).any() and (h["posted_at"] < AS_OF).any()
     for future in (_scrambled_future(h), h[h["posted_at"] < AS_OF]):
         a = CreatorProfiler(as_of=AS_OF).fit(mk.creators, h, mk.merchants).transform(mk.creators)
-        b = CreatorProfiler(as_of=AS_OF).fit(mk.creators, future, mk.merchants).transform(mk.creators)
+        b = (
+            CreatorProfiler(as_of=AS_OF)
+            .fit(mk.creators, future, mk.merchants)
+            .transform(mk.creators)
+        )
         pd.testing.assert_frame_equal(a, b)
         a = MerchantProfiler(as_of=AS_OF).fit(mk.merchants, h, mk.creators).transform(mk.merchants)
-        b = MerchantProfiler(as_of=AS_OF).fit(mk.merchants, future, mk.creators).transform(mk.merchants)
+        b = (
+            MerchantProfiler(as_of=AS_OF)
+            .fit(mk.merchants, future, mk.creators)
+            .transform(mk.merchants)
+        )
         pd.testing.assert_frame_equal(a, b)
 
 
@@ -34,7 +42,9 @@ def test_snapshot_features_do_not_leak(small_market, fast_config):
     mk = small_market
     args = (fast_config.features, fast_config.candidates)
     a = build_snapshot(mk.merchants, mk.creators, mk.collaborations, AS_OF, *args)
-    b = build_snapshot(mk.merchants, mk.creators, _scrambled_future(mk.collaborations), AS_OF, *args)
+    b = build_snapshot(
+        mk.merchants, mk.creators, _scrambled_future(mk.collaborations), AS_OF, *args
+    )
     m = np.repeat(np.arange(len(mk.merchants)), 5)
     c = np.tile(np.arange(5), len(mk.merchants))
     pd.testing.assert_frame_equal(a.pair_features(m, c), b.pair_features(m, c))
@@ -51,7 +61,10 @@ def test_shrinkage_pulls_thin_histories_to_the_prior(small_market):
     assert thin.any()
     prior = np.log(prof.global_gmv_per_view_ * mk.creators["avg_views"].to_numpy()[thin])
     # shrunk estimates sit between the raw rate and the prior
-    assert (np.abs(f.loc[thin, "log_gmv_per_video"] - prior) <= np.abs(g.loc[thin, "log_gmv_per_video"] - prior) + 1e-9).all()
+    assert (
+        np.abs(f.loc[thin, "log_gmv_per_video"] - prior)
+        <= np.abs(g.loc[thin, "log_gmv_per_video"] - prior) + 1e-9
+    ).all()
 
 
 def test_unseen_ids_and_categories_get_priors(small_market):
@@ -61,7 +74,11 @@ def test_unseen_ids_and_categories_get_priors(small_market):
     new["creator_id"] = ["new-1", "new-2", "new-3"]
     new["primary_category"] = ["underwater_basket_weaving"] * 3
     f = prof.transform(new)
-    assert (f["log_collabs"] == 0).all() and (f["category"] == -1).all() and np.isfinite(f.to_numpy()).all()
+    assert (
+        (f["log_collabs"] == 0).all()
+        and (f["category"] == -1).all()
+        and np.isfinite(f.to_numpy()).all()
+    )
     mprof = MerchantProfiler().fit(mk.merchants, mk.collaborations, mk.creators)
     nm = mk.merchants.head(2).copy()
     nm["merchant_id"] = ["nm-1", "nm-2"]

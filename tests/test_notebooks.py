@@ -52,7 +52,9 @@ def test_ipynb_in_sync_with_py(name):
 def test_ipynb_outputs_are_stripped(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     for cell in _code_cells(nb):
-        assert cell.outputs == [] and cell.execution_count is None, f"{name}.ipynb has outputs: strip them"
+        assert cell.outputs == [] and cell.execution_count is None, (
+            f"{name}.ipynb has outputs: strip them"
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -63,9 +65,9 @@ def test_no_logic_of_their_own(name):
     assert code[0] is _parameters(nb), "the parameters cell is the first code cell"
     for cell in code:
         for node in ast.walk(ast.parse(cell.source)):
-            assert not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda), (
-                f"{name}: a definition in a notebook cell belongs in the package:\n{cell.source}"
-            )
+            assert not isinstance(
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+            ), f"{name}: a definition in a notebook cell belongs in the package:\n{cell.source}"
     params = ast.parse(_parameters(nb).source)
     names = {t.id for node in params.body if isinstance(node, ast.Assign) for t in node.targets}
     assert {"DATA_DIR", "SEED", "N_MERCHANTS", "N_CREATORS"} <= names
@@ -74,13 +76,23 @@ def test_no_logic_of_their_own(name):
 @pytest.fixture(scope="module")
 def folder_without_truth(tmp_path_factory):
     """A contract-valid CSV folder like real data: no ground truth, no optional columns."""
-    mk = simulate(load_config(), merchants=SMALL["N_MERCHANTS"], creators=SMALL["N_CREATORS"], seed=5)
+    mk = simulate(
+        load_config(), merchants=SMALL["N_MERCHANTS"], creators=SMALL["N_CREATORS"], seed=5
+    )
     out = tmp_path_factory.mktemp("user_data")
-    data.write_tables({
-        "merchants": mk.merchants.drop(columns=["certified_super_top", "free_videos_used", "store_rating"]),
-        "creators": mk.creators.drop(columns=["audience_female_share", "audience_age_18_34_share"]),
-        "collaborations": mk.collaborations,
-    }, out, fmt="csv")  # fmt: skip
+    data.write_tables(
+        {
+            "merchants": mk.merchants.drop(
+                columns=["certified_super_top", "free_videos_used", "store_rating"]
+            ),
+            "creators": mk.creators.drop(
+                columns=["audience_female_share", "audience_age_18_34_share"]
+            ),
+            "collaborations": mk.collaborations,
+        },
+        out,
+        fmt="csv",
+    )
     return out
 
 
@@ -91,7 +103,9 @@ def _run(name: str, overrides: dict, tmp_path, monkeypatch) -> nbformat.Notebook
     # pool otherwise oversubscribes the cores (measured: 100 s instead of 6 s for one fit)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks' temporary folders, removed by pytest
+    monkeypatch.setenv(
+        "TMPDIR", str(tmp_path)
+    )  # the notebooks' temporary folders, removed by pytest
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     params = _parameters(nb)
     for key in overrides:
@@ -100,8 +114,12 @@ def _run(name: str, overrides: dict, tmp_path, monkeypatch) -> nbformat.Notebook
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(nb.cells.index(params) + 1, injected)
     before = sorted(p.name for p in NOTEBOOKS.iterdir())
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "a notebook wrote into the repository"
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
+    assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, (
+        "a notebook wrote into the repository"
+    )
     return nb
 
 
@@ -120,8 +138,11 @@ RUNS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "user_data", "figures"), RUNS,
-                         ids=[f"{n}-{'folder' if u else 'simulated'}" for n, u, _ in RUNS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "user_data", "figures"),
+    RUNS,
+    ids=[f"{n}-{'folder' if u else 'simulated'}" for n, u, _ in RUNS],
+)
 def test_notebook_runs(name, user_data, figures, request, tmp_path, monkeypatch):
     overrides = dict(SMALL)
     if user_data:

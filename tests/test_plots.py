@@ -24,61 +24,95 @@ def _close_figures():
     plt.close("all")
 
 
-MERCHANTS = pd.DataFrame({
-    "merchant_id": pd.array(["m1", "m2", "m3", "m4"], dtype="string"),
-    "primary_category": ["beauty", "beauty", "home", "toys"],
-})  # fmt: skip
-CREATORS = pd.DataFrame({
-    "creator_id": pd.array([f"c{i}" for i in range(12)], dtype="string"),
-    "primary_category": ["beauty"] * 6 + ["home"] * 4 + ["pet"] * 2,
-    "followers": [10, 200, 3_000, 40_000, 500_000, 6_000_000, 70, 800, 9_000, 100_000, 5, 50],
-    "weekly_video_capacity": [1, 2, 3, 5, 8, 13, 0, 2, 4, 6, 1, 1],
-})  # fmt: skip
-COLLABORATIONS = pd.DataFrame({
-    "merchant_id": ["m1", "m1", "m2", "m2", "m3", "m3", "m3", "m1"],
-    "creator_id": ["c5", "c4", "c5", "c9", "c9", "c8", "c5", "c5"],
-    "videos": [1, 2, 1, 3, 1, 1, 2, 1],
-    "gmv_usd": [120.0, 0.0, 55.5, 900.0, 12.0, 0.0, 3_000.0, 80.0],
-})  # fmt: skip
-MATCHES = pd.DataFrame({
-    "merchant_id": ["m1"] * 3 + ["m2"] * 3 + ["m3"] * 3 + ["m4"] * 3,
-    "creator_id": ["c5", "c4", "c3", "c5", "c9", "c2", "c9", "c8", "c7", "c1", "c0", "c11"],
-    "rank": [1, 2, 3] * 4,
-    "score": [50.0, 20.0, 3.0, 80.0, 10.0, 0.0, 300.0, 40.0, 1.0, 2.0, 1.5, 0.5],
-})  # fmt: skip
-ALLOCATION = pd.DataFrame({
-    "merchant_id": ["m1", "m1", "m2", "m2"],
-    "creator_id": ["c5", "c4", "c5", "c9"],
-    "videos": [10, 4, 3, 6],
-    "expected_gmv_usd": [900.0, 160.0, 400.0, 120.0],
-})  # fmt: skip
-STATUS = pd.DataFrame({
-    "merchant_id": pd.array(["m1", "m2", "m3", "m4"], dtype="string"),
-    "eligible": [True, True, True, False],
-    "remaining_quota": [20, 9, 5, 0],
-})  # fmt: skip
-REPORT = pd.DataFrame([
-    {"method": method, "segment": seg, "merchants": n, "ndcg@10": v, "recall@10": v / 2}
-    for method, base in [("model", 0.7), ("random", 0.05), ("popularity", 0.4),
-                         ("same_category_popularity", 0.45), ("reach", 0.5), ("category_gmv_leaders", 0.6)]
-    for seg, n, v in [("all", 4, base), ("cold_start", 1, base * 0.8), ("certified", 2, base * 1.1)]
-] + [{"method": "candidates", "segment": "all", "merchants": 4, "recall@60_of_true_top50": 0.6}])  # fmt: skip
-SWEEP = pd.DataFrame({
-    "certified_weight": [1.0, 1.5, 2.0, 3.0],
-    "ndcg_non_certified": [0.62, 0.61, 0.61, 0.60],
-    "ndcg_certified": [0.65, 0.67, 0.68, 0.68],
-    "certified_share_of_top_slots": [0.08, 0.09, 0.09, 0.11],
-    "total_true_gmv": [2.16e6, 2.15e6, 2.15e6, 2.13e6],
-})  # fmt: skip
-SUMMARY = {"expected_gmv_usd": 4.2e6, "greedy_expected_gmv_usd": 4.1e6, "greedy_gap": 0.1 / 4.2,
-           "horizon_days": 30, "creators_used": 3}  # fmt: skip
-SCENARIOS = pd.DataFrame({
-    "value": [250, 500, 1000],
-    "expected_gmv_usd": [1e6, 2e6, 2.5e6],
-    "greedy_expected_gmv_usd": [0.99e6, 2e6, 2.4e6],
-    "creators_used": [20, 31, 40],
-    "creator_utilisation": [0.4, 0.6, 0.7],
-})  # fmt: skip
+MERCHANTS = pd.DataFrame(
+    {
+        "merchant_id": pd.array(["m1", "m2", "m3", "m4"], dtype="string"),
+        "primary_category": ["beauty", "beauty", "home", "toys"],
+    }
+)
+CREATORS = pd.DataFrame(
+    {
+        "creator_id": pd.array([f"c{i}" for i in range(12)], dtype="string"),
+        "primary_category": ["beauty"] * 6 + ["home"] * 4 + ["pet"] * 2,
+        "followers": [10, 200, 3_000, 40_000, 500_000, 6_000_000, 70, 800, 9_000, 100_000, 5, 50],
+        "weekly_video_capacity": [1, 2, 3, 5, 8, 13, 0, 2, 4, 6, 1, 1],
+    }
+)
+COLLABORATIONS = pd.DataFrame(
+    {
+        "merchant_id": ["m1", "m1", "m2", "m2", "m3", "m3", "m3", "m1"],
+        "creator_id": ["c5", "c4", "c5", "c9", "c9", "c8", "c5", "c5"],
+        "videos": [1, 2, 1, 3, 1, 1, 2, 1],
+        "gmv_usd": [120.0, 0.0, 55.5, 900.0, 12.0, 0.0, 3_000.0, 80.0],
+    }
+)
+MATCHES = pd.DataFrame(
+    {
+        "merchant_id": ["m1"] * 3 + ["m2"] * 3 + ["m3"] * 3 + ["m4"] * 3,
+        "creator_id": ["c5", "c4", "c3", "c5", "c9", "c2", "c9", "c8", "c7", "c1", "c0", "c11"],
+        "rank": [1, 2, 3] * 4,
+        "score": [50.0, 20.0, 3.0, 80.0, 10.0, 0.0, 300.0, 40.0, 1.0, 2.0, 1.5, 0.5],
+    }
+)
+ALLOCATION = pd.DataFrame(
+    {
+        "merchant_id": ["m1", "m1", "m2", "m2"],
+        "creator_id": ["c5", "c4", "c5", "c9"],
+        "videos": [10, 4, 3, 6],
+        "expected_gmv_usd": [900.0, 160.0, 400.0, 120.0],
+    }
+)
+STATUS = pd.DataFrame(
+    {
+        "merchant_id": pd.array(["m1", "m2", "m3", "m4"], dtype="string"),
+        "eligible": [True, True, True, False],
+        "remaining_quota": [20, 9, 5, 0],
+    }
+)
+REPORT = pd.DataFrame(
+    [
+        {"method": method, "segment": seg, "merchants": n, "ndcg@10": v, "recall@10": v / 2}
+        for method, base in [
+            ("model", 0.7),
+            ("random", 0.05),
+            ("popularity", 0.4),
+            ("same_category_popularity", 0.45),
+            ("reach", 0.5),
+            ("category_gmv_leaders", 0.6),
+        ]
+        for seg, n, v in [
+            ("all", 4, base),
+            ("cold_start", 1, base * 0.8),
+            ("certified", 2, base * 1.1),
+        ]
+    ]
+    + [{"method": "candidates", "segment": "all", "merchants": 4, "recall@60_of_true_top50": 0.6}]
+)
+SWEEP = pd.DataFrame(
+    {
+        "certified_weight": [1.0, 1.5, 2.0, 3.0],
+        "ndcg_non_certified": [0.62, 0.61, 0.61, 0.60],
+        "ndcg_certified": [0.65, 0.67, 0.68, 0.68],
+        "certified_share_of_top_slots": [0.08, 0.09, 0.09, 0.11],
+        "total_true_gmv": [2.16e6, 2.15e6, 2.15e6, 2.13e6],
+    }
+)
+SUMMARY = {
+    "expected_gmv_usd": 4.2e6,
+    "greedy_expected_gmv_usd": 4.1e6,
+    "greedy_gap": 0.1 / 4.2,
+    "horizon_days": 30,
+    "creators_used": 3,
+}
+SCENARIOS = pd.DataFrame(
+    {
+        "value": [250, 500, 1000],
+        "expected_gmv_usd": [1e6, 2e6, 2.5e6],
+        "greedy_expected_gmv_usd": [0.99e6, 2e6, 2.4e6],
+        "creators_used": [20, 31, 40],
+        "creator_utilisation": [0.4, 0.6, 0.7],
+    }
+)
 
 PLOTS = {
     "category_mix": lambda ax: plots.category_mix(MERCHANTS, CREATORS, ax=ax),
@@ -88,15 +122,22 @@ PLOTS = {
     "score_distribution": lambda ax: plots.score_distribution(MATCHES, MERCHANTS, ax=ax),
     "ndcg_by_segment": lambda ax: plots.ndcg_by_segment(REPORT, k=10, ax=ax),
     "feature_importance": lambda ax: plots.feature_importance(
-        pd.Series({"a": 0.5, "b": -0.01, "c": 0.2}), std=pd.Series({"a": 0.1, "b": 0.0, "c": 0.05}), ax=ax),
+        pd.Series({"a": 0.5, "b": -0.01, "c": 0.2}),
+        std=pd.Series({"a": 0.1, "b": 0.0, "c": 0.05}),
+        ax=ax,
+    ),
     "priority_tradeoff": lambda ax: plots.priority_tradeoff(SWEEP, ax=ax),
     "allocation_per_seller": lambda ax: plots.allocation_per_seller(ALLOCATION, STATUS, ax=ax),
     "allocation_per_seller_no_status": lambda ax: plots.allocation_per_seller(ALLOCATION, ax=ax),
     "creator_utilisation": lambda ax: plots.creator_utilisation(ALLOCATION, CREATORS, 30, ax=ax),
     "greedy_gap_one_run": lambda ax: plots.greedy_gap(SUMMARY, ax=ax),
     "greedy_gap_scenarios": lambda ax: plots.greedy_gap(SCENARIOS, labels=["a", "b", "c"], ax=ax),
-    "what_if": lambda ax: plots.what_if(SCENARIOS, x="value", xlabel="free videos per seller (videos)", ax=ax),
-    "what_if_one_axis": lambda ax: plots.what_if(SWEEP, x="certified_weight", y="total_true_gmv", y2=None, ax=ax),
+    "what_if": lambda ax: plots.what_if(
+        SCENARIOS, x="value", xlabel="free videos per seller (videos)", ax=ax
+    ),
+    "what_if_one_axis": lambda ax: plots.what_if(
+        SWEEP, x="certified_weight", y="total_true_gmv", y2=None, ax=ax
+    ),
 }
 
 
@@ -127,15 +168,23 @@ def test_units_in_labels():
     assert "%" in plots.creator_utilisation(ALLOCATION, CREATORS, 30).get_xlabel()
     assert "million USD" in plots.greedy_gap(SUMMARY).get_xlabel()
     assert "%" in plots.exposure_bias(COLLABORATIONS, CREATORS, MERCHANTS).get_ylabel()
-    assert "thousand USD" in plots.what_if(SCENARIOS.assign(expected_gmv_usd=[1e4, 2e4, 3e4]), x="value").get_ylabel()
+    assert (
+        "thousand USD"
+        in plots.what_if(SCENARIOS.assign(expected_gmv_usd=[1e4, 2e4, 3e4]), x="value").get_ylabel()
+    )
 
 
 def test_inputs_are_not_modified():
-    before = [t.copy() for t in (MERCHANTS, CREATORS, COLLABORATIONS, MATCHES, ALLOCATION, STATUS, REPORT)]
+    before = [
+        t.copy() for t in (MERCHANTS, CREATORS, COLLABORATIONS, MATCHES, ALLOCATION, STATUS, REPORT)
+    ]
     for draw in PLOTS.values():
         draw(None)
-    for old, new in zip(before, (MERCHANTS, CREATORS, COLLABORATIONS, MATCHES, ALLOCATION, STATUS, REPORT),
-                        strict=True):  # fmt: skip
+    for old, new in zip(
+        before,
+        (MERCHANTS, CREATORS, COLLABORATIONS, MATCHES, ALLOCATION, STATUS, REPORT),
+        strict=True,
+    ):
         pd.testing.assert_frame_equal(old, new)
 
 
@@ -158,8 +207,12 @@ def test_allocation_per_seller_shows_unserved_eligible_sellers():
 
 def test_many_categories_are_grouped():
     cats = pd.Series([f"cat{i}" for i in range(30)])
-    merchants = pd.DataFrame({"merchant_id": [f"m{i}" for i in range(30)], "primary_category": cats})
-    matches = pd.DataFrame({"merchant_id": merchants["merchant_id"], "score": np.linspace(1, 30, 30)})
+    merchants = pd.DataFrame(
+        {"merchant_id": [f"m{i}" for i in range(30)], "primary_category": cats}
+    )
+    matches = pd.DataFrame(
+        {"merchant_id": merchants["merchant_id"], "score": np.linspace(1, 30, 30)}
+    )
     ax = plots.score_distribution(matches, merchants, max_categories=5)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 6 and any(label.startswith("other") for label in labels)
@@ -168,12 +221,17 @@ def test_many_categories_are_grouped():
 def test_on_a_simulated_marketplace():
     cfg = load_config()
     mk = simulate(cfg, merchants=30, creators=300, seed=3)
-    for ax in (plots.category_mix(mk.merchants, mk.creators),
-               plots.history_depth(mk.collaborations, mk.merchants, mk.creators),
-               plots.exposure_bias(mk.collaborations, mk.creators, mk.merchants),
-               plots.gmv_by_category(mk.collaborations, mk.merchants)):  # fmt: skip
+    for ax in (
+        plots.category_mix(mk.merchants, mk.creators),
+        plots.history_depth(mk.collaborations, mk.merchants, mk.creators),
+        plots.exposure_bias(mk.collaborations, mk.creators, mk.merchants),
+        plots.gmv_by_category(mk.collaborations, mk.merchants),
+    ):
         _labelled(ax)
-    shares = [p.get_height() for p in plots.exposure_bias(mk.collaborations, mk.creators, mk.merchants).patches]
+    shares = [
+        p.get_height()
+        for p in plots.exposure_bias(mk.collaborations, mk.creators, mk.merchants).patches
+    ]
     assert sum(shares) == pytest.approx(100.0)
 
 

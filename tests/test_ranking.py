@@ -11,15 +11,25 @@ def test_recommend_follows_the_contract(trained, small_market):
     cert[:5] = True
     rec = trained.recommend(k=10, certified=cert, certified_weight=2.0)
     assert list(rec.columns) == list(data.MATCHES_COLUMNS)
-    assert rec.groupby("merchant_id")["rank"].apply(lambda r: list(r) == list(range(1, len(r) + 1))).all()
+    assert (
+        rec.groupby("merchant_id")["rank"]
+        .apply(lambda r: list(r) == list(range(1, len(r) + 1)))
+        .all()
+    )
     assert (rec.groupby("merchant_id")["priority_score"].diff().dropna() <= 1e-12).all()
     assert rec["fit"].between(0, 1).all() and (rec["score"] >= 0).all()
     is_cert = rec["certified_super_top"].to_numpy()
     assert np.allclose(rec["priority_score"][is_cert], 2.0 * rec["score"][is_cert])
     assert np.allclose(rec["priority_score"][~is_cert], rec["score"][~is_cert])
-    empty = pd.DataFrame({"merchant_id": pd.Series(dtype="string"), "creator_id": pd.Series(dtype="string"),
-                          "videos": pd.Series(dtype="int64"), "expected_gmv_usd": pd.Series(dtype=float),
-                          "window_end": pd.Series(dtype="datetime64[ns]")})
+    empty = pd.DataFrame(
+        {
+            "merchant_id": pd.Series(dtype="string"),
+            "creator_id": pd.Series(dtype="string"),
+            "videos": pd.Series(dtype="int64"),
+            "expected_gmv_usd": pd.Series(dtype=float),
+            "window_end": pd.Series(dtype="datetime64[ns]"),
+        }
+    )
     data.validate_outputs(rec, empty)
 
 
@@ -29,20 +39,30 @@ def test_batch_scores_equal_one_at_a_time(trained):
     score, fit = trained.score_pairs(m, c)
     for i in range(len(m)):
         s1, f1 = trained.score_pairs(m[i : i + 1], c[i : i + 1])
-        assert s1[0] == pytest.approx(score[i], rel=1e-12) and f1[0] == pytest.approx(fit[i], rel=1e-12)
+        assert s1[0] == pytest.approx(score[i], rel=1e-12) and f1[0] == pytest.approx(
+            fit[i], rel=1e-12
+        )
 
 
 def test_training_is_reproducible(fast_config, small_market, trained):
     mk = small_market
-    again = MatchRanker(features=fast_config.features, candidates=fast_config.candidates,
-                        ranking=fast_config.ranking).fit(mk.merchants, mk.creators, mk.collaborations)
+    again = MatchRanker(
+        features=fast_config.features,
+        candidates=fast_config.candidates,
+        ranking=fast_config.ranking,
+    ).fit(mk.merchants, mk.creators, mk.collaborations)
     pd.testing.assert_frame_equal(trained.recommend(k=5), again.recommend(k=5))
     assert trained.validation_ == again.validation_
 
 
 def test_validation_reports_fit_against_popularity(trained):
     v = trained.validation_
-    for key in ("val_value_spearman", "val_fit_auc", "val_fit_recall@10", "val_popularity_recall@10"):
+    for key in (
+        "val_value_spearman",
+        "val_fit_auc",
+        "val_fit_recall@10",
+        "val_popularity_recall@10",
+    ):
         assert key in v and np.isfinite(v[key])
 
 
@@ -55,7 +75,11 @@ def test_too_little_history_is_a_clear_error(fast_config, small_market):
     mk = small_market
     h = mk.collaborations
     short = h[h["posted_at"] >= h["posted_at"].max() - pd.Timedelta(days=20)]
-    r = MatchRanker(features=fast_config.features, candidates=fast_config.candidates, ranking=fast_config.ranking)
+    r = MatchRanker(
+        features=fast_config.features,
+        candidates=fast_config.candidates,
+        ranking=fast_config.ranking,
+    )
     with pytest.raises(ValueError, match="not enough collaboration history"):
         r.fit(mk.merchants, mk.creators, short)
 
@@ -82,8 +106,11 @@ def test_history_without_gmv_still_learns_who_works_with_whom(fast_config, small
     """Interaction-only data (GMV all zero): no value signal, but fit must beat popularity."""
     mk = small_market
     h = mk.collaborations.assign(gmv_usd=0.0, orders=0)
-    r = MatchRanker(features=fast_config.features, candidates=fast_config.candidates,
-                    ranking=fast_config.ranking).fit(mk.merchants, mk.creators, h)
+    r = MatchRanker(
+        features=fast_config.features,
+        candidates=fast_config.candidates,
+        ranking=fast_config.ranking,
+    ).fit(mk.merchants, mk.creators, h)
     v = r.validation_
     assert v["val_fit_hit_rate@10"] > v["val_popularity_hit_rate@10"]
     rec = r.recommend(k=5)
@@ -97,4 +124,8 @@ def test_explain_names_the_features_that_moved_a_score(trained):
     assert set(ex["pair"]) == {0, 1} and (ex.groupby("pair").size() == 5).all()
     assert np.isfinite(ex["contribution"]).all()
     # sorted by size within each pair
-    assert (ex.groupby("pair")["contribution"].apply(lambda s: (np.diff(s.abs().to_numpy()) <= 1e-12).all())).all()
+    assert (
+        ex.groupby("pair")["contribution"].apply(
+            lambda s: (np.diff(s.abs().to_numpy()) <= 1e-12).all()
+        )
+    ).all()

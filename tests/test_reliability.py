@@ -58,9 +58,16 @@ class Base:
 def base(tmp_path_factory, fast_config) -> Base:
     root = tmp_path_factory.mktemp("reliability")
     fast = root / "fast.yaml"
-    fast.write_text(yaml.safe_dump({k: fast_config.model_dump(mode="json")[k] for k in ("ranking", "candidates", "match")}))
+    fast.write_text(
+        yaml.safe_dump(
+            {k: fast_config.model_dump(mode="json")[k] for k in ("ranking", "candidates", "match")}
+        )
+    )
     d = root / "data"
-    assert main(["simulate", "--out", str(d), "--merchants", "40", "--creators", "300", "--seed", "3"]) == 0
+    assert (
+        main(["simulate", "--out", str(d), "--merchants", "40", "--creators", "300", "--seed", "3"])
+        == 0
+    )
     m = pd.read_parquet(d / "merchants.parquet")
     chosen = m["merchant_id"].isin([*ELIGIBLE, USED_UP])
     m.loc[chosen, "certified_super_top"] = True
@@ -71,8 +78,22 @@ def base(tmp_path_factory, fast_config) -> Base:
     with pytest.MonkeyPatch.context() as mp, threadpool_limits(limits=1, user_api="openmp"):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         res = pipeline.train(d, fast_config, root / "model", track=True)
-        assert main(["match", "--data", str(d), "--model", str(root / "model"), "--out", str(root / "out"),
-                     "--as-of", AS_OF]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "match",
+                    "--data",
+                    str(d),
+                    "--model",
+                    str(root / "model"),
+                    "--out",
+                    str(root / "out"),
+                    "--as-of",
+                    AS_OF,
+                ]
+            )
+            == 0
+        )
     return Base(root, d, root / "model", root / "out", fast, uri, res.run_id)
 
 
@@ -80,7 +101,10 @@ def _tree(folder: Path) -> dict[str, bytes | None]:
     """Every entry under ``folder``: a file's bytes, None for a folder."""
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def _visible(folder: Path) -> dict[str, bytes]:
@@ -97,7 +121,10 @@ def assert_consistent(out: Path) -> dict:
     assert summary["sellers_served"] == alloc["merchant_id"].nunique()
     assert summary["creators_used"] == alloc["creator_id"].nunique()
     for name, entry in summary["outputs"].items():
-        assert entry["sha256"] == data._sha256_file(out / name) and entry["rows"] == pq.read_metadata(out / name).num_rows
+        assert (
+            entry["sha256"] == data._sha256_file(out / name)
+            and entry["rows"] == pq.read_metadata(out / name).num_rows
+        )
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
     return summary
 
@@ -153,12 +180,31 @@ class Work:
         path.write_text(json.dumps(meta))
 
     def match(self, *extra: str) -> list[str]:
-        return ["match", "--data", str(self.data), "--model", str(self.model), "--out", str(self.out),
-                "--as-of", AS_OF, *extra]  # fmt: skip
+        return [
+            "match",
+            "--data",
+            str(self.data),
+            "--model",
+            str(self.model),
+            "--out",
+            str(self.out),
+            "--as-of",
+            AS_OF,
+            *extra,
+        ]
 
     def train(self, *extra: str) -> list[str]:
-        return ["train", "--data", str(self.data), "--model-dir", str(self.root / "new-model"), "--no-tracking",
-                "--config", str(self.base.fast), *extra]  # fmt: skip
+        return [
+            "train",
+            "--data",
+            str(self.data),
+            "--model-dir",
+            str(self.root / "new-model"),
+            "--no-tracking",
+            "--config",
+            str(self.base.fast),
+            *extra,
+        ]
 
     def config(self, text: str) -> str:
         path = self.root / "bad.yaml"
@@ -391,7 +437,9 @@ def config_missing_key(w):
     folder = w.root / "configs"
     shutil.copytree(default_config_dir(), folder)
     program = folder / "program.yaml"
-    program.write_text("\n".join(x for x in program.read_text().splitlines() if not x.startswith("  end:")))
+    program.write_text(
+        "\n".join(x for x in program.read_text().splitlines() if not x.startswith("  end:"))
+    )
     return w.train("--config", str(folder))
 
 
@@ -475,7 +523,17 @@ def model_missing(w):
 
 @case("not a model directory", "model.json")
 def model_is_a_data_folder(w):
-    return ["match", "--data", str(w.data), "--model", str(w.data), "--out", str(w.out), "--as-of", AS_OF]
+    return [
+        "match",
+        "--data",
+        str(w.data),
+        "--model",
+        str(w.data),
+        "--out",
+        str(w.out),
+        "--as-of",
+        AS_OF,
+    ]
 
 
 @case("model files do not match")
@@ -543,13 +601,24 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(name, base, tmp_path, c
     assert code == 2, err
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert all(n in err[0] for n in needles), err[0]
-    assert _tree(tmp_path) == before  # no output folder or model directory created; previous outputs intact
+    assert (
+        _tree(tmp_path) == before
+    )  # no output folder or model directory created; previous outputs intact
 
 
 def test_the_corpus_covers_the_issue():
     assert len(CASES) >= 30
     prefixes = {n.split("_")[0] for n in CASES}
-    assert {"merchants", "creators", "collaborations", "config", "top", "as", "model", "data"} <= prefixes
+    assert {
+        "merchants",
+        "creators",
+        "collaborations",
+        "config",
+        "top",
+        "as",
+        "model",
+        "data",
+    } <= prefixes
 
 
 # --------------------------------------------------------------------------- not errors
@@ -567,21 +636,45 @@ def test_safe_coercions_are_accepted(base, tmp_path, capsys):
     assert main(["validate", "--data", str(tmp_path / "d")]) == 0
     inputs = data.read_inputs(tmp_path / "d")
     original = data.read_inputs(base.data).merchants
-    assert inputs.merchants["certified_super_top"].tolist() == original["certified_super_top"].tolist()
+    assert (
+        inputs.merchants["certified_super_top"].tolist() == original["certified_super_top"].tolist()
+    )
     assert inputs.merchants["free_videos_used"].dtype == "int64"
 
 
 def test_as_of_outside_the_program_warns_and_writes_an_empty_allocation(base, tmp_path, capsys):
     capsys.readouterr()
     out = tmp_path / "out"
-    assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out), "--as-of", "2025-06-01"]) == 0
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(base.data),
+                "--model",
+                str(base.model),
+                "--out",
+                str(out),
+                "--as-of",
+                "2025-06-01",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     warnings = [x for x in err.splitlines() if x.startswith("warning: ")]
     assert len(warnings) == 1 and "as-of 2025-06-01 is outside the program" in warnings[0]
     summary = assert_consistent(out)
-    assert summary["matches"] > 0 and summary["allocation_rows"] == 0 and summary["eligible_sellers"] == 0
+    assert (
+        summary["matches"] > 0
+        and summary["allocation_rows"] == 0
+        and summary["eligible_sellers"] == 0
+    )
     schema = pq.read_schema(out / "allocation.parquet")
-    assert str(schema.field("merchant_id").type) == "string" and str(schema.field("window_end").type) == "date32[day]"
+    assert (
+        str(schema.field("merchant_id").type) == "string"
+        and str(schema.field("window_end").type) == "date32[day]"
+    )
 
 
 def test_a_seller_whose_quota_is_used_up_gets_no_videos(base):
@@ -623,7 +716,22 @@ def test_a_kill_at_any_step_of_the_write_leaves_whole_outputs(base, tmp_path, mo
         mp.setattr(os, "replace", replace)
         mp.setattr(os, "unlink", unlink)
         mp.setattr(data, "_write_temp", write_temp)
-        assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out), "--as-of", "2026-03-12"]) == 0
+        assert (
+            main(
+                [
+                    "match",
+                    "--data",
+                    str(base.data),
+                    "--model",
+                    str(base.model),
+                    "--out",
+                    str(out),
+                    "--as-of",
+                    "2026-03-12",
+                ]
+            )
+            == 0
+        )
     new = _visible(out)
     assert new != old and set(new) == set(old)
     assert len(states) >= 8
@@ -641,7 +749,22 @@ def test_a_kill_at_any_step_of_the_write_leaves_whole_outputs(base, tmp_path, mo
     assert mixed  # the hard case, killed between two renames, was among them
     # the next run from such a state completes and cleans up
     worst = _materialise(states[mixed[0]], tmp_path / "worst")
-    assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(worst), "--as-of", "2026-03-12"]) == 0
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(base.data),
+                "--model",
+                str(base.model),
+                "--out",
+                str(worst),
+                "--as-of",
+                "2026-03-12",
+            ]
+        )
+        == 0
+    )
     assert _visible(worst) == new
     assert_consistent(worst)
 
@@ -661,11 +784,16 @@ def _ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-@pytest.mark.parametrize(("fault", "code", "line"), [
-    (_disk_full, 4, "error: [Errno 28] No space left on device"),
-    (_ctrl_c, 130, "error: interrupted"),
-])  # fmt: skip
-def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(base, tmp_path, monkeypatch, capsys, fault, code, line):
+@pytest.mark.parametrize(
+    ("fault", "code", "line"),
+    [
+        (_disk_full, 4, "error: [Errno 28] No space left on device"),
+        (_ctrl_c, 130, "error: interrupted"),
+    ],
+)
+def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(
+    base, tmp_path, monkeypatch, capsys, fault, code, line
+):
     out = tmp_path / "out"
     shutil.copytree(base.out, out)
     before = _tree(out)
@@ -679,7 +807,22 @@ def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(base, tmp_path, mo
 
     monkeypatch.setattr(data, "_write_temp", write_temp)
     capsys.readouterr()
-    assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out), "--as-of", "2026-03-12"]) == code
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(base.data),
+                "--model",
+                str(base.model),
+                "--out",
+                str(out),
+                "--as-of",
+                "2026-03-12",
+            ]
+        )
+        == code
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(line), err[-3:]
     assert _tree(out) == before  # and no temporary file left
@@ -720,22 +863,63 @@ def test_signals_at_several_points_leave_previous_outputs_or_the_new_ones(base, 
     env = {**os.environ, "MATCHING_CONFIG": str(default_config_dir()), "OMP_NUM_THREADS": "1"}
     points = {  # name: (point, signal, exit code, outputs after the signal)
         "kill_at_0.5s": (None, "SIGKILL", -9, "old"),
-        "kill_between_temp_files": ("_write_temp", "SIGKILL", -9, "old"),  # leaves stale temporary files
-        "term_between_temp_files": ("_write_temp", "SIGTERM", 143, "old"),  # removes them on the way out
+        "kill_between_temp_files": (
+            "_write_temp",
+            "SIGKILL",
+            -9,
+            "old",
+        ),  # leaves stale temporary files
+        "term_between_temp_files": (
+            "_write_temp",
+            "SIGTERM",
+            143,
+            "old",
+        ),  # removes them on the way out
         "term_at_the_commit": ("commit", "SIGTERM", 143, "new"),  # held until the renames are done
     }
     procs = {}
     for name, (point, sig, _, _) in points.items():
         out = tmp_path / name
         shutil.copytree(base.out, out)
-        argv = ["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out), "--as-of", "2026-03-12"]
-        cmd = [sys.executable, "-m", "matching", *argv] if point is None else [sys.executable, "-c", _DRIVER, point, sig, *argv]
-        procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        argv = [
+            "match",
+            "--data",
+            str(base.data),
+            "--model",
+            str(base.model),
+            "--out",
+            str(out),
+            "--as-of",
+            "2026-03-12",
+        ]
+        cmd = (
+            [sys.executable, "-m", "matching", *argv]
+            if point is None
+            else [sys.executable, "-c", _DRIVER, point, sig, *argv]
+        )
+        procs[name] = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
     time.sleep(0.5)
     procs["kill_at_0.5s"].send_signal(signal.SIGKILL)
     old = _visible(base.out)
     fresh = tmp_path / "fresh"
-    assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(fresh), "--as-of", "2026-03-12"]) == 0
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(base.data),
+                "--model",
+                str(base.model),
+                "--out",
+                str(fresh),
+                "--as-of",
+                "2026-03-12",
+            ]
+        )
+        == 0
+    )
     new = _visible(fresh)
     for name, (_, _, code, expect) in points.items():
         _, err = procs[name].communicate(timeout=120)
@@ -745,7 +929,22 @@ def test_signals_at_several_points_leave_previous_outputs_or_the_new_ones(base, 
             assert err.strip().splitlines()[-1] == "error: terminated (SIGTERM)"
             assert not [p for p in out.iterdir() if p.name.startswith(".")]  # SIGTERM cleans up
         assert _visible(out) == (old if expect == "old" else new), name
-        assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out), "--as-of", "2026-03-12"]) == 0
+        assert (
+            main(
+                [
+                    "match",
+                    "--data",
+                    str(base.data),
+                    "--model",
+                    str(base.model),
+                    "--out",
+                    str(out),
+                    "--as-of",
+                    "2026-03-12",
+                ]
+            )
+            == 0
+        )
         assert _visible(out) == new
         assert_consistent(out)
 
@@ -763,11 +962,16 @@ def test_a_second_writer_waits_for_the_first(tmp_path):
         fh.write(b"1")
         order.append("first ends")
 
-    first = threading.Thread(target=data.publish, args=(tmp_path, {"a.txt": slow, "b.txt": lambda fh: fh.write(b"1")}))
+    first = threading.Thread(
+        target=data.publish, args=(tmp_path, {"a.txt": slow, "b.txt": lambda fh: fh.write(b"1")})
+    )
     first.start()
     while not order:
         time.sleep(0.01)
-    second = threading.Thread(target=data.publish, args=(tmp_path, {"a.txt": lambda fh: (order.append("second"), fh.write(b"2"))}))
+    second = threading.Thread(
+        target=data.publish,
+        args=(tmp_path, {"a.txt": lambda fh: (order.append("second"), fh.write(b"2"))}),
+    )
     second.start()
     time.sleep(0.2)
     assert order == ["first starts"]
@@ -782,7 +986,9 @@ def test_a_second_writer_waits_for_the_first(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_and_match_twice_give_identical_tables_and_metrics(base, fast_config, tmp_path, monkeypatch):
+def test_train_and_match_twice_give_identical_tables_and_metrics(
+    base, fast_config, tmp_path, monkeypatch
+):
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", base.uri)
@@ -792,10 +998,27 @@ def test_train_and_match_twice_give_identical_tables_and_metrics(base, fast_conf
     assert again.run_id != base.run_id
     assert first.metrics == second.metrics and len(first.metrics) > 10
     assert first.params == second.params
-    assert json.loads((tmp_path / "model" / data.MODEL_META).read_text())["files"] == json.loads(
-        (base.model / data.MODEL_META).read_text())["files"]  # byte-identical model files
+    assert (
+        json.loads((tmp_path / "model" / data.MODEL_META).read_text())["files"]
+        == json.loads((base.model / data.MODEL_META).read_text())["files"]
+    )  # byte-identical model files
     for model, out in ((base.model, tmp_path / "o1"), (tmp_path / "model", tmp_path / "o2")):
-        assert main(["match", "--data", str(base.data), "--model", str(model), "--out", str(out), "--as-of", AS_OF]) == 0
+        assert (
+            main(
+                [
+                    "match",
+                    "--data",
+                    str(base.data),
+                    "--model",
+                    str(model),
+                    "--out",
+                    str(out),
+                    "--as-of",
+                    AS_OF,
+                ]
+            )
+            == 0
+        )
         assert _tree(out) == _tree(base.out)
 
 
@@ -803,15 +1026,29 @@ def test_train_and_match_twice_give_identical_tables_and_metrics(base, fast_conf
 
 
 def test_unreachable_tracking_fails_fast_and_no_tracking_runs(base, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv(
+        "MLFLOW_TRACKING_URI", "http://127.0.0.1:9"
+    )  # nothing listens on the discard port
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     d = tmp_path / "d"
-    shutil.copytree(base.data, d, ignore=shutil.ignore_patterns(data.TRUTH_DIR))  # no evaluation: faster
-    argv = ["train", "--data", str(d), "--model-dir", str(tmp_path / "m"), "--config", str(base.fast)]
+    shutil.copytree(
+        base.data, d, ignore=shutil.ignore_patterns(data.TRUTH_DIR)
+    )  # no evaluation: faster
+    argv = [
+        "train",
+        "--data",
+        str(d),
+        "--model-dir",
+        str(tmp_path / "m"),
+        "--config",
+        str(base.fast),
+    ]
     capsys.readouterr()
     start = time.monotonic()
     with monkeypatch.context() as mp:
-        mp.setattr(data, "input_sizes", lambda *a: pytest.fail("read the inputs before checking tracking"))
+        mp.setattr(
+            data, "input_sizes", lambda *a: pytest.fail("read the inputs before checking tracking")
+        )
         assert main(argv) == 2
     assert time.monotonic() - start < 15
     err = capsys.readouterr().err.strip().splitlines()
@@ -830,13 +1067,19 @@ def _needed(base: Base, block: int) -> int:
     sizes = data.input_sizes(base.data)
     cand = saved.ranker.candidates
     n_c = sizes["creators"].rows
-    fixed = pipeline._BASE_BYTES + pipeline._INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
+    fixed = pipeline._BASE_BYTES + pipeline._INPUT_CELL_BYTES * sum(
+        t.rows * t.columns for t in sizes.values()
+    )
     per = n_c * pipeline._dense_cell_bytes(cand) + min(cand.top_n, n_c) * pipeline._PAIR_ROW_BYTES
     return fixed + block * per
 
 
-def test_little_memory_streams_in_smaller_blocks_with_the_same_result(base, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "available_memory", lambda: int(_needed(base, 12) / pipeline._HEADROOM) + 1)
+def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
+    base, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(
+        pipeline, "available_memory", lambda: int(_needed(base, 12) / pipeline._HEADROOM) + 1
+    )
     blocks = []
     real = pipeline.MatchRanker.recommend
 
@@ -846,22 +1089,55 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(base, tmp_
 
     monkeypatch.setattr(pipeline.MatchRanker, "recommend", recommend)
     capsys.readouterr()
-    assert main(["match", "--data", str(base.data), "--model", str(base.model), "--out", str(tmp_path / "o"), "--as-of", AS_OF]) == 0
+    assert (
+        main(
+            [
+                "match",
+                "--data",
+                str(base.data),
+                "--model",
+                str(base.model),
+                "--out",
+                str(tmp_path / "o"),
+                "--as-of",
+                AS_OF,
+            ]
+        )
+        == 0
+    )
     assert blocks == [(12, 12)]
     warning = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning: memory")]
-    assert len(warning) == 1 and "in blocks of 40 merchants" in warning[0] and "streams in blocks of 12" in warning[0]
+    assert (
+        len(warning) == 1
+        and "in blocks of 40 merchants" in warning[0]
+        and "streams in blocks of 12" in warning[0]
+    )
     assert _tree(tmp_path / "o") == _tree(base.out)
 
 
 def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pipeline, "available_memory", lambda: 200 * 2**20)
-    monkeypatch.setattr(data, "read_inputs", lambda *a, **k: pytest.fail("read the inputs before planning memory"))
+    monkeypatch.setattr(
+        data, "read_inputs", lambda *a, **k: pytest.fail("read the inputs before planning memory")
+    )
     capsys.readouterr()
-    for argv in (["match", "--data", str(base.data), "--model", str(base.model), "--out", str(tmp_path / "o")],
-                 ["train", "--data", str(base.data), "--model-dir", str(tmp_path / "m"), "--no-tracking"]):  # fmt: skip
+    for argv in (
+        [
+            "match",
+            "--data",
+            str(base.data),
+            "--model",
+            str(base.model),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        ["train", "--data", str(base.data), "--model-dir", str(tmp_path / "m"), "--no-tracking"],
+    ):
         assert main(argv) == 3
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "need an estimated" in err[0] and "0.2 GB is available" in err[0], err
+        assert (
+            len(err) == 1 and "need an estimated" in err[0] and "0.2 GB is available" in err[0]
+        ), err
     assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
 
 

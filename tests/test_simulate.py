@@ -35,7 +35,9 @@ def test_certified_share_and_onboarding(market):
     cert = m.certified_super_top
     assert cert.equals(m.annual_gmv_usd >= cfg.program.certification_gmv_usd)
     assert 0.015 <= cert.mean() <= 0.04
-    in_program = m.onboarded_at.between(pd.Timestamp(cfg.program.start), pd.Timestamp(cfg.program.end))
+    in_program = m.onboarded_at.between(
+        pd.Timestamp(cfg.program.start), pd.Timestamp(cfg.program.end)
+    )
     assert in_program[cert].mean() >= 0.5
     assert (m.free_videos_used[~cert] == 0).all()
     assert (m.free_videos_used <= cfg.program.free_videos).all()
@@ -76,7 +78,9 @@ def test_outcomes_track_the_truth(market):
     ci = pd.Index(t.creator_id).get_indexer(h.creator_id)
     sv = (h.content_type == "short_video").to_numpy()
     expected = t.value_of_videos(mi[sv], ci[sv], h.videos.to_numpy()[sv])
-    rho = pd.Series(np.log1p(expected)).corr(pd.Series(np.log1p(h.gmv_usd.to_numpy()[sv])), method="spearman")
+    rho = pd.Series(np.log1p(expected)).corr(
+        pd.Series(np.log1p(h.gmv_usd.to_numpy()[sv])), method="spearman"
+    )
     assert rho > 0.5
 
 
