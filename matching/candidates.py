@@ -25,11 +25,11 @@ from sklearn.linear_model import Ridge
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import check_is_fitted
 
-from matching.features import CreatorProfiler, _codes, _shrunk_log_rate, history_before
+from matching import memory
+from matching.contract import row_positions
+from matching.features import CreatorProfiler, history_before, shrunk_log_rate
 
 SOURCES = ("collaborative", "content", "popularity")
-DENSE_CELL_BYTES = 8 * 14
-"""Peak bytes per (merchant, creator) cell while a block is scored: ~14 float64 arrays alive."""
 _CONTENT_TERMS = (
     "log_views",
     "category_lift",
@@ -85,8 +85,8 @@ class CandidateRetriever(BaseEstimator):
         h = history_before(history, as_of)
         M, C = merchant_features, creator_features
         n_m, n_c = len(M), len(C)
-        mi = _codes(h["merchant_id"], pd.Index(merchants["merchant_id"].astype(object)))
-        ci = _codes(h["creator_id"], pd.Index(creators["creator_id"].astype(object)))
+        mi = row_positions(h["merchant_id"], merchants["merchant_id"])
+        ci = row_positions(h["creator_id"], creators["creator_id"])
         ok = (mi >= 0) & (ci >= 0)
         mi, ci = mi[ok], ci[ok]
         gmv = h["gmv_usd"].to_numpy(float)[ok]
@@ -152,7 +152,7 @@ class CandidateRetriever(BaseEstimator):
             )
             cp = creator_profiler
             rows = np.clip(C["row"].to_numpy()[ci], 0, None)
-            loo_gpv = _shrunk_log_rate(
+            loo_gpv = shrunk_log_rate(
                 np.clip(cp.stats_["gmv"].to_numpy()[rows] - g, 0, None),
                 np.clip(cp.stats_["views"].to_numpy()[rows] - v, 0, None),
                 cp.global_gmv_per_view_,
@@ -199,16 +199,15 @@ class CandidateRetriever(BaseEstimator):
         pop = self.category_gmv_[c, col]
         return {"collaborative": cf, "content": content, "popularity": pop}
 
-    def block_rows(self, n_creators: int) -> int:
-        """Merchants scored at once: ``block_size``, fewer when the dense (merchants x creators)
-        arrays alive at the peak would exceed ``block_memory_mb``."""
-        per_row = n_creators * DENSE_CELL_BYTES
-        return int(max(1, min(self.block_size, self.block_memory_mb * 2**20 // per_row)))
-
     def retrieve(
-        self, merchants: np.ndarray | None = None
+        self, merchants: np.ndarray | None = None, *, block_size: int | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Top-N creator rows per merchant row, best first, and each source's score of them."""
+        """Top-N creator rows per merchant row, best first, and each source's score of them.
+
+        Merchants are scored in blocks of ``block_size`` (default: the estimator's), fewer
+        when the block's dense scores would exceed ``block_memory_mb``
+        (:func:`matching.memory.block_rows`); the result does not depend on the blocks.
+        """
         check_is_fitted(self, "content_coef_")
         m_all = np.arange(len(self.m_cat_)) if merchants is None else np.asarray(merchants)
         n_c = len(self.c_cat_)
@@ -220,7 +219,9 @@ class CandidateRetriever(BaseEstimator):
             "content": self.weight_content,
             "popularity": self.weight_popularity,
         }
-        block = self.block_rows(n_c)
+        block = memory.block_rows(
+            n_c, self.block_size if block_size is None else block_size, self.block_memory_mb
+        )
         total = sum(w for w in weights.values() if w > 0)
         if total <= 0:
             raise ValueError("candidates: at least one source weight must be positive")

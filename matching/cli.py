@@ -28,7 +28,8 @@ from typing import Annotated
 import typer
 
 from matching import data
-from matching.config import ConfigError, load_config
+from matching.config import load_config
+from matching.errors import ConfigError, DataError, InsufficientMemory
 
 EXIT_BAD_INPUT = 2
 EXIT_MEMORY = 3
@@ -216,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             return _fail(message + hint, EXIT_BAD_INPUT)
-        except (data.DataError, ConfigError) as exc:
+        except (DataError, ConfigError) as exc:
             return _fail(exc, EXIT_BAD_INPUT)
-        except data.InsufficientMemory as exc:
+        except InsufficientMemory as exc:
             return _fail(exc, EXIT_MEMORY)
         except OSError as exc:
             return _fail(exc, EXIT_IO)

@@ -16,9 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-
-class ConfigError(ValueError):
-    """A configuration file is missing, unreadable or invalid."""
+from matching.errors import ConfigError
 
 
 class _Section(BaseModel):

@@ -45,6 +45,16 @@ import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 from pandera.errors import SchemaErrors
 
+from matching.contract import (
+    ALLOCATION_COLUMNS,
+    BUSINESS_TYPES,
+    CONTENT_TYPES,
+    DATE_COLUMNS,
+    MATCHES_COLUMNS,
+    TABLES,
+)
+from matching.errors import DataError
+
 __all__ = [
     "ALLOCATION_COLUMNS",
     "BUSINESS_TYPES",
@@ -58,7 +68,6 @@ __all__ = [
     "TABLES",
     "DataError",
     "Inputs",
-    "InsufficientMemory",
     "TableSize",
     "input_sizes",
     "publish",
@@ -77,31 +86,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
-    """Bad input: a table breaks the data contract, a model directory or an output path is
-    unusable; the message is one line."""
-
-
-class InsufficientMemory(RuntimeError):
-    """The inputs need more memory than the machine has, even streamed; the message is one line."""
-
-
-TABLES = ("merchants", "creators", "collaborations")
-BUSINESS_TYPES = ("brand", "distributor", "seller")
-CONTENT_TYPES = ("short_video", "graphic", "live")
-DATE_COLUMNS = ("onboarded_at", "joined_at", "posted_at", "window_end")
-"""Columns written as Parquet ``date32`` (and ISO ``YYYY-MM-DD`` in CSV) wherever they appear."""
-
-MATCHES_COLUMNS = (
-    "merchant_id",
-    "creator_id",
-    "rank",
-    "score",
-    "priority_score",
-    "certified_super_top",
-    "fit",
-)
-ALLOCATION_COLUMNS = ("merchant_id", "creator_id", "videos", "expected_gmv_usd", "window_end")
 MATCH_PICTURES = (
     "score_distribution.png",
     "allocation_per_seller.png",

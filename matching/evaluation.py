@@ -12,8 +12,8 @@ import pandas as pd
 
 from matching import metrics
 from matching.allocation import AllocationProblem, allocate
-from matching.features import _codes
-from matching.ranking import MatchRanker
+from matching.contract import row_positions
+from matching.ranking import MatchRanker, pair_positions
 from matching.simulate import GroundTruth
 
 # the issue's baselines, and stronger heuristics reported beside them
@@ -24,8 +24,8 @@ HEURISTICS = ("reach", "category_gmv_leaders")
 def _rows(ranker: MatchRanker, truth: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
     """Truth row of each snapshot merchant and creator (the same tables in the same order)."""
     snap = ranker.snapshot_
-    m = _codes(snap.merchants["merchant_id"], pd.Index(truth.merchant_id))
-    c = _codes(snap.creators["creator_id"], pd.Index(truth.creator_id))
+    m = row_positions(snap.merchants["merchant_id"], truth.merchant_id)
+    c = row_positions(snap.creators["creator_id"], truth.creator_id)
     if (m < 0).any() or (c < 0).any():
         raise ValueError("the model's merchants and creators are not those of this ground truth")
     return m, c
@@ -69,8 +69,7 @@ def model_rankings(ranker: MatchRanker, k: int) -> np.ndarray:
     snap = ranker.snapshot_
     rec = ranker.recommend(k=k, certified_weight=1.0)
     ranked = np.full((len(snap.merchants), k), -1, dtype=np.int64)
-    m = _codes(rec["merchant_id"], pd.Index(snap.merchants["merchant_id"].astype(object)))
-    c = _codes(rec["creator_id"], pd.Index(snap.creators["creator_id"].astype(object)))
+    m, c = pair_positions(ranker, rec["merchant_id"], rec["creator_id"])
     ranked[m, rec["rank"].to_numpy() - 1] = c
     return ranked
 
@@ -174,8 +173,7 @@ def priority_tradeoff(
     segs = segments(ranker)
     cert = segs["certified"]
     rec = ranker.recommend(k=candidates, certified_weight=1.0)
-    m = _codes(rec["merchant_id"], pd.Index(snap.merchants["merchant_id"].astype(object)))
-    c = _codes(rec["creator_id"], pd.Index(snap.creators["creator_id"].astype(object)))
+    m, c = pair_positions(ranker, rec["merchant_id"], rec["creator_id"])
     score = rec["score"].to_numpy()
     capacity = snap.creators["weekly_video_capacity"].to_numpy(np.int64)
     reach = snap.C["log_views"].to_numpy()

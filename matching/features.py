@@ -16,8 +16,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from matching.contract import BUSINESS_TYPES, default_as_of, row_positions
+
 _DAY = np.timedelta64(1, "D")
 _NO_RECENCY_DAYS = 3650.0
+_NO_HISTORY = pd.Timestamp("1970-01-01")
+"""The as-of of a profile fitted on an empty history (nothing is before it)."""
 
 
 def history_before(collaborations: pd.DataFrame, as_of) -> pd.DataFrame:
@@ -25,17 +29,12 @@ def history_before(collaborations: pd.DataFrame, as_of) -> pd.DataFrame:
     return collaborations[collaborations["posted_at"] < pd.Timestamp(as_of)]
 
 
-def _codes(values: pd.Series | np.ndarray, index: pd.Index) -> np.ndarray:
-    """Positions of ``values`` in ``index``; -1 where unseen."""
-    return index.get_indexer(pd.Index(np.asarray(values, dtype=object)))
-
-
 def _sum_by(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     ok = codes >= 0
     return np.bincount(codes[ok], weights=np.asarray(weights, dtype=float)[ok], minlength=n)
 
 
-def _shrunk_log_rate(
+def shrunk_log_rate(
     num: np.ndarray, den: np.ndarray, prior_rate: np.ndarray | float, prior_den: float
 ) -> np.ndarray:
     """log((num + k * prior) / (den + k)) with ``k = prior_den`` pseudo-units at the prior rate."""
@@ -60,15 +59,15 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
     def _as_of(self, history: pd.DataFrame) -> pd.Timestamp:
         if self.as_of is not None:
             return pd.Timestamp(self.as_of)
-        last = history["posted_at"].max() if len(history) else pd.Timestamp("1970-01-01")
-        return pd.Timestamp(last) + pd.Timedelta(days=1)
+        as_of = default_as_of(history)
+        return _NO_HISTORY if as_of is None else as_of
 
     def _aggregate(
         self, ids: pd.Series, history: pd.DataFrame, as_of: pd.Timestamp
     ) -> pd.DataFrame:
         h = history_before(history, as_of)
         index = pd.Index(ids.astype(object))
-        code = _codes(h[self._id], index)
+        code = row_positions(h[self._id], index)
         n = len(index)
         age = ((as_of - h["posted_at"]) / pd.Timedelta(days=1)).to_numpy(float)
         decay = 0.5 ** (age / self.half_life_days)
@@ -98,13 +97,13 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
         k = self.prior_strength
         f = pd.DataFrame(index=stats.index)
         f["log_collabs"] = np.log1p(stats["n_collabs"].to_numpy())
-        f["log_gmv_per_video"] = _shrunk_log_rate(
+        f["log_gmv_per_video"] = shrunk_log_rate(
             stats["gmv"].to_numpy(),
             stats["videos"].to_numpy(),
             self.global_gmv_per_view_ * reach,
             k,
         )
-        f["log_gmv_per_view"] = _shrunk_log_rate(
+        f["log_gmv_per_view"] = shrunk_log_rate(
             stats["gmv"].to_numpy(),
             stats["views"].to_numpy(),
             self.global_gmv_per_view_,
@@ -138,10 +137,10 @@ class CreatorProfiler(_HistoryProfiler):
         self.categories_ = _category_index(X["primary_category"], merchants["primary_category"])
         n_k = len(self.categories_)
         m_index = pd.Index(merchants["merchant_id"].astype(object))
-        mrow = _codes(h["merchant_id"], m_index)
-        m_cat = _codes(merchants["primary_category"], self.categories_)
+        mrow = row_positions(h["merchant_id"], m_index)
+        m_cat = row_positions(merchants["primary_category"], self.categories_)
         m_logp = np.log(merchants["avg_price_usd"].to_numpy(float))
-        code = _codes(h["creator_id"], stats.index)
+        code = row_positions(h["creator_id"], stats.index)
         ok = (code >= 0) & (mrow >= 0)
         gmv = h["gmv_usd"].to_numpy(float)[ok]
         # GMV by (creator, merchant category): a creator's revealed category affinity
@@ -159,7 +158,7 @@ class CreatorProfiler(_HistoryProfiler):
         self.category_log_price_ = (
             cat_price.reindex(range(n_k)).fillna(float(np.mean(m_logp))).to_numpy()
         )
-        prim = _codes(X["primary_category"], self.categories_)
+        prim = row_positions(X["primary_category"], self.categories_)
         prior = self.category_log_price_[prim]
         k_usd = self.prior_strength * max(float(np.median(w)) if len(w) else 1.0, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -186,7 +185,7 @@ class CreatorProfiler(_HistoryProfiler):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Feature frame for the creators ``X`` (row-aligned; unseen ids get the priors)."""
         check_is_fitted(self, "stats_")
-        rows = _codes(X["creator_id"], self.stats_.index)
+        rows = row_positions(X["creator_id"], self.stats_.index)
         stats = self.stats_.reindex(pd.Index(X["creator_id"].astype(object)))
         fill = {
             "n_collabs": 0.0,
@@ -199,7 +198,7 @@ class CreatorProfiler(_HistoryProfiler):
         stats = stats.fillna(fill)
         views = X["avg_views"].to_numpy(float)
         f = self._history_features(stats, views).reset_index(drop=True)
-        prim = _codes(X["primary_category"], self.categories_)
+        prim = row_positions(X["primary_category"], self.categories_)
         f.insert(0, "log_followers", np.log1p(X["followers"].to_numpy(float)))
         f.insert(1, "log_views", np.log1p(views))
         f.insert(2, "engagement", X["engagement_rate"].to_numpy(float))
@@ -245,13 +244,13 @@ class MerchantProfiler(_HistoryProfiler):
         h = history_before(history, as_of)
         self.categories_ = _category_index(X["primary_category"], creators["primary_category"])
         c_index = pd.Index(creators["creator_id"].astype(object))
-        crow = _codes(h["creator_id"], c_index)
-        code = _codes(h["merchant_id"], stats.index)
+        crow = row_positions(h["creator_id"], c_index)
+        code = row_positions(h["merchant_id"], stats.index)
         ok = (code >= 0) & (crow >= 0)
         w = h["gmv_usd"].to_numpy(float)[ok] + 1e-3
         k_usd = self.prior_strength * max(float(np.median(w)) if len(w) else 1.0, 1.0)
-        prim = _codes(X["primary_category"], self.categories_)
-        c_cat = _codes(creators["primary_category"], self.categories_)
+        prim = row_positions(X["primary_category"], self.categories_)
+        c_cat = row_positions(creators["primary_category"], self.categories_)
         self.audience_means_ = {}
         for col in ("audience_female_share", "audience_age_18_34_share"):
             vals = (
@@ -285,7 +284,7 @@ class MerchantProfiler(_HistoryProfiler):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Feature frame for the merchants ``X`` (row-aligned; unseen ids get the priors)."""
         check_is_fitted(self, "stats_")
-        rows = _codes(X["merchant_id"], self.stats_.index)
+        rows = row_positions(X["merchant_id"], self.stats_.index)
         stats = self.stats_.reindex(pd.Index(X["merchant_id"].astype(object)))
         stats = stats.fillna(
             {
@@ -297,7 +296,7 @@ class MerchantProfiler(_HistoryProfiler):
                 "recency_days": _NO_RECENCY_DAYS,
             }
         )
-        prim = _codes(X["primary_category"], self.categories_)
+        prim = row_positions(X["primary_category"], self.categories_)
         logp = np.log(X["avg_price_usd"].to_numpy(float))
         # a merchant's reach prior: the views its past creators brought per video
         reach = np.where(
@@ -315,7 +314,7 @@ class MerchantProfiler(_HistoryProfiler):
         )
         f["store_rating"] = np.where(np.isnan(rating), self.mean_rating_, rating)
         f["business_type"] = pd.Categorical(
-            X["business_type"], categories=["brand", "distributor", "seller"]
+            X["business_type"], categories=list(BUSINESS_TYPES)
         ).codes
         f["tenure_days"] = ((self.as_of_ - X["onboarded_at"]) / pd.Timedelta(days=1)).to_numpy(
             float
@@ -355,34 +354,30 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         categories: pd.Index,
     ):
         """Learn category transfer and pair track records from ``history`` before ``as_of``."""
-        as_of = (
-            pd.Timestamp(self.as_of)
-            if self.as_of is not None
-            else (
-                history["posted_at"].max() + pd.Timedelta(days=1)
-                if len(history)
-                else pd.Timestamp("1970-01-01")
-            )
-        )
+        if self.as_of is not None:
+            as_of = pd.Timestamp(self.as_of)
+        else:
+            as_of = default_as_of(history)
+            as_of = _NO_HISTORY if as_of is None else as_of
         h = history_before(history, as_of)
         self.categories_ = categories
         m_index = pd.Index(merchants["merchant_id"].astype(object))
         c_index = pd.Index(creators["creator_id"].astype(object))
-        mi, ci = _codes(h["merchant_id"], m_index), _codes(h["creator_id"], c_index)
+        mi, ci = row_positions(h["merchant_id"], m_index), row_positions(h["creator_id"], c_index)
         ok = (mi >= 0) & (ci >= 0)
         mi, ci = mi[ok], ci[ok]
         gmv = h["gmv_usd"].to_numpy(float)[ok]
         views = h["views"].to_numpy(float)[ok]
         k_n = len(categories)
-        mc = _codes(merchants["primary_category"], categories)[mi]
-        cc = _codes(creators["primary_category"], categories)[ci]
+        mc = row_positions(merchants["primary_category"], categories)[mi]
+        cc = row_positions(creators["primary_category"], categories)[ci]
         rate = gmv.sum() / max(views.sum(), 1.0)
         self.global_gmv_per_view_ = float(rate)
         num, den = np.zeros((k_n, k_n)), np.zeros((k_n, k_n))
         np.add.at(num, (cc, mc), gmv)
         np.add.at(den, (cc, mc), views)
         k_views = self.prior_strength * (views.mean() if len(views) else 1.0)
-        self.category_lift_ = _shrunk_log_rate(num, den, rate, k_views) - np.log(rate + 1e-12)
+        self.category_lift_ = shrunk_log_rate(num, den, rate, k_views) - np.log(rate + 1e-12)
         # each pair's own record, keyed by (merchant row, creator row)
         key = mi.astype(np.int64) * len(c_index) + ci
         pk, inv = np.unique(key, return_inverse=True)
@@ -434,7 +429,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         g = np.where(hit, self.pair_gmv_[pos] if len(self.pair_keys_) else 0.0, 0.0)
         v = np.where(hit, self.pair_views_[pos] if len(self.pair_keys_) else 0.0, 0.0)
         f["pair_log_collabs"] = np.log1p(n)
-        f["pair_log_gmv_per_view"] = _shrunk_log_rate(
+        f["pair_log_gmv_per_view"] = shrunk_log_rate(
             g, v, self.global_gmv_per_view_, 1000.0
         ) - np.log(self.global_gmv_per_view_ + 1e-12)
         return pd.DataFrame(f)

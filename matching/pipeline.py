@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from matching import allocation as alloc
-from matching import data, policy
-from matching.candidates import DENSE_CELL_BYTES
-from matching.config import CandidatesConfig, Config, RankingConfig
-from matching.features import _codes
+from matching import data, memory, policy
+from matching.config import Config, RankingConfig
+from matching.contract import SHORT_VIDEO, default_as_of, row_positions
+from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
 
 log = logging.getLogger(__name__)
@@ -36,135 +36,8 @@ class TrainResult:
     run_id: str | None = None  # the MLflow run, when tracked
 
 
-# --------------------------------------------------------------------------- memory
-
-_BASE_BYTES = 512 * 2**20
-"""The interpreter, the libraries and a fitted model."""
-_INPUT_CELL_BYTES = 200
-"""One cell of an input table, read, validated and copied (tracemalloc sees ~25, without Arrow's buffers)."""
-_PAIR_ROW_BYTES = 4096
-"""One (merchant, candidate) row of pair features with its working copies (~80 float columns)."""
-_HEADROOM = 0.8
-"""Share of the available memory a run plans to use."""
 _FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
 """The as-of dates pandas can hold with room for the program's windows."""
-_RECOMMEND_BLOCK = 512
-"""Merchants ranked per block by ``match`` (``MatchRanker.recommend``'s default)."""
-
-
-def _dense_cell_bytes(candidates: CandidatesConfig) -> int:
-    """Peak bytes per (merchant, creator) while retrieval scores a block of merchants against
-    every creator (the retriever's own figure; the collaborative term is a matrix product)."""
-    return DENSE_CELL_BYTES
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still use: ``MemAvailable`` of /proc/meminfo (else the
-    available physical pages), lowered to the headroom under a cgroup (container) memory
-    limit when there is one. None where none of these can be read (the guard is then off)."""
-    avail = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        avail = None
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, ValueError, OSError):
-            avail = None
-    limit = _cgroup_headroom(Path("/sys/fs/cgroup"))
-    if limit is not None:
-        avail = limit if avail is None else min(avail, limit)
-    return avail
-
-
-def _cgroup_headroom(root: Path) -> int | None:
-    """Limit minus usage (reclaimable page cache excepted) of the cgroup, v2 or v1; None without a limit."""
-    for limit_file, usage_file, cache_key in (
-        ("memory.max", "memory.current", "inactive_file"),
-        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "total_inactive_file"),
-    ):
-        try:
-            limit_text = (root / limit_file).read_text().strip()
-            usage = int((root / usage_file).read_text())
-        except (OSError, ValueError):
-            continue
-        if limit_text == "max" or int(limit_text) >= 2**60:
-            return None
-        stat_file = root / limit_file.replace(Path(limit_file).name, "memory.stat")
-        cache = 0
-        try:
-            for line in stat_file.read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == cache_key:
-                    cache = int(value)
-        except (OSError, ValueError):
-            cache = 0
-        return max(int(limit_text) - usage + cache, 0)
-    return None
-
-
-def plan_memory(
-    sizes: dict[str, data.TableSize], candidates: CandidatesConfig, *, training: bool
-) -> int:
-    """The number of merchants to score per block so the run fits in memory (at most
-    ``candidates.block_size``; for ``match``, at most :data:`_RECOMMEND_BLOCK`).
-
-    The estimate: a fixed part (the inputs, the models, and for training the pair features
-    of every merchant's candidates, which are not streamed) plus, per merchant of a block,
-    one dense row of scores against every creator and its candidates' pair features. The
-    configured ``candidates.block_size`` is kept when it fits in :data:`_HEADROOM` of
-    :func:`available_memory`; otherwise the block shrinks (streaming: same results, more
-    blocks), with a warning. A machine without room for one merchant per block fails here,
-    before the heavy work.
-
-    Raises
-    ------
-    matching.data.InsufficientMemory
-        Even one merchant per block does not fit.
-    """
-    n_m, n_c = sizes["merchants"].rows, sizes["creators"].rows
-    per_pair = min(candidates.top_n, n_c) * _PAIR_ROW_BYTES
-    fixed = _BASE_BYTES + _INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
-    if training:
-        fixed += n_m * per_pair
-    per_merchant = n_c * _dense_cell_bytes(candidates) + per_pair
-    block = candidates.block_size if training else min(candidates.block_size, _RECOMMEND_BLOCK)
-    avail = available_memory()
-    if avail is None:
-        return block
-    budget = int(avail * _HEADROOM)
-    if fixed + per_merchant > budget:
-        raise data.InsufficientMemory(
-            f"{n_m:,} merchants x {n_c:,} creators need an estimated {_gb(fixed + per_merchant)} of memory "
-            f"even scored one merchant at a time; {_gb(avail)} is available"
-            + (
-                " (the training windows featurise every merchant's candidates at once)"
-                if training
-                else ""
-            )
-        )
-    affordable = int((budget - fixed) // per_merchant)
-    wanted = min(block, n_m)
-    if affordable >= wanted:
-        return block
-    log.warning(
-        "memory: %s merchants x %s creators would need an estimated %s in blocks of %d merchants; "
-        "%s is available, so scoring streams in blocks of %d",
-        f"{n_m:,}",
-        f"{n_c:,}",
-        _gb(fixed + wanted * per_merchant),
-        wanted,
-        _gb(avail),
-        affordable,
-    )
-    return affordable
-
-
-def _gb(n: float) -> str:
-    return f"{n / 2**30:.1f} GB"
 
 
 # --------------------------------------------------------------------------- train
@@ -178,14 +51,14 @@ def check_history(
     after the last collaboration): at least two must start after the first collaboration,
     and one older than the most recent must hold collaborations."""
     if collaborations.empty:
-        raise data.DataError(f"{source}: no collaborations; training learns from the history")
+        raise DataError(f"{source}: no collaborations; training learns from the history")
     posted = collaborations["posted_at"]
     first, last = posted.min(), posted.max()
-    as_of = last + pd.Timedelta(days=1)
+    as_of = default_as_of(collaborations)
     span = pd.Timedelta(days=ranking.validation_days)
     starts = window_starts(first, as_of, ranking)
     if len(starts) < 2 or not any(((posted >= t) & (posted < t + span)).any() for t in starts[1:]):
-        raise data.DataError(
+        raise DataError(
             f"{source}: the history ({first:%Y-%m-%d} to {last:%Y-%m-%d}) is too short to train: training needs "
             f"at least two {ranking.validation_days}-day windows after the first collaboration, and "
             "collaborations in a window before the most recent one (ranking.validation_days, ranking.n_windows)"
@@ -196,7 +69,7 @@ def _output_folder(path: str | os.PathLike) -> Path:
     """``path`` as a folder to write into, refused early when it is something else."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise data.DataError(f"{path}: not a folder")
+        raise DataError(f"{path}: not a folder")
     return path
 
 
@@ -225,7 +98,7 @@ def train(
     _output_folder(model_dir)
     if track:
         tracking.check(config.tracking.experiment)
-    block = plan_memory(data.input_sizes(data_dir), config.candidates, training=True)
+    block = memory.plan_blocks(data.input_sizes(data_dir), config.candidates, training=True)
     inputs = data.read_inputs(data_dir)
     check_history(
         inputs.collaborations,
@@ -287,11 +160,9 @@ def allocate_quota(
     videos, max-flow limit, greedy baseline).
     """
     elig = status[status["eligible"]].reset_index(drop=True)
-    seller_index = pd.Index(elig["merchant_id"].astype(object))
-    creator_index = pd.Index(creators["creator_id"].astype(object))
-    pairs = matches[matches["merchant_id"].isin(seller_index)]
-    s = _codes(pairs["merchant_id"], seller_index)
-    c = _codes(pairs["creator_id"], creator_index)
+    pairs = matches[matches["merchant_id"].isin(elig["merchant_id"])]
+    s = row_positions(pairs["merchant_id"], elig["merchant_id"])
+    c = row_positions(pairs["creator_id"], creators["creator_id"])
     horizon = policy.allocation_horizon(status)
     problem = alloc.build_problem(
         s,
@@ -337,7 +208,7 @@ def allocate_quota(
 
 def history_decay(collaborations: pd.DataFrame, default: float) -> float:
     """The repeat decay of short videos of one pair, estimated from the history."""
-    sv = collaborations[collaborations["content_type"] == "short_video"]
+    sv = collaborations[collaborations["content_type"] == SHORT_VIDEO]
     if sv.empty:
         return default
     pair = pd.factorize(sv["merchant_id"].astype(str) + "\x1f" + sv["creator_id"].astype(str))[0]
@@ -368,19 +239,17 @@ def match(
     is not an error: a warning, matches as usual and an empty allocation.
     """
     if top_k is not None and top_k < 1:
-        raise data.DataError(f"top_k must be at least 1, got {top_k}")
+        raise DataError(f"top_k must be at least 1, got {top_k}")
     saved = data.load_model(model_dir)
     cfg = config or saved.config
     as_of = as_of or date.today()
     if not _FIRST_DAY <= as_of <= _LAST_DAY:
-        raise data.DataError(
-            f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}"
-        )
+        raise DataError(f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}")
     out = _output_folder(out_dir)
     data.recover(
         out, data.OUTPUT_FILES
     )  # a run killed while writing left a journal or temporary files
-    block = plan_memory(data.input_sizes(data_dir), saved.ranker.candidates, training=False)
+    block = memory.plan_blocks(data.input_sizes(data_dir), saved.ranker.candidates, training=False)
     inputs = data.read_inputs(data_dir)
     status = policy.seller_status(inputs.merchants, cfg.program, as_of)
     if not (
@@ -401,7 +270,6 @@ def match(
         log.info("%d collaborations posted on or after the as-of date %s are ignored", later, as_of)
     ranker = saved.ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations, as_of)
     ranker.progress = progress
-    ranker.snapshot_.retriever.set_params(block_size=block)
     k = top_k or cfg.match.top_k
     matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
     decay = history_decay(

@@ -31,16 +31,12 @@ from tqdm import tqdm
 
 from matching.candidates import SOURCES, CandidateRetriever
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
-from matching.features import (
-    CreatorProfiler,
-    MerchantProfiler,
-    PairFeaturizer,
-    _codes,
-    history_before,
-)
+from matching.contract import CONTENT_TYPES, SHORT_VIDEO, default_as_of, row_positions
+from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, history_before
+from matching.memory import RECOMMEND_BLOCK
 
 log = logging.getLogger(__name__)
-_CONTENT_CODES = {"short_video": 0, "graphic": 1, "live": 2}
+_CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
 _DROP = ("row", "category")
 
 
@@ -116,8 +112,8 @@ def _window_rows(
 ):
     """Value rows (observed collaborations) and fit rows (chosen vs sampled candidates)."""
     w = history[(history["posted_at"] >= snap.as_of) & (history["posted_at"] < end)]
-    mi = _codes(w["merchant_id"], pd.Index(snap.merchants["merchant_id"].astype(object)))
-    ci = _codes(w["creator_id"], pd.Index(snap.creators["creator_id"].astype(object)))
+    mi = row_positions(w["merchant_id"], snap.merchants["merchant_id"])
+    ci = row_positions(w["creator_id"], snap.creators["creator_id"])
     ok = (mi >= 0) & (ci >= 0)
     w, mi, ci = w[ok], mi[ok], ci[ok]
     value = None
@@ -263,9 +259,9 @@ class MatchRanker(BaseEstimator):
         """Train on the history before ``as_of`` (default: the day after the last collaboration)."""
         r = self.ranking
         if as_of is None:
-            if not len(collaborations):
+            as_of = default_as_of(collaborations)
+            if as_of is None:
                 raise ValueError("no collaborations: nothing to learn from")
-            as_of = collaborations["posted_at"].max() + pd.Timedelta(days=1)
         as_of = pd.Timestamp(as_of)
         rng = np.random.default_rng(r.random_state)
         span = pd.Timedelta(days=r.validation_days)
@@ -386,7 +382,7 @@ class MatchRanker(BaseEstimator):
 
     def _predict_value(self, X: pd.DataFrame) -> np.ndarray:
         """Expected GMV of one short video (the first of the pair)."""
-        X = X.assign(content_type=float(_CONTENT_CODES["short_video"]), log_videos=0.0)
+        X = X.assign(content_type=float(_CONTENT_CODES[SHORT_VIDEO]), log_videos=0.0)
         return self.value_model_.predict(X[self.value_features_])
 
     def _predict_fit(self, X: pd.DataFrame) -> np.ndarray:
@@ -399,14 +395,19 @@ class MatchRanker(BaseEstimator):
         merchants: np.ndarray | None = None,
         certified: np.ndarray | None = None,
         certified_weight: float | None = None,
-        block: int = 512,
+        block: int | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
 
-        ``certified`` flags each merchant row of the snapshot (default: the table's column, or none).
+        ``certified`` flags each merchant row of the snapshot (default: the table's column, or
+        none). Merchants are retrieved and ranked ``block`` at a time (default:
+        :data:`matching.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
+        bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it).
         """
         check_is_fitted(self, "value_model_")
         snap = self.snapshot_
+        if block is None:
+            block = min(RECOMMEND_BLOCK, self.candidates.block_size)
         m_all = np.arange(len(snap.merchants)) if merchants is None else np.asarray(merchants)
         if certified is None:
             col = snap.merchants.get("certified_super_top")
@@ -418,7 +419,7 @@ class MatchRanker(BaseEstimator):
         )
         for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
-            cand, _ = snap.retriever.retrieve(mb)
+            cand, _ = snap.retriever.retrieve(mb, block_size=block)
             mm = np.repeat(mb, cand.shape[1])
             cc = cand.ravel()
             X = snap.pair_features(mm, cc)
@@ -533,8 +534,8 @@ def _validate(value, fit, rate, window) -> dict[str, float]:
 def pair_positions(ranker: MatchRanker, merchant_ids, creator_ids) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of ids in the ranker's snapshot; unknown ids are an error."""
     snap = ranker.snapshot_
-    m = _codes(merchant_ids, pd.Index(snap.merchants["merchant_id"].astype(object)))
-    c = _codes(creator_ids, pd.Index(snap.creators["creator_id"].astype(object)))
+    m = row_positions(merchant_ids, snap.merchants["merchant_id"])
+    c = row_positions(creator_ids, snap.creators["creator_id"])
     if (m < 0).any() or (c < 0).any():
         bad = list(pd.Series(np.asarray(merchant_ids, dtype=object))[m < 0][:3]) + list(
             pd.Series(np.asarray(creator_ids, dtype=object))[c < 0][:3]

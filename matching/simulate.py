@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from matching.config import Config
+from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
 
 CATEGORY_NAMES = (
     "beauty",
@@ -40,8 +41,8 @@ CATEGORY_NAMES = (
     "pet",
     "jewelry",
 )
-BUSINESS_TYPES = np.array(["brand", "distributor", "seller"])
-CONTENT_TYPES = np.array(["short_video", "graphic", "live"])
+_BUSINESS = np.array(BUSINESS_TYPES)
+_CONTENT = np.array(CONTENT_TYPES)
 # share of content types, views and value of one piece relative to a short video
 _CONTENT_SHARE = np.array([0.7, 0.15, 0.15])
 _CONTENT_VIEWS = np.array([1.0, 0.25, 3.0])
@@ -405,7 +406,7 @@ def simulate(
             ("annual_gmv_usd", gmv),
             ("avg_price_usd", np.round(np.exp(log_price), 2)),
             ("store_rating", rating),
-            ("business_type", BUSINESS_TYPES[btype].astype(object)),
+            ("business_type", _BUSINESS[btype].astype(object)),
             ("onboarded_at", onboarded),
             ("certified_super_top", certified),
             ("free_videos_used", used),
@@ -538,7 +539,7 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
                     "merchant_id": M["merchant_id"][mm],
                     "creator_id": C["creator_id"][cc],
                     "posted_at": posted,
-                    "content_type": CONTENT_TYPES[ctype].astype(object),
+                    "content_type": _CONTENT[ctype].astype(object),
                     "videos": videos.astype(np.int64),
                     "views": views,
                     "orders": orders.astype(np.int64),

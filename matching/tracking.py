@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from matching.config import ConfigError
+from matching.errors import TrackingError
 
 # explicit requirements: logging never resolves the environment (fast, offline)
 PIP_REQUIREMENTS = [
@@ -27,10 +27,6 @@ PIP_REQUIREMENTS = [
     "pyyaml",
     "pydantic",
 ]
-
-
-class TrackingError(ConfigError):
-    """The tracking store (``MLFLOW_TRACKING_URI``) cannot be used; the message is one line."""
 
 
 _PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}

@@ -26,9 +26,11 @@ import pytest
 import yaml
 from threadpoolctl import threadpool_limits
 
-from matching import data, pipeline
+from matching import data, memory, pipeline
+from matching.candidates import CandidateRetriever
 from matching.cli import main
 from matching.config import default_config_dir
+from matching.ranking import MatchRanker
 
 AS_OF = "2026-03-01"
 ELIGIBLE = ("m000003", "m000004")  # made certified and onboarded in the program
@@ -1065,29 +1067,28 @@ def test_unreachable_tracking_fails_fast_and_no_tracking_runs(base, tmp_path, mo
 def _needed(base: Base, block: int) -> int:
     saved = data.load_model(base.model)
     sizes = data.input_sizes(base.data)
-    cand = saved.ranker.candidates
-    n_c = sizes["creators"].rows
-    fixed = pipeline._BASE_BYTES + pipeline._INPUT_CELL_BYTES * sum(
-        t.rows * t.columns for t in sizes.values()
-    )
-    per = n_c * pipeline._dense_cell_bytes(cand) + min(cand.top_n, n_c) * pipeline._PAIR_ROW_BYTES
-    return fixed + block * per
+    return memory.estimate(sizes, saved.ranker.candidates, training=False).peak(block)
 
 
 def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
     base, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(
-        pipeline, "available_memory", lambda: int(_needed(base, 12) / pipeline._HEADROOM) + 1
+        memory, "available_memory", lambda: int(_needed(base, 12) / memory.HEADROOM) + 1
     )
     blocks = []
-    real = pipeline.MatchRanker.recommend
+    real_recommend, real_retrieve = MatchRanker.recommend, CandidateRetriever.retrieve
 
     def recommend(self, *a, **k):
-        blocks.append((k["block"], self.snapshot_.retriever.block_size))
-        return real(self, *a, **k)
+        blocks.append(("recommend", k["block"]))
+        return real_recommend(self, *a, **k)
 
-    monkeypatch.setattr(pipeline.MatchRanker, "recommend", recommend)
+    def retrieve(self, *a, **k):
+        blocks.append(("retrieve", k.get("block_size")))
+        return real_retrieve(self, *a, **k)
+
+    monkeypatch.setattr(MatchRanker, "recommend", recommend)
+    monkeypatch.setattr(CandidateRetriever, "retrieve", retrieve)
     capsys.readouterr()
     assert (
         main(
@@ -1105,7 +1106,7 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
         )
         == 0
     )
-    assert blocks == [(12, 12)]
+    assert blocks[0] == ("recommend", 12) and set(blocks[1:]) == {("retrieve", 12)}
     warning = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning: memory")]
     assert (
         len(warning) == 1
@@ -1116,7 +1117,7 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
 
 
 def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "available_memory", lambda: 200 * 2**20)
+    monkeypatch.setattr(memory, "available_memory", lambda: 200 * 2**20)
     monkeypatch.setattr(
         data, "read_inputs", lambda *a, **k: pytest.fail("read the inputs before planning memory")
     )
@@ -1145,8 +1146,8 @@ def test_available_memory_respects_a_container_limit(tmp_path):
     (tmp_path / "memory.max").write_text("4294967296\n")
     (tmp_path / "memory.current").write_text("1073741824\n")
     (tmp_path / "memory.stat").write_text("anon 1\ninactive_file 536870912\n")
-    assert pipeline._cgroup_headroom(tmp_path) == 3 * 2**30 + 2**29
+    assert memory.cgroup_headroom(tmp_path) == 3 * 2**30 + 2**29
     (tmp_path / "memory.max").write_text("max\n")
-    assert pipeline._cgroup_headroom(tmp_path) is None
-    assert pipeline._cgroup_headroom(tmp_path / "nothing") is None
-    assert pipeline.available_memory() is None or pipeline.available_memory() > 0
+    assert memory.cgroup_headroom(tmp_path) is None
+    assert memory.cgroup_headroom(tmp_path / "nothing") is None
+    assert memory.available_memory() is None or memory.available_memory() > 0

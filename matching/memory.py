@@ -1,0 +1,180 @@
+"""How much memory a run needs, and how many merchants to score per block so it fits.
+
+One home for every memory figure: the retriever's dense scores per (merchant, creator)
+cell, the pair features per candidate, the block sizes of retrieval and ranking, and the
+plan made before the tables are read (:func:`plan_blocks`), from their sizes alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from matching.config import CandidatesConfig
+from matching.errors import InsufficientMemory
+
+__all__ = [
+    "DENSE_CELL_BYTES",
+    "HEADROOM",
+    "RECOMMEND_BLOCK",
+    "Estimate",
+    "available_memory",
+    "block_rows",
+    "cgroup_headroom",
+    "estimate",
+    "plan_blocks",
+]
+
+log = logging.getLogger(__name__)
+
+DENSE_CELL_BYTES = 8 * 14
+"""Peak bytes per (merchant, creator) cell while retrieval scores a block of merchants
+against every creator: ~14 float64 arrays alive (the collaborative term is a matrix product)."""
+RECOMMEND_BLOCK = 512
+"""Merchants ranked per block by ``MatchRanker.recommend`` unless told otherwise."""
+BASE_BYTES = 512 * 2**20
+"""The interpreter, the libraries and a fitted model."""
+INPUT_CELL_BYTES = 200
+"""One cell of an input table, read, validated and copied (tracemalloc sees ~25, without
+Arrow's buffers)."""
+PAIR_ROW_BYTES = 4096
+"""One (merchant, candidate) row of pair features with its working copies (~80 float columns)."""
+HEADROOM = 0.8
+"""Share of the available memory a run plans to use."""
+
+
+def block_rows(n_creators: int, block_size: int, block_memory_mb: float) -> int:
+    """Merchants retrieval scores at once: ``block_size``, fewer when the dense
+    (merchants x creators) arrays alive at the peak would exceed ``block_memory_mb``."""
+    per_row = n_creators * DENSE_CELL_BYTES
+    return int(max(1, min(block_size, block_memory_mb * 2**20 // per_row)))
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still use: ``MemAvailable`` of /proc/meminfo (else the
+    available physical pages), lowered to the headroom under a cgroup (container) memory
+    limit when there is one. None where none of these can be read (the guard is then off)."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        avail = None
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            avail = None
+    limit = cgroup_headroom(Path("/sys/fs/cgroup"))
+    if limit is not None:
+        avail = limit if avail is None else min(avail, limit)
+    return avail
+
+
+def cgroup_headroom(root: Path) -> int | None:
+    """Limit minus usage (reclaimable page cache excepted) of the cgroup mounted at ``root``,
+    v2 or v1; None without a limit."""
+    for limit_file, usage_file, cache_key in (
+        ("memory.max", "memory.current", "inactive_file"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "total_inactive_file"),
+    ):
+        try:
+            limit_text = (root / limit_file).read_text().strip()
+            usage = int((root / usage_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or int(limit_text) >= 2**60:
+            return None
+        stat_file = root / limit_file.replace(Path(limit_file).name, "memory.stat")
+        cache = 0
+        try:
+            for line in stat_file.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == cache_key:
+                    cache = int(value)
+        except (OSError, ValueError):
+            cache = 0
+        return max(int(limit_text) - usage + cache, 0)
+    return None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's estimated peak: ``fixed + block * per_merchant`` bytes for blocks of ``block``
+    merchants."""
+
+    fixed: int
+    per_merchant: int
+
+    def peak(self, block: int) -> int:
+        return self.fixed + block * self.per_merchant
+
+
+def estimate(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> Estimate:
+    """The memory model of a run from the input tables' sizes (``{table: TableSize}``).
+
+    Fixed: the interpreter and model, the inputs, and for training the pair features of
+    every merchant's candidates (the training windows featurise them at once). Per merchant
+    of a block: one dense row of scores against every creator and its candidates' features.
+    """
+    n_c = sizes["creators"].rows
+    per_pair = min(candidates.top_n, n_c) * PAIR_ROW_BYTES
+    fixed = BASE_BYTES + INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
+    if training:
+        fixed += sizes["merchants"].rows * per_pair
+    return Estimate(fixed, n_c * DENSE_CELL_BYTES + per_pair)
+
+
+def plan_blocks(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> int:
+    """The number of merchants to score per block so the run fits in memory (at most
+    ``candidates.block_size``; for ``match``, at most :data:`RECOMMEND_BLOCK`).
+
+    The configured block is kept when its :func:`estimate` fits in :data:`HEADROOM` of
+    :func:`available_memory`; otherwise the block shrinks (streaming: same results, more
+    blocks), with a warning. A machine without room for one merchant per block fails here,
+    before the heavy work.
+
+    Raises
+    ------
+    matching.errors.InsufficientMemory
+        Even one merchant per block does not fit.
+    """
+    n_m, n_c = sizes["merchants"].rows, sizes["creators"].rows
+    need = estimate(sizes, candidates, training=training)
+    block = candidates.block_size if training else min(candidates.block_size, RECOMMEND_BLOCK)
+    avail = available_memory()
+    if avail is None:
+        return block
+    budget = int(avail * HEADROOM)
+    if need.peak(1) > budget:
+        raise InsufficientMemory(
+            f"{n_m:,} merchants x {n_c:,} creators need an estimated {_gb(need.peak(1))} of "
+            f"memory even scored one merchant at a time; {_gb(avail)} is available"
+            + (
+                " (the training windows featurise every merchant's candidates at once)"
+                if training
+                else ""
+            )
+        )
+    affordable = int((budget - need.fixed) // need.per_merchant)
+    wanted = min(block, n_m)
+    if affordable >= wanted:
+        return block
+    log.warning(
+        "memory: %s merchants x %s creators would need an estimated %s in blocks of %d merchants; "
+        "%s is available, so scoring streams in blocks of %d",
+        f"{n_m:,}",
+        f"{n_c:,}",
+        _gb(need.peak(wanted)),
+        wanted,
+        _gb(avail),
+        affordable,
+    )
+    return affordable
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"

@@ -1,0 +1,42 @@
+"""The house rules a reader relies on, checked: no private name crosses a module line."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matching.contract import default_as_of, row_positions
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted(
+    p
+    for folder in ("matching", "tests", "benchmarks", "notebooks")
+    for p in (ROOT / folder).rglob("*.py")
+)
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("matching"):
+                found += [
+                    f"{path.relative_to(ROOT)}: from {node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    assert not found, "\n".join(found)
+
+
+def test_row_positions():
+    ids = pd.Series(["a", "b", "c"], dtype="string")
+    assert row_positions(["c", "x", "a"], ids).tolist() == [2, -1, 0]
+    assert row_positions(np.array(["b"], dtype=object), pd.Index(["a", "b"])).tolist() == [1]
+    assert row_positions([], ids).tolist() == []
+
+
+def test_default_as_of_is_the_day_after_the_last_collaboration():
+    h = pd.DataFrame({"posted_at": pd.to_datetime(["2026-01-03", "2026-02-10"])})
+    assert default_as_of(h) == pd.Timestamp("2026-02-11")
+    assert default_as_of(h.iloc[:0]) is None
