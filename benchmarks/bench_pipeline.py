@@ -15,7 +15,7 @@ from datetime import date
 
 from matching import evaluation, policy
 from matching.config import load_config
-from matching.pipeline import allocate_quota, history_decay
+from matching.pipeline import allocate_quota, history_returns
 from matching.ranking import MatchRanker
 from matching.simulate import simulate
 
@@ -37,7 +37,7 @@ def run(n_m: int, n_c: int, as_of: date) -> dict:
     t3 = time.perf_counter()
     evaluation.baseline_rankings(ranker, cfg.match.top_k)
     t4 = time.perf_counter()
-    decay = history_decay(mk.collaborations, cfg.allocation.default_decay)
+    decay = history_returns(mk.collaborations, cfg.allocation).decay
     _, report = allocate_quota(matches, status, mk.creators, cfg, decay)
     t5 = time.perf_counter()
     return {

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from matching import allocation as alloc
-from matching import data, memory, policy
-from matching.config import Config, RankingConfig
-from matching.contract import SHORT_VIDEO, default_as_of, row_positions
+from matching import data, memory, policy, returns
+from matching.config import AllocationConfig, Config, RankingConfig
+from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
 
@@ -206,18 +206,13 @@ def allocate_quota(
     return out, report
 
 
-def history_decay(collaborations: pd.DataFrame, default: float) -> float:
-    """The repeat decay of short videos of one pair, estimated from the history."""
-    sv = collaborations[collaborations["content_type"] == SHORT_VIDEO]
-    if sv.empty:
-        return default
-    pair = pd.factorize(sv["merchant_id"].astype(str) + "\x1f" + sv["creator_id"].astype(str))[0]
-    order = np.lexsort((sv["posted_at"].to_numpy(), pair))
-    videos = sv["videos"].to_numpy(np.int64)[order]
-    g = pair[order]
-    before = pd.Series(videos).groupby(g).cumsum().to_numpy() - videos
-    return alloc.estimate_decay(
-        g, videos, sv["gmv_usd"].to_numpy(float)[order], default=default, prior_videos=before
+def history_returns(collaborations: pd.DataFrame, allocation: AllocationConfig):
+    """The diminishing returns of short videos of one pair, estimated from the history
+    (:func:`matching.returns.estimate_returns`, prior from the ``allocation`` config)."""
+    return returns.estimate_returns(
+        collaborations,
+        prior_mean=allocation.default_decay,
+        prior_strength=allocation.decay_prior_strength,
     )
 
 
@@ -272,10 +267,10 @@ def match(
     ranker.progress = progress
     k = top_k or cfg.match.top_k
     matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
-    decay = history_decay(
+    decay = history_returns(
         inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)],
-        cfg.allocation.default_decay,
-    )
+        cfg.allocation,
+    ).decay
     allocation, report = allocate_quota(matches, status, inputs.creators, cfg, decay)
     summary = {
         "as_of": as_of.isoformat(),
