@@ -63,7 +63,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
