@@ -49,7 +49,7 @@ def run(n_m: int, n_c: int, as_of: date) -> dict:
         "rank_s": t3 - t2,
         "rank_vs_baseline": (t3 - t2) / max(t4 - t3, 1e-9),
         "allocate_s": t5 - t4,
-        "videos_placed": report["videos_placed"],
+        "videos_placed": report.videos_placed,
         "peak_rss_mb": _rss_mb(),
     }
 

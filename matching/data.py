@@ -24,6 +24,7 @@ Extra columns are kept unchanged, in their place. Any problem is raised as
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
@@ -54,6 +55,7 @@ from matching.contract import (
     TABLES,
 )
 from matching.errors import DataError
+from matching.summary import OutputFile, RunSummary
 
 __all__ = [
     "ALLOCATION_COLUMNS",
@@ -1302,30 +1304,25 @@ def summarize_inputs(inputs: Inputs, config: Any) -> str:
     return "\n".join(lines)
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: RunSummary) -> str:
     """The run summary of ``matching match`` as a short table."""
+    a = summary.allocation
     rows = [
-        ("as of", summary["as_of"]),
-        ("merchants matched", f"{summary['merchants']:,} ({summary['matches']:,} matches)"),
-        (
-            "eligible sellers",
-            f"{summary['eligible_sellers']:,} of {summary['certified_sellers']:,} certified",
-        ),
-        ("sellers served", f"{summary['sellers_served']:,}"),
+        ("as of", summary.as_of.isoformat()),
+        ("merchants matched", f"{summary.merchants:,} ({summary.matches:,} matches)"),
+        ("eligible sellers", f"{a.eligible_sellers:,} of {summary.certified_sellers:,} certified"),
+        ("sellers served", f"{a.sellers_served:,}"),
         (
             "videos placed",
-            f"{summary['videos_placed']:,} of {summary['remaining_quota']:,} remaining quota "
-            f"(max-flow limit {summary['max_flow_limit']:,})",
+            f"{a.videos_placed:,} of {a.remaining_quota:,} remaining quota "
+            f"(max-flow limit {a.max_flow_limit:,})",
         ),
         (
             "expected GMV",
-            f"{summary['expected_gmv_usd']:,.0f} USD (greedy: "
-            f"{summary['greedy_expected_gmv_usd']:,.0f}, gap {100 * summary['greedy_gap']:.2f}%)",
+            f"{a.expected_gmv_usd:,.0f} USD (greedy: "
+            f"{a.greedy_expected_gmv_usd:,.0f}, gap {100 * a.greedy_gap:.2f}%)",
         ),
-        (
-            "creators used",
-            f"{summary['creators_used']:,} (utilisation {100 * summary['creator_utilisation']:.1f}%)",
-        ),
+        ("creators used", f"{a.creators_used:,} (utilisation {100 * a.creator_utilisation:.1f}%)"),
     ]
     return "\n".join(f"{k:18s} {v}" for k, v in rows)
 
@@ -1368,9 +1365,9 @@ def write_outputs(
     out_dir: str | os.PathLike,
     matches: pd.DataFrame,
     allocation: pd.DataFrame,
-    summary: dict,
+    summary: RunSummary,
     pictures: Mapping[str, bytes] | None = None,
-) -> dict:
+) -> RunSummary:
     """Validate and write ``matches``, ``allocation``, ``summary.json`` and the run's
     ``pictures`` (PNG bytes by file name) as one unit (:func:`publish`). The summary written,
     and returned, gains ``outputs``: the rows and SHA-256 of each table, so a reader can check
@@ -1381,14 +1378,14 @@ def write_outputs(
         f"{name}.parquet": (len(df), _parquet_bytes(df, _OUTPUT_SCHEMAS[name]))
         for name, df in (("matches", matches), ("allocation", allocation))
     }
-    summary = {
-        **summary,
-        "outputs": {
-            name: {"rows": rows, "sha256": hashlib.sha256(blob).hexdigest()}
+    summary = dataclasses.replace(
+        summary,
+        outputs={
+            name: OutputFile(rows, hashlib.sha256(blob).hexdigest())
             for name, (rows, blob) in blobs.items()
         },
-    }
-    text = json.dumps(summary, sort_keys=True, indent=2, default=_json_default) + "\n"
+    )
+    text = summary.to_json()
     files = {name: _bytes_writer(blob) for name, (_, blob) in blobs.items()}
     pngs = {name: _bytes_writer(blob) for name, blob in (pictures or {}).items()}
     publish(out_dir, {**files, **pngs, "summary.json": _bytes_writer(text.encode())})

@@ -22,6 +22,7 @@ from matching.config import AllocationConfig, Config, RankingConfig
 from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
+from matching.summary import AllocationReport, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +154,11 @@ def allocate_quota(
     creators: pd.DataFrame,
     config: Config,
     decay: float,
-) -> tuple[pd.DataFrame, dict[str, float]]:
+) -> tuple[pd.DataFrame, AllocationReport]:
     """Assign each eligible seller's remaining free videos across its matched creators.
 
-    Returns the ``allocation`` table and the solver's report (objective, placed
-    videos, max-flow limit, greedy baseline).
+    Returns the ``allocation`` table and its report (objective, placed videos, max-flow
+    limit, greedy baseline, creators used).
     """
     elig = status[status["eligible"]].reset_index(drop=True)
     pairs = matches[matches["merchant_id"].isin(elig["merchant_id"])]
@@ -189,20 +190,20 @@ def allocate_quota(
         ["merchant_id", "videos", "creator_id"], ascending=[True, False, True], ignore_index=True
     )
     used_cap = problem.capacity[np.unique(c[take])].sum() if take.any() else 0
-    report = {
-        "eligible_sellers": int(len(elig)),
-        "sellers_served": int(out["merchant_id"].nunique()),
-        "remaining_quota": int(elig["remaining_quota"].sum()),
-        "videos_placed": int(best.placed),
-        "max_flow_limit": int(best.max_flow),
-        "expected_gmv_usd": float(best.objective),
-        "greedy_expected_gmv_usd": float(greedy.objective),
-        "greedy_gap": float(1 - greedy.objective / best.objective) if best.objective > 0 else 0.0,
-        "creators_used": int(out["creator_id"].nunique()),
-        "creator_utilisation": float(best.placed / used_cap) if used_cap else 0.0,
-        "horizon_days": int(horizon),
-        "repeat_decay": float(decay),
-    }
+    report = AllocationReport(
+        eligible_sellers=int(len(elig)),
+        sellers_served=int(out["merchant_id"].nunique()),
+        remaining_quota=int(elig["remaining_quota"].sum()),
+        videos_placed=int(best.placed),
+        max_flow_limit=int(best.max_flow),
+        expected_gmv_usd=float(best.objective),
+        greedy_expected_gmv_usd=float(greedy.objective),
+        greedy_gap=float(1 - greedy.objective / best.objective) if best.objective > 0 else 0.0,
+        creators_used=int(out["creator_id"].nunique()),
+        creator_utilisation=float(best.placed / used_cap) if used_cap else 0.0,
+        horizon_days=int(horizon),
+        repeat_decay=float(decay),
+    )
     return out, report
 
 
@@ -225,10 +226,10 @@ def match(
     top_k: int | None = None,
     as_of: date | None = None,
     progress: bool = False,
-) -> dict:
-    """Rank creators for every merchant and allocate the free videos; write both tables
-    and ``summary.json`` to ``out_dir`` as one unit (:func:`matching.data.publish`).
-    Returns the summary as written.
+) -> RunSummary:
+    """Rank creators for every merchant and allocate the free videos; write both tables,
+    ``summary.json`` and the run's pictures to ``out_dir`` as one unit
+    (:func:`matching.data.publish`). Returns the summary as written.
 
     Nothing is written unless the whole run succeeds. An as-of date outside the program
     is not an error: a warning, matches as usual and an empty allocation.
@@ -272,28 +273,28 @@ def match(
         cfg.allocation,
     ).decay
     allocation, report = allocate_quota(matches, status, inputs.creators, cfg, decay)
-    summary = {
-        "as_of": as_of.isoformat(),
-        "merchants": int(len(inputs.merchants)),
-        "creators": int(len(inputs.creators)),
-        "matches": int(len(matches)),
-        "certified_sellers": int(status["certified"].sum()),
-        **report,
-        "allocation_rows": int(len(allocation)),
-    }
+    summary = RunSummary(
+        as_of=as_of,
+        merchants=int(len(inputs.merchants)),
+        creators=int(len(inputs.creators)),
+        matches=int(len(matches)),
+        certified_sellers=int(status["certified"].sum()),
+        allocation_rows=int(len(allocation)),
+        allocation=report,
+    )
     return data.write_outputs(
-        out, matches, allocation, summary, _pictures(matches, allocation, status, inputs, summary)
+        out, matches, allocation, summary, _pictures(matches, allocation, status, inputs, report)
     )
 
 
-def _pictures(matches, allocation, status, inputs, summary) -> dict[str, bytes]:
+def _pictures(matches, allocation, status, inputs, report: AllocationReport) -> dict[str, bytes]:
     """The run's key pictures, as PNG bytes by the file names of :data:`data.MATCH_PICTURES`."""
     from matching import plots
 
     axes = (
         plots.score_distribution(matches, inputs.merchants),
         plots.allocation_per_seller(allocation, status),
-        plots.creator_utilisation(allocation, inputs.creators, summary["horizon_days"]),
-        plots.greedy_gap(summary),
+        plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
+        plots.greedy_gap(report),
     )
     return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

@@ -84,7 +84,7 @@ print(data.format_summary(summary))
 plots.allocation_per_seller(allocation, status);
 
 # %%
-plots.creator_utilisation(allocation, inputs.creators, summary["horizon_days"]);
+plots.creator_utilisation(allocation, inputs.creators, summary.allocation.horizon_days);
 
 # %%
 plots.greedy_gap(summary);
@@ -113,8 +113,8 @@ for s in scenarios:
     creators_s = inputs.creators.assign(
         weekly_video_capacity=(inputs.creators["weekly_video_capacity"] * s.get("capacity", 1.0)).round().astype("int64")
     )
-    _, report = pipeline.allocate_quota(matches, status_s, creators_s, cfg_s, s.get("decay", summary["repeat_decay"]))
-    rows.append({"lever": s["lever"], "value": s["value"], **report})
+    _, report = pipeline.allocate_quota(matches, status_s, creators_s, cfg_s, s.get("decay", summary.allocation.repeat_decay))
+    rows.append({"lever": s["lever"], "value": s["value"], **report.to_dict()})
 whatif = pd.DataFrame(rows)
 whatif[["lever", "value", "sellers_served", "videos_placed", "expected_gmv_usd", "greedy_gap",
         "creators_used", "creator_utilisation"]]
