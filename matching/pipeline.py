@@ -22,6 +22,7 @@ from matching.config import AllocationConfig, Config, RankingConfig
 from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
+from matching.simulate import read_truth
 from matching.summary import AllocationReport, RunSummary
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def train(
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
         metrics = dict(ranker.validation_)
         report = tradeoff = None
-        truth = data.read_truth(data_dir) if evaluate else None
+        truth = read_truth(data_dir) if evaluate else None
         if truth is not None:
             report = evaluation.evaluate(ranker, truth)
             lift = evaluation.lift_over_baselines(report)

@@ -23,13 +23,16 @@ chunks whose memory is bounded by ``chunk_size``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from matching import data
 from matching.config import Config
 from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
 
@@ -673,3 +676,40 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
     )
     out["posted_at"] = _to_dates(out["posted_at"].to_numpy())
     return out
+
+
+# --------------------------------------------------------------------------- files
+
+TRUTH_DIR = "truth"
+"""The folder, beside a simulated marketplace's tables, that holds its ground truth."""
+
+
+def write_marketplace(market: Marketplace, out_dir: str | os.PathLike, fmt: str = "parquet"):
+    """Write a simulated marketplace: the three input tables in ``fmt``, and its truth in
+    ``truth/`` (``merchants.parquet``, ``creators.parquet``, ``params.json``)."""
+    out = Path(out_dir)
+    data.write_tables(
+        {
+            "merchants": market.merchants,
+            "creators": market.creators,
+            "collaborations": market.collaborations,
+        },
+        out,
+        fmt=fmt,
+    )
+    truth = market.truth.to_tables()
+    tables = {"merchants": truth["merchants"], "creators": truth["creators"]}
+    data.write_tables(tables, out / TRUTH_DIR)
+    data.write_json(truth["params"], out / TRUTH_DIR / "params.json")
+
+
+def read_truth(data_dir: str | os.PathLike) -> GroundTruth | None:
+    """The ground truth beside a simulated data folder, or None when there is none."""
+    folder = Path(data_dir) / TRUTH_DIR
+    if not (folder / "params.json").is_file():
+        return None
+    return GroundTruth.from_tables(
+        data.read_table(folder / "merchants.parquet"),
+        data.read_table(folder / "creators.parquet"),
+        data.read_json(folder / "params.json"),
+    )

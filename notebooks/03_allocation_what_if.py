@@ -47,7 +47,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from matching import data, evaluation, load_config, pipeline, plots, policy, simulate
+from matching import cli, data, evaluation, load_config, pipeline, plots, policy, simulate
+from matching.simulate import read_truth, write_marketplace
 
 cfg = load_config()
 if FAST:
@@ -64,11 +65,11 @@ out_dir = Path(workdir.name) / "out"
 if DATA_DIR is None:
     market = simulate(cfg.replace(simulate={"certified_share": CERTIFIED_SHARE}), merchants=N_MERCHANTS,
                       creators=N_CREATORS, seed=SEED)
-    data.write_marketplace(market, data_dir)
+    write_marketplace(market, data_dir)
 if MODEL_DIR is None:
     pipeline.train(data_dir, cfg, model_dir, track=False, evaluate=False)
 inputs = data.read_inputs(data_dir)
-print(data.summarize_inputs(inputs, cfg))
+print(cli.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## The allocation of `matching match`
@@ -78,7 +79,7 @@ summary = pipeline.match(data_dir, model_dir, out_dir, cfg, as_of=as_of)
 matches = data.read_table(out_dir / "matches.parquet")
 allocation = data.read_table(out_dir / "allocation.parquet")
 status = policy.seller_status(inputs.merchants, cfg.program, as_of)
-print(data.format_summary(summary))
+print(cli.format_summary(summary))
 
 # %%
 plots.allocation_per_seller(allocation, status);
@@ -138,7 +139,7 @@ plots.greedy_gap(whatif, labels=whatif["lever"].str.split(" [(]").str[0] + " = "
 # ranking quality left to non-certified merchants (only when the data folder has a truth).
 
 # %%
-truth = data.read_truth(data_dir)
+truth = read_truth(data_dir)
 ranker = data.load_model(model_dir).ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations,
                                                      as_of)
 sweep = None if truth is None else evaluation.priority_tradeoff(ranker, truth, CERTIFIED_WEIGHTS)
