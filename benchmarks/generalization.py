@@ -161,7 +161,15 @@ def main(argv=None):
         t = time.perf_counter()
         ranker = MatchRanker(features=cfg.features, candidates=cfg.candidates, ranking=cfg.ranking)
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
-        report = evaluate(ranker, truth)
+        c = cfg.candidates
+        report = evaluate(
+            ranker,
+            truth,
+            inputs.merchants,
+            inputs.creators,
+            inputs.collaborations,
+            n_candidates=c.top_n + c.partner_top_n,
+        )
         print(
             f"\n## alt marketplace, seed {seed} ({len(inputs.collaborations):,} collaborations, "
             f"trained in {time.perf_counter() - t:.0f} s)"

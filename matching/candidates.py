@@ -1,18 +1,26 @@
-"""Candidate retrieval: the top-N creators of every merchant, from three blended signals.
+"""Candidate retrieval: the top-N creators of every merchant, from two pools of sources.
 
-(a) collaborative: a low-rank factorisation (randomised truncated SVD) of the
-    merchant x creator history, log-GMV weighted; merchants with no history get
-    their category's centroid;
+The main pool (what the value ranking needs):
+(a) collaborative: a truncated SVD of the log-GMV merchant x creator history;
 (b) content: a linear model of log GMV per video on profile terms that factor
     into matrix products (reach, category transfer, revealed category share,
     audience and price gaps), learned on the history; serves cold start;
 (c) category popularity: the creator's past GMV in the merchant's category.
 
-The candidates interleave the sources: each contributes its best creators in
-proportion to its weight (a creator counts once, at its best place), so a weak
-or noisy source can't drown a strong one, and every source is represented.
-Blocks of merchants are scored with matrix products and cut with
-``argpartition``: never an all-pairs table.
+The pool of likely partners (what ``fit`` needs):
+(d) als: implicit-feedback ALS (``implicit``) of who worked with whom, on the binary
+    history;
+(e) trending: the creator's collaborations, decayed with a short half-life.
+
+Merchants with no history get their category's centroid in both factorisations. Each
+pool interleaves its sources: each contributes its best creators in proportion to its
+weight (a creator counts once, at its best place), so a weak or noisy source can't drown
+a strong one, and every source is represented. After the ``top_n`` of the main pool come
+up to ``partner_top_n`` likely partners not already in. Blocks of merchants are scored with
+matrix products and cut with ``argpartition``: never an all-pairs table. Besides the
+scores, the retriever gives per-pair features gathered from per-entity arrays: the ALS
+score standardised over the merchant's creators, and the creator's similarity to the
+merchant's past partners.
 """
 
 from __future__ import annotations
@@ -29,7 +37,11 @@ from matching import memory
 from matching.contract import row_positions
 from matching.features import CreatorProfiler, history_before, shrunk_log_rate
 
-SOURCES = ("collaborative", "content", "popularity")
+SOURCES = ("collaborative", "content", "popularity", "als", "trending")
+_VALUE_SOURCES = ("collaborative", "content", "popularity")
+"""The sources of the main pool, ranked by value."""
+_PARTNER_SOURCES = ("als", "trending")
+"""The sources of the pool of likely partners (who works with whom, and who is in demand)."""
 _CONTENT_TERMS = (
     "log_views",
     "category_lift",
@@ -53,18 +65,32 @@ class CandidateRetriever(BaseEstimator):
         *,
         top_n: int = 200,
         n_factors: int = 32,
+        als_regularization: float = 0.01,
+        als_alpha: float = 5.0,
+        als_iterations: int = 15,
+        trend_half_life_days: float = 14.0,
         weight_collaborative: float = 1.0,
         weight_content: float = 1.0,
         weight_popularity: float = 0.5,
+        partner_top_n: int = 0,
+        partner_weight_als: float = 1.0,
+        partner_weight_trending: float = 1.0,
         block_size: int = 2048,
         block_memory_mb: float = 1024.0,
         random_state: int = 0,
     ):
         self.top_n = top_n
         self.n_factors = n_factors
+        self.als_regularization = als_regularization
+        self.als_alpha = als_alpha
+        self.als_iterations = als_iterations
+        self.trend_half_life_days = trend_half_life_days
         self.weight_collaborative = weight_collaborative
         self.weight_content = weight_content
         self.weight_popularity = weight_popularity
+        self.partner_top_n = partner_top_n
+        self.partner_weight_als = partner_weight_als
+        self.partner_weight_trending = partner_weight_trending
         self.block_size = block_size
         self.block_memory_mb = block_memory_mb
         self.random_state = random_state
@@ -108,24 +134,43 @@ class CandidateRetriever(BaseEstimator):
             (np.hstack([category_gmv, total]) + k_share / n_k) / (total + k_share)
         )
 
-        # (a) collaborative factors
-        X = sparse.csr_matrix((np.log1p(gmv) + 1.0, (mi, ci)), shape=(n_m, n_c))
+        # (a) collaborative factors of the value history; (d) ALS of who worked with whom
+        X = sparse.csr_matrix((np.ones(len(mi)), (mi, ci)), shape=(n_m, n_c))
         X.sum_duplicates()
-        rank = int(min(self.n_factors, max(min(X.shape) - 1, 0), X.nnz))
-        if rank >= 1:
-            U, S, Vt = randomized_svd(X, rank, random_state=self.random_state)
-            root = np.sqrt(S)
-            U, V = U * root, Vt.T * root
-        else:
-            U, V = np.zeros((n_m, 1)), np.zeros((n_c, 1))
+        self.seen_ = X.astype(bool).tocsr()
         has = np.asarray(X.getnnz(axis=1)) > 0
         cat = np.where(self.m_cat_ >= 0, self.m_cat_, n_k)
-        centroid = np.zeros((n_k + 1, U.shape[1]))
-        counts = np.bincount(cat[has], minlength=n_k + 1)
-        np.add.at(centroid, cat[has], U[has])
-        centroid /= np.maximum(counts, 1)[:, None]
-        self.merchant_factors_ = np.where(has[:, None], U, centroid[cat])
+        U, V = _svd_factors(
+            sparse.csr_matrix((np.log1p(gmv) + 1.0, (mi, ci)), shape=(n_m, n_c)), self
+        )
+        self.merchant_factors_ = _cold_to_centroid(U, has, cat, n_k + 1)
         self.creator_factors_ = V
+        U, V = als_factors(
+            self.seen_,
+            factors=self.n_factors,
+            regularization=self.als_regularization,
+            alpha=self.als_alpha,
+            iterations=self.als_iterations,
+            random_state=self.random_state,
+        )
+        self.als_merchant_factors_ = _cold_to_centroid(U, has, cat, n_k + 1)
+        self.als_creator_factors_ = V
+        # per-merchant moments of its ALS scores over all creators (closed form from the
+        # vectors), and the mean direction of its past partners: pair features per entity
+        self.als_creator_mean_ = V.mean(0)
+        self.als_creator_cov_ = np.cov(V, rowvar=False).reshape(V.shape[1], V.shape[1])
+        unit = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
+        n_partners = np.asarray(self.seen_.sum(1)).ravel()
+        self.partner_direction_ = np.asarray(
+            sparse.diags(1.0 / np.maximum(n_partners, 1)) @ self.seen_.astype(float) @ unit
+        )
+        self.als_creator_unit_ = unit
+
+        # (e) trending: each creator's collaborations, decayed with a short half-life
+        age = ((pd.Timestamp(as_of) - h["posted_at"]) / pd.Timedelta(days=1)).to_numpy(float)[ok]
+        self.trend_ = np.log1p(
+            np.bincount(ci, weights=0.5 ** (age / self.trend_half_life_days), minlength=n_c)
+        )
 
         # (b) content model on the observed pairs
         self.m_terms_ = {
@@ -190,19 +235,43 @@ class CandidateRetriever(BaseEstimator):
         check_is_fitted(self, "content_coef_")
         terms = self._content_terms(m, c)
         content = sum(w * t for w, t in zip(self.content_coef_, terms, strict=True))
-        U, V = self.merchant_factors_, self.creator_factors_
-        if m.ndim == 2 and c.ndim == 2 and m.shape[1] == 1 and c.shape[0] == 1:
-            cf = U[m[:, 0]] @ V[c[0]].T  # a block: one matrix product, no (m x c x factors) array
-        else:
-            cf = np.einsum("...k,...k->...", U[m], V[c])
+        cf = _inner(self.merchant_factors_, self.creator_factors_, m, c)
+        als = _inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
         col = np.where(self.m_cat_[m] >= 0, self.m_cat_[m], self.category_lift_.shape[0])
         pop = self.category_gmv_[c, col]
-        return {"collaborative": cf, "content": content, "popularity": pop}
+        trend = np.broadcast_to(self.trend_[c], np.broadcast_shapes(m.shape, c.shape))
+        return {
+            "collaborative": cf,
+            "content": content,
+            "popularity": pop,
+            "als": als,
+            "trending": trend,
+        }
+
+    def collaborative_features(self, m: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+        """Per pair: the ALS score standardised over all of the merchant's creators, and the
+        cosine of the creator to the mean direction of the merchant's past partners."""
+        check_is_fitted(self, "partner_direction_")
+        U = self.als_merchant_factors_[m]
+        raw = np.einsum("ik,ik->i", U, self.als_creator_factors_[c])
+        mean = U @ self.als_creator_mean_
+        sd = np.sqrt(np.clip(np.einsum("ik,kl,il->i", U, self.als_creator_cov_, U), 0, None))
+        return {
+            "als_z": np.where(sd > 1e-12, (raw - mean) / np.maximum(sd, 1e-12), 0.0),
+            "partner_similarity": np.einsum(
+                "ik,ik->i", self.partner_direction_[m], self.als_creator_unit_[c]
+            ),
+        }
 
     def retrieve(
-        self, merchants: np.ndarray | None = None, *, block_size: int | None = None
+        self,
+        merchants: np.ndarray | None = None,
+        *,
+        block_size: int | None = None,
+        exclude_seen: bool = False,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Top-N creator rows per merchant row, best first, and each source's score of them.
+        """Top-N creator rows per merchant row, best first, and each source's score of them;
+        ``exclude_seen`` leaves out each merchant's past partners (then a row may end in -1).
 
         Merchants are scored in blocks of ``block_size`` (default: the estimator's), fewer
         when the block's dense scores would exceed ``block_memory_mb``
@@ -212,40 +281,119 @@ class CandidateRetriever(BaseEstimator):
         m_all = np.arange(len(self.m_cat_)) if merchants is None else np.asarray(merchants)
         n_c = len(self.c_cat_)
         n = min(self.top_n, n_c)
-        out = np.empty((len(m_all), n), dtype=np.int64)
-        scores = {s: np.empty((len(m_all), n)) for s in SOURCES}
-        weights = {
-            "collaborative": self.weight_collaborative,
-            "content": self.weight_content,
-            "popularity": self.weight_popularity,
-        }
+        width = min(n + self.partner_top_n, n_c)
+        out = np.empty((len(m_all), width), dtype=np.int64)
+        scores = {s: np.empty((len(m_all), width)) for s in SOURCES}
+        weights = {name: getattr(self, f"weight_{name}") for name in _VALUE_SOURCES}
+        partner = {name: getattr(self, f"partner_weight_{name}") for name in _PARTNER_SOURCES}
+        if sum(w for w in weights.values() if w > 0) <= 0:
+            raise ValueError("candidates: at least one source weight must be positive")
         block = memory.block_rows(
             n_c, self.block_size if block_size is None else block_size, self.block_memory_mb
         )
-        total = sum(w for w in weights.values() if w > 0)
-        if total <= 0:
-            raise ValueError("candidates: at least one source weight must be positive")
         c_all = np.arange(n_c)
         for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
             raw = self.source_scores(mb[:, None], c_all[None, :])
-            idx, pos = [], []
-            for name, w in weights.items():
-                if w <= 0:
-                    continue
-                x = raw[name]
-                top = _top(x, n)
-                idx.append(top)
-                # a source's r-th best sits at r / share in the interleaved list; a source that
-                # can't tell this merchant's creators apart (e.g. no history) gives way to the others
-                flat = (x.max(1) - x.min(1)) <= 1e-12 * np.maximum(np.abs(x).max(1), 1.0)
-                pos.append(np.where(flat[:, None], np.inf, np.arange(n) / (w / total)))
-            out[s : s + len(mb)] = _interleave(np.hstack(idx), np.hstack(pos), n)
+            seen = self.seen_[mb].toarray() if exclude_seen else None
+            rows = _blend(raw, weights, n, seen)
+            if width > n and sum(w for w in partner.values() if w > 0) > 0:
+                # the likely partners not already in: a pool of their own, after the blend
+                extra = _blend(raw, partner, width, seen)
+                both = np.hstack([rows, extra])
+                pos = np.where(both >= 0, np.arange(both.shape[1], dtype=float), np.nan)
+                rows = _interleave(np.clip(both, 0, None), pos, width)
+            else:
+                rows = np.hstack([rows, np.full((len(mb), width - n), -1, np.int64)])
+            out[s : s + len(mb)] = rows
+            got = np.clip(rows, 0, None)
             for name in SOURCES:
-                scores[name][s : s + len(mb)] = np.take_along_axis(
-                    raw[name], out[s : s + len(mb)], 1
-                )
+                scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], got, 1)
         return out, scores
+
+
+def _blend(
+    raw: dict[str, np.ndarray], weights: dict[str, float], n: int, seen: np.ndarray | None
+) -> np.ndarray:
+    """The sources' top lists interleaved in proportion to their weights: ``n`` distinct
+    creator columns per row, best first, padded with -1; ``seen`` cells are left out."""
+    total = sum(w for w in weights.values() if w > 0)
+    idx, pos = [], []
+    for name, w in weights.items():
+        if w <= 0:
+            continue
+        x = raw[name] if seen is None else np.where(seen, -np.inf, raw[name])
+        top = _top(x, n)
+        idx.append(top)
+        # a source's r-th best sits at r / share in the interleaved list; a source that
+        # can't tell this merchant's creators apart (e.g. no history) gives way to the others
+        y = raw[name]
+        flat = (y.max(1) - y.min(1)) <= 1e-12 * np.maximum(np.abs(y).max(1), 1.0)
+        p = np.where(flat[:, None], np.inf, np.arange(n) / (w / total))
+        if seen is not None:
+            p = np.where(np.take_along_axis(seen, top, 1), np.nan, p)
+        pos.append(p)
+    return _interleave(np.hstack(idx), np.hstack(pos), n)
+
+
+def als_factors(
+    seen: sparse.csr_matrix,
+    *,
+    factors: int,
+    regularization: float,
+    alpha: float,
+    iterations: int,
+    random_state: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Implicit-feedback ALS (Hu, Koren and Volinsky 2008; ``implicit``) of a binary
+    rows x items matrix: ``(row_factors, item_factors)``, zero for rows without history.
+
+    Each half-step solves every row on its own, so for one ``random_state`` the factors do
+    not depend on the number of threads; BLAS is held to one thread inside, as ``implicit``
+    asks.
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    n_m, n_c = seen.shape
+    if seen.nnz == 0:
+        return np.zeros((n_m, 1)), np.zeros((n_c, 1))
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=random_state,
+            calculate_training_loss=False,
+        )
+        model.fit(seen.astype(np.float32).tocsr(), show_progress=False)
+    return np.asarray(model.user_factors, float), np.asarray(model.item_factors, float)
+
+
+def _inner(U: np.ndarray, V: np.ndarray, m: np.ndarray, c: np.ndarray) -> np.ndarray:
+    if m.ndim == 2 and c.ndim == 2 and m.shape[1] == 1 and c.shape[0] == 1:
+        return U[m[:, 0]] @ V[c[0]].T  # a block: one matrix product, no (m x c x factors) array
+    return np.einsum("...k,...k->...", U[m], V[c])
+
+
+def _cold_to_centroid(U: np.ndarray, has: np.ndarray, cat: np.ndarray, n_cat: int) -> np.ndarray:
+    """Factors of merchants without history replaced by their category's mean factor."""
+    centroid = np.zeros((n_cat, U.shape[1]))
+    np.add.at(centroid, cat[has], U[has])
+    centroid /= np.maximum(np.bincount(cat[has], minlength=n_cat), 1)[:, None]
+    return np.where(has[:, None], U, centroid[cat])
+
+
+def _svd_factors(X: sparse.csr_matrix, params: CandidateRetriever):
+    """Randomised truncated SVD of the log-GMV history (the earlier collaborative source)."""
+    X.sum_duplicates()
+    rank = int(min(params.n_factors, max(min(X.shape) - 1, 0), X.nnz))
+    if rank < 1:
+        return np.zeros((X.shape[0], 1)), np.zeros((X.shape[1], 1))
+    U, S, Vt = randomized_svd(X, rank, random_state=params.random_state)
+    root = np.sqrt(S)
+    return U * root, Vt.T * root
 
 
 def _top(score: np.ndarray, n: int) -> np.ndarray:
@@ -261,9 +409,12 @@ def _top(score: np.ndarray, n: int) -> np.ndarray:
 
 
 def _interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Per row: the ``n`` distinct items of ``idx`` with the smallest positions ``pos``."""
+    """Per row: the ``n`` distinct items of ``idx`` with the smallest positions ``pos`` (NaN:
+    left out), padded with -1."""
     rows = np.repeat(np.arange(len(idx)), idx.shape[1])
     flat_i, flat_p = idx.ravel(), pos.ravel()
+    real = ~np.isnan(flat_p)  # NaN marks an item left out (a past partner)
+    rows, flat_i, flat_p = rows[real], flat_i[real], flat_p[real]
     order = np.lexsort((flat_p, flat_i, rows))  # by row, item, best position first
     first = np.ones(len(order), bool)
     first[1:] = (rows[order][1:] != rows[order][:-1]) | (flat_i[order][1:] != flat_i[order][:-1])

@@ -61,11 +61,6 @@ class SimulateConfig(_Section):
     repeat_decay: float = Field(gt=0, le=1)
     outcome_noise: float = Field(ge=0)
     chunk_size: int = Field(ge=1)
-    # Generative options for diminishing returns; the defaults are the original generator
-    # (and keep its output byte for byte), so configs and models saved before them load.
-    repeat_story: Literal["within", "across"] = "within"
-    repeat_rate: float = Field(default=0.0, ge=0, le=1)
-    repeat_selection: float = Field(default=0.0, ge=0)
 
 
 class FeaturesConfig(_Section):
@@ -77,15 +72,22 @@ class FeaturesConfig(_Section):
 class CandidatesConfig(_Section):
     top_n: int = Field(ge=1)
     n_factors: int = Field(ge=1)
+    als_regularization: float = Field(ge=0)
+    als_alpha: float = Field(gt=0)
+    als_iterations: int = Field(ge=1)
+    trend_half_life_days: float = Field(gt=0)
     weight_collaborative: float = Field(ge=0)
     weight_content: float = Field(ge=0)
     weight_popularity: float = Field(ge=0)
+    partner_top_n: int = Field(ge=0)
+    partner_weight_als: float = Field(ge=0)
+    partner_weight_trending: float = Field(ge=0)
     block_size: int = Field(ge=1)
     block_memory_mb: float = Field(gt=0)
 
 
 class RankingConfig(_Section):
-    model: Literal["hgb"]
+    model: Literal["hgb", "lgbm"]
     certified_weight: float = Field(ge=0)
     sweep_weights: tuple[float, ...]
     negatives_per_positive: int = Field(ge=0)
@@ -96,6 +98,7 @@ class RankingConfig(_Section):
     max_iter: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     max_leaf_nodes: int = Field(ge=2)
+    n_jobs: int = Field(ge=1)
     random_state: int = Field(ge=0)
 
 
@@ -111,11 +114,9 @@ class MatchConfig(_Section):
 
 class AllocationConfig(_Section):
     segments: tuple[int, ...]
-    default_decay: float = Field(gt=0, lt=1)
+    default_decay: float = Field(gt=0, le=1)
     max_videos_per_pair: int = Field(ge=1)
     diversity_cap: float = Field(gt=0, le=1)
-    # Added later; the defaults keep configs and models saved before them loadable.
-    decay_prior_strength: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

@@ -12,94 +12,100 @@ import pandas as pd
 
 from matching import metrics
 from matching.allocation import AllocationProblem, allocate
+from matching.baselines import (
+    CategoryGMVLeadersRanker,
+    CategoryPopularityRanker,
+    PopularityRanker,
+    RandomRanker,
+    ReachRanker,
+)
 from matching.contract import row_positions
-from matching.ranking import MatchRanker, pair_positions
+from matching.ranking import Ranker
 from matching.simulate import GroundTruth
 
 # the issue's baselines, and stronger heuristics reported beside them
 BASELINES = ("random", "popularity", "same_category_popularity")
 HEURISTICS = ("reach", "category_gmv_leaders")
+REFERENCE_RANKERS = {
+    "random": RandomRanker,
+    "popularity": PopularityRanker,
+    "same_category_popularity": CategoryPopularityRanker,
+    "reach": ReachRanker,
+    "category_gmv_leaders": CategoryGMVLeadersRanker,
+}
 
 
-def _rows(ranker: MatchRanker, truth: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
-    """Truth row of each snapshot merchant and creator (the same tables in the same order)."""
-    snap = ranker.snapshot_
-    m = row_positions(snap.merchants["merchant_id"], truth.merchant_id)
-    c = row_positions(snap.creators["creator_id"], truth.creator_id)
+def ranked_rows(rec: pd.DataFrame, merchant_ids, creator_ids, k: int) -> np.ndarray:
+    """A ``recommend`` table as creator positions in ``creator_ids`` per merchant of
+    ``merchant_ids``, best first by ``rank``, padded with -1 (unknown ids are an error)."""
+    m = row_positions(rec["merchant_id"], merchant_ids)
+    c = row_positions(rec["creator_id"], creator_ids)
     if (m < 0).any() or (c < 0).any():
-        raise ValueError("the model's merchants and creators are not those of this ground truth")
-    return m, c
-
-
-def baseline_rankings(ranker: MatchRanker, k: int, random_state: int = 0) -> dict[str, np.ndarray]:
-    """Top-``k`` creator rows per merchant for the baselines and heuristics, from the same history.
-
-    random; popularity (most past collaborations, then followers); same-category
-    popularity (the same, among creators of the merchant's primary category, then
-    the rest); reach (average views); category GMV leaders (past GMV made in the
-    merchant's category, then reach).
-    """
-    snap = ranker.snapshot_
-    n_m, n_c = len(snap.merchants), len(snap.creators)
-    rng = np.random.default_rng(random_state)
-    out = {"random": np.argsort(rng.random((n_m, n_c)), axis=1)[:, :k]}
-    reach = snap.C["log_views"].to_numpy()
-    collabs = snap.C["log_collabs"].to_numpy()
-    followers = snap.C["log_followers"].to_numpy()
-    popular = np.lexsort((np.arange(n_c), -followers, -collabs))
-    out["popularity"] = np.tile(popular[:k], (n_m, 1))
-    out["reach"] = np.tile(np.lexsort((np.arange(n_c), -reach))[:k], (n_m, 1))
-    cat_gmv = snap.creator_profiler.category_gmv_
-    mcat, ccat = snap.M["category"].to_numpy(), snap.C["category"].to_numpy()
-    same = np.empty((n_m, k), dtype=np.int64)
-    leaders = np.empty((n_m, k), dtype=np.int64)
-    for cat in np.unique(mcat):
-        rows = mcat == cat
-        in_cat = ccat[popular] == cat
-        same[rows] = np.concatenate([popular[in_cat], popular[~in_cat]])[:k]
-        there = cat_gmv[:, cat] if cat >= 0 else cat_gmv.sum(1)
-        leaders[rows] = np.lexsort((np.arange(n_c), -reach, -there))[:k]
-    out["same_category_popularity"] = same
-    out["category_gmv_leaders"] = leaders
+        raise ValueError("the recommendations name merchants or creators unknown to the truth")
+    order = np.lexsort((rec["rank"].to_numpy(), m))
+    m, c = m[order], c[order]
+    pos = np.arange(len(m)) - np.searchsorted(m, m)
+    out = np.full((len(merchant_ids), k), -1, dtype=np.int64)
+    keep = pos < k
+    out[m[keep], pos[keep]] = c[keep]
     return out
 
 
-def model_rankings(ranker: MatchRanker, k: int) -> np.ndarray:
-    """The model's top-``k`` creator rows per merchant (no certified weight: pure value)."""
-    snap = ranker.snapshot_
-    rec = ranker.recommend(k=k, certified_weight=1.0)
-    ranked = np.full((len(snap.merchants), k), -1, dtype=np.int64)
-    m, c = pair_positions(ranker, rec["merchant_id"], rec["creator_id"])
-    ranked[m, rec["rank"].to_numpy() - 1] = c
-    return ranked
-
-
-def segments(ranker: MatchRanker) -> dict[str, np.ndarray]:
-    """Merchant masks: all, cold-start (no history before as-of), certified."""
-    snap = ranker.snapshot_
-    cert = snap.merchants.get("certified_super_top")
+def segments(
+    merchants: pd.DataFrame, collaborations: pd.DataFrame, as_of=None
+) -> dict[str, np.ndarray]:
+    """Merchant masks (rows of ``merchants``): all, cold-start (no collaboration before
+    ``as_of``), certified."""
+    h = collaborations
+    if as_of is not None:
+        h = h[h["posted_at"] < pd.Timestamp(as_of)]
+    cert = merchants.get("certified_super_top")
     return {
-        "all": np.ones(len(snap.merchants), bool),
-        "cold_start": (snap.M["log_collabs"] == 0).to_numpy(),
-        "certified": np.zeros(len(snap.merchants), bool) if cert is None else cert.to_numpy(bool),
+        "all": np.ones(len(merchants), bool),
+        "cold_start": ~merchants["merchant_id"].isin(h["merchant_id"]).to_numpy(),
+        "certified": np.zeros(len(merchants), bool) if cert is None else cert.to_numpy(bool),
     }
 
 
 def evaluate(
-    ranker: MatchRanker, truth: GroundTruth, k: int = 10, n_true: int = 50
+    ranker: Ranker,
+    truth: GroundTruth,
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
+    collaborations: pd.DataFrame,
+    *,
+    as_of=None,
+    k: int = 10,
+    n_true: int = 50,
+    n_candidates: int | None = None,
+    random_state: int = 0,
 ) -> pd.DataFrame:
-    """NDCG@k, recall@k, MAP@k and coverage of the model and the baselines, per segment.
+    """NDCG@k, recall@k, MAP@k and coverage of a fitted ranker and the reference rankers
+    (fitted here on the same tables before ``as_of``), per segment, from what each one's
+    ``recommend`` returns.
 
-    Also the candidate recall@N of the true top-``n_true`` (row ``method == "candidates"``).
+    With ``n_candidates``, also the recall of the true top-``n_true`` in the ranker's top
+    ``n_candidates`` (row ``method == "candidates"``; for :class:`MatchRanker` with
+    ``candidates.top_n``, its retrieval).
     """
-    mrow, crow = _rows(ranker, truth)
+    mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
+    crow = row_positions(creators["creator_id"], truth.creator_id)
+    if (mrow < 0).any() or (crow < 0).any():
+        raise ValueError("the merchants and creators are not those of this ground truth")
     true_top, true_val = truth.top_creators(mrow, max(k, n_true))
-    # truth indexes -> snapshot creator rows
-    to_snap = np.full(len(truth.creator_id), -1, dtype=np.int64)
-    to_snap[crow] = np.arange(len(crow))
-    true_top = to_snap[true_top]
-    lists = {"model": model_rankings(ranker, k), **baseline_rankings(ranker, k)}
-    segs = segments(ranker)
+    to_row = np.full(len(truth.creator_id), -1, dtype=np.int64)
+    to_row[crow] = np.arange(len(crow))
+    true_top = to_row[true_top]
+    m_ids = merchants["merchant_id"].to_numpy(dtype=object)
+    c_ids = creators["creator_id"].to_numpy(dtype=object)
+    width = max(k, n_candidates or 0)
+    model = ranked_rows(ranker.recommend(k=width, certified_weight=1.0), m_ids, c_ids, width)
+    lists = {"model": model[:, :k]}
+    for name, cls in REFERENCE_RANKERS.items():
+        ref = cls(random_state=random_state) if name == "random" else cls()
+        ref.fit(merchants, creators, collaborations, as_of=as_of)
+        lists[name] = ranked_rows(ref.recommend(k=k), m_ids, c_ids, k)
+    segs = segments(merchants, collaborations, as_of)
     rows = []
     for name, ranked in lists.items():
         safe = np.where(ranked >= 0, ranked, 0)
@@ -120,18 +126,18 @@ def evaluate(
                         "coverage": metrics.catalogue_coverage(ranked[mask], len(crow)),
                     }
                 )
-    cand, _ = ranker.snapshot_.retriever.retrieve()
-    crec = metrics.recall_at_k(cand, true_top[:, :n_true], cand.shape[1])
-    for seg, mask in segs.items():
-        if mask.any():
-            rows.append(
-                {
-                    "method": "candidates",
-                    "segment": seg,
-                    "merchants": int(mask.sum()),
-                    f"recall@{cand.shape[1]}_of_true_top{n_true}": float(np.nanmean(crec[mask])),
-                }
-            )
+    if n_candidates:
+        crec = metrics.recall_at_k(model, true_top[:, :n_true], n_candidates)
+        for seg, mask in segs.items():
+            if mask.any():
+                rows.append(
+                    {
+                        "method": "candidates",
+                        "segment": seg,
+                        "merchants": int(mask.sum()),
+                        f"recall@{n_candidates}_of_true_top{n_true}": float(np.nanmean(crec[mask])),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -156,9 +162,11 @@ def lift_over_baselines(report: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 
 
 def priority_tradeoff(
-    ranker: MatchRanker,
+    ranker: Ranker,
     truth: GroundTruth,
     weights,
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
     slots: int = 10,
     candidates: int = 50,
     top_creator_share: float = 0.05,
@@ -166,17 +174,21 @@ def priority_tradeoff(
     """The price of priority: for each certified weight, creators' weekly slots are given out
     optimally by ``priority_score`` (each merchant wants ``slots`` creators, each creator has
     its weekly capacity); then per weight: NDCG@slots of non-certified merchants, certified
-    sellers' share of the top creators' slots, and the total true GMV of the assignment.
+    sellers' share of the top creators' slots (by reach), and the total true GMV of the
+    assignment. Reads only the ranker's ``recommend``.
     """
-    snap = ranker.snapshot_
-    mrow, crow = _rows(ranker, truth)
-    segs = segments(ranker)
-    cert = segs["certified"]
+    m_ids = merchants["merchant_id"].to_numpy(dtype=object)
+    c_ids = creators["creator_id"].to_numpy(dtype=object)
+    mrow = row_positions(m_ids, truth.merchant_id)
+    crow = row_positions(c_ids, truth.creator_id)
+    col = merchants.get("certified_super_top")
+    cert = np.zeros(len(merchants), bool) if col is None else col.to_numpy(bool)
     rec = ranker.recommend(k=candidates, certified_weight=1.0)
-    m, c = pair_positions(ranker, rec["merchant_id"], rec["creator_id"])
+    m = row_positions(rec["merchant_id"], m_ids)
+    c = row_positions(rec["creator_id"], c_ids)
     score = rec["score"].to_numpy()
-    capacity = snap.creators["weekly_video_capacity"].to_numpy(np.int64)
-    reach = snap.C["log_views"].to_numpy()
+    capacity = creators["weekly_video_capacity"].to_numpy(np.int64)
+    reach = creators["avg_views"].to_numpy(float)
     top = reach >= np.quantile(reach, 1 - top_creator_share)
     _, ideal = truth.top_creators(mrow, slots)
     true_v = truth.value(mrow[m], crow[c])
@@ -187,7 +199,7 @@ def priority_tradeoff(
             seller=m,
             creator=c,
             value=np.clip(prio, 0, None),
-            quota=np.full(len(snap.merchants), slots),
+            quota=np.full(len(merchants), slots),
             capacity=capacity,
             pair_cap=np.ones(len(m), np.int64),
             decay=1.0,
@@ -195,7 +207,7 @@ def priority_tradeoff(
         )
         got = allocate(prob).videos > 0
         # each merchant's assigned creators in model order, as a ranked list
-        ranked_gain = np.zeros((len(snap.merchants), slots))
+        ranked_gain = np.zeros((len(merchants), slots))
         order = np.lexsort((-score[got], m[got]))
         mg, vg = m[got][order], true_v[got][order]
         pos = np.arange(len(mg)) - np.searchsorted(mg, mg)

@@ -78,6 +78,11 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
         out["views"] = _sum_by(code, h["views"], n)
         out["gmv"] = _sum_by(code, gmv, n)
         out["recent_gmv"] = _sum_by(code, gmv * decay, n)
+        out["recent_collabs"] = _sum_by(code, decay, n)
+        other = "creator_id" if self._id == "merchant_id" else "merchant_id"
+        pairs = pd.DataFrame({"code": code, "other": h[other].to_numpy(dtype=object)})
+        pairs = pairs[pairs["code"] >= 0].drop_duplicates()
+        out["partners"] = np.bincount(pairs["code"].to_numpy(), minlength=n).astype(float)
         last = np.full(n, np.nan)
         if len(h):
             ok = code >= 0
@@ -110,6 +115,8 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
             k * self.views_per_collab_,
         )
         f["log_recent_gmv"] = np.log1p(stats["recent_gmv"].to_numpy())
+        f["log_recent_collabs"] = np.log1p(stats["recent_collabs"].to_numpy())
+        f["log_partners"] = np.log1p(stats["partners"].to_numpy())
         f["recency_days"] = stats["recency_days"].to_numpy()
         return f
 
@@ -193,6 +200,8 @@ class CreatorProfiler(_HistoryProfiler):
             "views": 0.0,
             "gmv": 0.0,
             "recent_gmv": 0.0,
+            "recent_collabs": 0.0,
+            "partners": 0.0,
             "recency_days": _NO_RECENCY_DAYS,
         }
         stats = stats.fillna(fill)
@@ -293,6 +302,8 @@ class MerchantProfiler(_HistoryProfiler):
                 "views": 0.0,
                 "gmv": 0.0,
                 "recent_gmv": 0.0,
+                "recent_collabs": 0.0,
+                "partners": 0.0,
                 "recency_days": _NO_RECENCY_DAYS,
             }
         )

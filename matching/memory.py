@@ -121,7 +121,7 @@ def estimate(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> Es
     of a block: one dense row of scores against every creator and its candidates' features.
     """
     n_c = sizes["creators"].rows
-    per_pair = min(candidates.top_n, n_c) * PAIR_ROW_BYTES
+    per_pair = min(candidates.top_n + candidates.partner_top_n, n_c) * PAIR_ROW_BYTES
     fixed = BASE_BYTES + INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
     if training:
         fixed += sizes["merchants"].rows * per_pair

@@ -7,13 +7,20 @@ targets are the collaborations inside ``[t, t + W)``; the most recent window
 validates, then everything is refitted on all windows.
 
 The history is exposure-biased: an unobserved pair is not a known negative.
-Two stages handle that. The *fit* model is a classifier of "was this candidate
-chosen in the window" against sampled unchosen candidates (the retriever's
-list is the population), corrected for the sampling rate. The *value* model
-(gradient boosting on log GMV per video, calibrated back to USD) learns only
-from observed pairs; optionally (``ranking.exposure_weighting``) weighted by
-the clipped inverse of their exposure propensity from the fit model, so
-rarely-tried kinds of pairs count for more than their frequency.
+Two stages handle that. The *fit* model learns who is chosen among a merchant's
+retrieved candidates (the retriever's list is the population; unchosen candidates,
+sampled per merchant, are the negatives): with ``ranking.model: lgbm`` a listwise
+LightGBM lambdarank over each merchant's group, its scores calibrated to a probability;
+with ``hgb`` a classifier; both corrected for the sampling rate. Its features include
+the collaborative ones (the ALS score standardised per merchant, similarity to the
+merchant's past partners), activity and recency of both sides and the trend. The
+*value* model (gradient boosting on log GMV per video, calibrated back to USD) learns
+only from observed pairs; optionally (``ranking.exposure_weighting``) weighted by the
+clipped inverse of their exposure propensity from the fit model, so rarely-tried kinds
+of pairs count for more than their frequency.
+
+Every ranker, this one and the references of :mod:`matching.baselines`, answers the
+:class:`Ranker` protocol.
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
@@ -38,6 +46,42 @@ from matching.memory import RECOMMEND_BLOCK
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
 _DROP = ("row", "category")
+PARTNER_FEATURES = (
+    "src_als",
+    "src_trending",
+    "als_z",
+    "partner_similarity",
+    "m_log_partners",
+    "c_log_partners",
+    "m_log_recent_collabs",
+    "c_log_recent_collabs",
+)
+"""Features of who chooses whom, for ``fit`` only: to the value model they would be
+exposure, not value (it learns what a video earns from the pairs that were tried)."""
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """What every ranker answers (the model and the references of :mod:`matching.baselines`),
+    so evaluation and benchmarks can take any of them and read only what ``recommend`` returns.
+
+    - ``fit(merchants, creators, collaborations, as_of=None)`` learns from the collaborations
+      posted before ``as_of`` and returns the ranker;
+    - ``recommend(k, merchants=None, *, exclude_seen=False, certified_weight=None)`` gives
+      the contract's matches table: the top ``k`` creators of each merchant (row positions
+      of the fitted merchants table; all by default, cold-start ones included), ``rank``
+      1 = best; ``exclude_seen`` leaves out each merchant's past partners;
+    - ``score_pairs(m, c)`` gives ``(score, fit)`` of pairs given as row positions;
+    - persistence is :func:`matching.data.save_model` / :func:`matching.data.load_model`.
+    """
+
+    def fit(self, merchants, creators, collaborations, as_of=None) -> Ranker: ...
+
+    def recommend(
+        self, k: int = 100, merchants=None, *, exclude_seen: bool = False, certified_weight=None
+    ) -> pd.DataFrame: ...
+
+    def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +110,8 @@ class Snapshot:
         src = self.retriever.source_scores(m, c)
         for name in SOURCES:
             out[f"src_{name}"] = src[name]
+        for name, values in self.retriever.collaborative_features(m, c).items():
+            out[name] = values
         return pd.concat([out, pf], axis=1)
 
 
@@ -93,9 +139,16 @@ def build_snapshot(
     ret = CandidateRetriever(
         top_n=candidates.top_n,
         n_factors=candidates.n_factors,
+        als_regularization=candidates.als_regularization,
+        als_alpha=candidates.als_alpha,
+        als_iterations=candidates.als_iterations,
+        trend_half_life_days=candidates.trend_half_life_days,
         weight_collaborative=candidates.weight_collaborative,
         weight_content=candidates.weight_content,
         weight_popularity=candidates.weight_popularity,
+        partner_top_n=candidates.partner_top_n,
+        partner_weight_als=candidates.partner_weight_als,
+        partner_weight_trending=candidates.partner_weight_trending,
         block_size=candidates.block_size,
         block_memory_mb=candidates.block_memory_mb,
         random_state=random_state,
@@ -123,24 +176,28 @@ def _window_rows(
         Xv["log_videos"] = np.log(w["videos"].to_numpy(float))
         videos = w["videos"].to_numpy(float)
         value = (Xv, w["gmv_usd"].to_numpy(float) / videos, videos, mi, ci)
-    # fit rows: chosen pairs against unchosen candidates of the same merchants
+    # fit rows: chosen pairs against unchosen candidates of the same merchants, grouped by
+    # merchant (a listwise model ranks each group), up to neg_per_pos negatives per positive
     n_c = len(snap.creators)
     pos_key = np.unique(mi.astype(np.int64) * n_c + ci)
     pm = np.unique(mi)
     fit = None
     if len(pm):
         cand, _ = snap.retriever.retrieve(pm)
-        ck = (pm[:, None].astype(np.int64) * n_c + cand).ravel()
+        ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
         neg = ck[~np.isin(ck, pos_key)]
-        n_neg = min(len(neg), neg_per_pos * len(pos_key))
-        take = (
-            np.sort(rng.choice(len(neg), size=n_neg, replace=False)) if n_neg else np.array([], int)
-        )
+        quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos_key // n_c), minlength=len(pm))
+        group = np.searchsorted(pm, neg // n_c)
+        order = np.lexsort((rng.random(len(neg)), group))
+        place = np.arange(len(order)) - np.searchsorted(group[order], group[order])
+        take = np.sort(order[place < quota[group[order]]])
         keys = np.concatenate([pos_key, neg[take]])
+        y = np.r_[np.ones(len(pos_key)), np.zeros(len(take))]
+        by = np.lexsort((keys, keys // n_c))
+        keys, y = keys[by], y[by]
         Xf = snap.pair_features(keys // n_c, keys % n_c)
-        y = np.r_[np.ones(len(pos_key)), np.zeros(n_neg)]
-        rate = n_neg / max(len(neg), 1)
-        fit = (Xf, y, rate, pos_key)
+        rate = len(take) / max(len(neg), 1)
+        fit = (Xf, y, rate, pos_key, np.unique(keys // n_c, return_counts=True)[1])
     return value, fit
 
 
@@ -157,6 +214,33 @@ def _sampling_corrected(p: np.ndarray, rate: float) -> np.ndarray:
     """Turn P(chosen | chosen or sampled) into P(chosen) when negatives were kept at ``rate``."""
     odds = p / np.clip(1 - p, 1e-12, None) * rate
     return odds / (1 + odds)
+
+
+class ListwiseFit(ClassifierMixin, BaseEstimator):
+    """A learning-to-rank model of each merchant's candidates (e.g. LightGBM lambdarank), with
+    its scores mapped to P(chosen) by a logistic calibration on the training rows, so it
+    answers ``predict_proba`` like a classifier."""
+
+    def __init__(self, ranker):
+        self.ranker = ranker
+
+    def fit(self, X, y, group):
+        """``group``: the sizes of consecutive groups of rows (one merchant's candidates)."""
+        from sklearn.linear_model import LogisticRegression
+
+        self.ranker_ = clone(self.ranker).fit(X, y, group=group)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        s = self.ranker_.predict(X)
+        self.calibrator_ = LogisticRegression().fit(s[:, None], y)
+        self.classes_ = self.calibrator_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "ranker_")
+        return self.calibrator_.predict_proba(self.ranker_.predict(X)[:, None])
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):
@@ -209,7 +293,24 @@ class MatchRanker(BaseEstimator):
 
     # -- training -----------------------------------------------------------------------
     def _models(self):
+        """The value regressor and the fit model of ``ranking.model``."""
         r = self.ranking
+        if r.model == "lgbm":
+            import lightgbm as lgb
+
+            common = {
+                "n_estimators": r.max_iter,
+                "learning_rate": r.learning_rate,
+                "num_leaves": r.max_leaf_nodes,
+                "random_state": r.random_state,
+                "n_jobs": r.n_jobs,
+                "deterministic": True,
+                "force_row_wise": True,
+                "verbose": -1,
+            }
+            return LogTargetRegressor(lgb.LGBMRegressor(**common)), ListwiseFit(
+                lgb.LGBMRanker(objective="lambdarank", **common)
+            )
         common = {
             "learning_rate": r.learning_rate,
             "max_iter": r.max_iter,
@@ -229,24 +330,28 @@ class MatchRanker(BaseEstimator):
         wv = np.concatenate([v[2] for v in vals]) if vals else None
         Xf = pd.concat([f[0] for f in fits], ignore_index=True) if fits else None
         yf = np.concatenate([f[1] for f in fits]) if fits else None
+        groups = np.concatenate([f[4] for f in fits]) if fits else None
         rate = float(np.mean([f[2] for f in fits])) if fits else 1.0
-        return Xv, yv, wv, Xf, yf, rate
+        return Xv, yv, wv, Xf, yf, groups, rate
 
     def _fit_models(self, windows):
-        Xv, yv, wv, Xf, yf, rate = self._stack(windows)
+        Xv, yv, wv, Xf, yf, groups, rate = self._stack(windows)
         if Xv is None or Xf is None or len(np.unique(yf)) < 2:
             raise ValueError(
                 "not enough collaboration history to train: need collaborations in at least "
                 "two time windows (see ranking.validation_days / n_windows)"
             )
         value, fit = self._models()
-        fit.fit(Xf, yf)
+        if isinstance(fit, ListwiseFit):
+            fit.fit(Xf, yf, group=groups)
+        else:
+            fit.fit(Xf, yf)
         weight = wv.copy()
         if self.ranking.exposure_weighting:
             p = fit.predict_proba(Xv[Xf.columns])[:, 1]
             cap = self.ranking.max_exposure_weight
             weight *= np.clip(np.mean(p) / np.clip(p, 1e-6, None), 1 / cap, cap)
-        value.fit(Xv, yv, sample_weight=weight)
+        value.fit(Xv.drop(columns=list(PARTNER_FEATURES)), yv, sample_weight=weight)
         return value, fit, rate
 
     def fit(
@@ -345,8 +450,10 @@ class MatchRanker(BaseEstimator):
         X = self.snapshot_.pair_features(m, c)
         base = np.log1p(self._predict_value(X))
         cand, _ = self.snapshot_.retriever.retrieve(np.unique(m))
-        ref = self.snapshot_.pair_features(np.repeat(np.unique(m), cand.shape[1]), cand.ravel())
-        ref["_m"] = np.repeat(np.unique(m), cand.shape[1])
+        mm = np.repeat(np.unique(m), cand.shape[1])
+        mm, cc = mm[cand.ravel() >= 0], cand.ravel()[cand.ravel() >= 0]
+        ref = self.snapshot_.pair_features(mm, cc)
+        ref["_m"] = mm
         median = ref.groupby("_m").median()
         cols = [f for f in self.value_features_ if f in X.columns]
         rows = []
@@ -396,11 +503,14 @@ class MatchRanker(BaseEstimator):
         certified: np.ndarray | None = None,
         certified_weight: float | None = None,
         block: int | None = None,
+        *,
+        exclude_seen: bool = False,
     ) -> pd.DataFrame:
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
 
         ``certified`` flags each merchant row of the snapshot (default: the table's column, or
-        none). Merchants are retrieved and ranked ``block`` at a time (default:
+        none); ``exclude_seen`` leaves out each merchant's past partners. Merchants are
+        retrieved and ranked ``block`` at a time (default:
         :data:`matching.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
         bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it).
         """
@@ -419,9 +529,10 @@ class MatchRanker(BaseEstimator):
         )
         for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
-            cand, _ = snap.retriever.retrieve(mb, block_size=block)
+            cand, _ = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
             mm = np.repeat(mb, cand.shape[1])
             cc = cand.ravel()
+            mm, cc = mm[cc >= 0], cc[cc >= 0]
             X = snap.pair_features(mm, cc)
             score, fit = self._predict_value(X), self._predict_fit(X)
             cert = certified[mm]
@@ -493,8 +604,9 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
         np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)
     ] = pos_key % n_c
     cand, _ = snap.retriever.retrieve(qm)
-    X = snap.pair_features(np.repeat(qm, cand.shape[1]), cand.ravel())
+    X = snap.pair_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())
     p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
+    p = np.where(cand >= 0, p, -np.inf)  # padding (duplicates of the two pools) last
     by_fit = np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)
     cp = snap.creator_profiler
     popular = np.lexsort(

@@ -38,8 +38,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from matching import cli, data, evaluation, load_config, pipeline, plots, ranking, simulate
-from matching.simulate import write_marketplace
+from matching import data, evaluation, load_config, pipeline, plots, ranking, simulate
 
 cfg = load_config()
 if FAST:
@@ -51,9 +50,9 @@ if FAST:
 workdir = tempfile.TemporaryDirectory(prefix="matching-nb02-")  # removed when the kernel stops
 data_dir = Path(workdir.name) / "data" if DATA_DIR is None else Path(DATA_DIR)
 if DATA_DIR is None:
-    write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
+    data.write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
 inputs = data.read_inputs(data_dir)
-print(cli.summarize_inputs(inputs, cfg))
+print(data.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## Train

@@ -22,7 +22,7 @@ def fast_config():
     """The default config with small models, so tests run in seconds."""
     return load_config().replace(
         ranking={"max_iter": 40, "learning_rate": 0.15, "n_windows": 3, "validation_days": 90},
-        candidates={"top_n": 60, "n_factors": 8},
+        candidates={"top_n": 60, "n_factors": 8, "partner_top_n": 30},
         match={"top_k": 20},
     )
 

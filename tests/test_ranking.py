@@ -44,17 +44,6 @@ def test_batch_scores_equal_one_at_a_time(trained):
         )
 
 
-def test_training_is_reproducible(fast_config, small_market, trained):
-    mk = small_market
-    again = MatchRanker(
-        features=fast_config.features,
-        candidates=fast_config.candidates,
-        ranking=fast_config.ranking,
-    ).fit(mk.merchants, mk.creators, mk.collaborations)
-    pd.testing.assert_frame_equal(trained.recommend(k=5), again.recommend(k=5))
-    assert trained.validation_ == again.validation_
-
-
 def test_validation_reports_fit_against_popularity(trained):
     v = trained.validation_
     for key in (
@@ -82,14 +71,6 @@ def test_too_little_history_is_a_clear_error(fast_config, small_market):
     )
     with pytest.raises(ValueError, match="not enough collaboration history"):
         r.fit(mk.merchants, mk.creators, short)
-
-
-def test_saved_model_round_trips(trained, fast_config, tmp_path):
-    data.save_model(trained, tmp_path / "m", fast_config, {"x": 1.0})
-    back = data.load_model(tmp_path / "m")
-    assert back.config == fast_config
-    m, c = np.arange(10), np.arange(10)
-    assert np.array_equal(back.ranker.score_pairs(m, c)[0], trained.score_pairs(m, c)[0])
 
 
 def test_tampered_model_is_refused(trained, fast_config, tmp_path):

@@ -1,0 +1,282 @@
+"""Reference rankers behind the same interface as :class:`matching.ranking.MatchRanker`.
+
+Each learns one preference score per (merchant, creator) from the history before
+``as_of`` and answers :meth:`recommend` with the contract's matches table. They are
+what the model is measured against, on the simulator and on real data:
+
+- :class:`RandomRanker`: a random order per merchant;
+- :class:`PopularityRanker`: the creators with the most past collaborations (then followers);
+- :class:`CategoryPopularityRanker`: the same among creators of the merchant's primary
+  category first;
+- :class:`ReachRanker`: the creators with the most average views;
+- :class:`CategoryGMVLeadersRanker`: the creators who made the most past GMV with merchants
+  of the merchant's category (then reach);
+- :class:`ALSRanker`: implicit-feedback matrix factorisation (``implicit``'s ALS);
+- :class:`EASERanker`: EASE^R (Steck 2019), a closed-form item-item model.
+
+A baseline does not predict value: its ``score`` and ``fit`` are its preference mapped
+to [0, 1] (``1 - rank / n_creators`` over the whole catalogue), and ties go to the more
+popular creator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from matching.candidates import als_factors
+from matching.contract import MATCHES_COLUMNS, row_positions
+
+
+class BaseRanker(BaseEstimator):
+    """Shared fitting of ids, seen pairs and popularity, and the shared top-k.
+
+    Subclasses implement ``_learn(X)`` (``X``: the merchants x creators count matrix of
+    the history) and ``_scores(m)`` (dense preference of merchant rows ``m`` against
+    every creator).
+    """
+
+    block_size: int = 1024
+
+    def fit(
+        self,
+        merchants: pd.DataFrame,
+        creators: pd.DataFrame,
+        collaborations: pd.DataFrame,
+        as_of=None,
+    ):
+        """Learn from the collaborations posted before ``as_of`` (default: all of them)."""
+        h = collaborations
+        if as_of is not None:
+            h = h[h["posted_at"] < pd.Timestamp(as_of)]
+        self.merchant_ids_ = merchants["merchant_id"].to_numpy(dtype=object)
+        self.creator_ids_ = creators["creator_id"].to_numpy(dtype=object)
+        mi = row_positions(h["merchant_id"], self.merchant_ids_)
+        ci = row_positions(h["creator_id"], self.creator_ids_)
+        ok = (mi >= 0) & (ci >= 0)
+        n_m, n_c = len(self.merchant_ids_), len(self.creator_ids_)
+        X = sparse.csr_matrix((np.ones(int(ok.sum())), (mi[ok], ci[ok])), shape=(n_m, n_c))
+        X.sum_duplicates()
+        count = np.asarray(X.sum(0)).ravel()
+        followers = creators["followers"].to_numpy(float)
+        # most collaborations, then followers, then row: one strict order of the catalogue
+        self.popular_order_ = np.lexsort((np.arange(n_c), -followers, -count))
+        self.popular_rank_ = np.empty(n_c, np.int64)
+        self.popular_rank_[self.popular_order_] = np.arange(n_c)
+        self.seen_ = X.astype(bool).tocsr()
+        col = merchants.get("certified_super_top")
+        self.certified_ = np.zeros(n_m, bool) if col is None else col.to_numpy(bool)
+        self.as_of_ = pd.Timestamp(as_of) if as_of is not None else None
+        self._learn(X, merchants, creators, h.iloc[np.flatnonzero(ok)], mi[ok], ci[ok])
+        return self
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(score, fit)`` of pairs given as merchant and creator row positions."""
+        check_is_fitted(self, "seen_")
+        m, c = np.asarray(m), np.asarray(c)
+        out = np.empty(len(m))
+        for mu in np.unique(m):
+            sel = m == mu
+            out[sel] = self._preference(np.array([mu]))[0, c[sel]]
+        return out, out
+
+    def _preference(self, m: np.ndarray) -> np.ndarray:
+        """The score in [0, 1]: 1 - rank / n over the whole catalogue (ties: more popular)."""
+        s = self._scores(m)
+        n_c = s.shape[1]
+        order = np.lexsort((np.broadcast_to(self.popular_rank_, s.shape), -s), axis=1)
+        pref = np.empty(s.shape)
+        np.put_along_axis(pref, order, 1.0 - np.arange(n_c) / n_c, axis=1)
+        return pref
+
+    def recommend(
+        self,
+        k: int = 100,
+        merchants: np.ndarray | None = None,
+        *,
+        exclude_seen: bool = False,
+        certified_weight: float | None = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns;
+        ``exclude_seen`` leaves out the merchant's past partners; ``priority_score`` is the
+        score times ``certified_weight`` (default 1) for certified merchants."""
+        check_is_fitted(self, "seen_")
+        certified_weight = 1.0 if certified_weight is None else certified_weight
+        n_m = len(self.merchant_ids_)
+        m_all = np.arange(n_m) if merchants is None else np.asarray(merchants)
+        frames = []
+        for s in range(0, len(m_all), self.block_size):
+            mb = m_all[s : s + self.block_size]
+            pref = self._preference(mb)
+            if exclude_seen:
+                seen = self.seen_[mb].toarray()
+                pref = np.where(seen, -np.inf, pref)
+            kk = min(k, pref.shape[1])
+            top = np.argsort(-pref, axis=1, kind="stable")[:, :kk]
+            val = np.take_along_axis(pref, top, 1)
+            keep = np.isfinite(val)
+            mm = np.repeat(mb, kk).reshape(len(mb), kk)
+            rank = np.tile(np.arange(1, kk + 1), (len(mb), 1))
+            cert = self.certified_[mm]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "merchant_id": self.merchant_ids_[mm[keep]],
+                        "creator_id": self.creator_ids_[top[keep]],
+                        "rank": rank[keep].astype(np.int64),
+                        "score": val[keep],
+                        "priority_score": np.where(
+                            cert[keep], val[keep] * certified_weight, val[keep]
+                        ),
+                        "certified_super_top": cert[keep],
+                        "fit": val[keep],
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame({c: [] for c in MATCHES_COLUMNS})
+        return pd.concat(frames, ignore_index=True)[list(MATCHES_COLUMNS)]
+
+
+class RandomRanker(BaseRanker):
+    """A random order of the catalogue for each merchant (reproducible for a seed)."""
+
+    def __init__(self, *, random_state: int = 0):
+        self.random_state = random_state
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        self.n_creators_ = X.shape[1]
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        # one stream per merchant row: the same merchant gets the same order in any batch
+        return np.stack(
+            [np.random.default_rng([self.random_state, int(r)]).random(self.n_creators_) for r in m]
+        ).reshape(len(m), self.n_creators_)
+
+
+class ReachRanker(BaseRanker):
+    """Every merchant gets the creators with the most average views."""
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        self.reach_ = creators["avg_views"].to_numpy(float)
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.reach_, (len(m), len(self.reach_)))
+
+
+class CategoryGMVLeadersRanker(BaseRanker):
+    """The creators who made the most GMV with merchants of the merchant's primary category,
+    then reach (a strong hand-made heuristic where value drives the choices)."""
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        cats, m_cat = np.unique(
+            merchants["primary_category"].astype(str).to_numpy(dtype=object), return_inverse=True
+        )
+        self.m_cat_ = m_cat
+        gmv = np.zeros((len(cats), X.shape[1]))
+        np.add.at(gmv, (m_cat[mi], ci), history["gmv_usd"].to_numpy(float))
+        self.category_gmv_ = gmv
+        self.reach_ = creators["avg_views"].to_numpy(float)
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        gmv = self.category_gmv_[self.m_cat_[m]]
+        n_c = gmv.shape[1]
+        order = np.lexsort(
+            (
+                np.broadcast_to(np.arange(n_c), gmv.shape),
+                np.broadcast_to(-self.reach_, gmv.shape),
+                -gmv,
+            ),
+            axis=1,
+        )
+        score = np.empty(gmv.shape)
+        np.put_along_axis(score, order, np.arange(n_c, 0, -1, dtype=float)[None, :], axis=1)
+        return score
+
+
+class PopularityRanker(BaseRanker):
+    """Every merchant gets the creators with the most past collaborations (then GMV)."""
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        self.n_creators_ = X.shape[1]
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        return np.zeros((len(m), self.n_creators_))
+
+
+class CategoryPopularityRanker(BaseRanker):
+    """Popularity among creators of the merchant's primary category, then the rest."""
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        self.m_cat_ = merchants["primary_category"].astype(str).to_numpy(dtype=object)
+        self.c_cat_ = creators["primary_category"].astype(str).to_numpy(dtype=object)
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        return (self.m_cat_[m][:, None] == self.c_cat_[None, :]).astype(float)
+
+
+class ALSRanker(BaseRanker):
+    """Implicit-feedback ALS (Hu, Koren and Volinsky 2008) from the ``implicit`` package, on
+    the binary merchant x creator history with confidence ``1 + alpha``.
+
+    Deterministic for a ``random_state`` (see :func:`matching.candidates.als_factors`).
+    """
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.01,
+        alpha: float = 5.0,
+        iterations: int = 15,
+        random_state: int = 0,
+    ):
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        self.merchant_factors_, self.creator_factors_ = als_factors(
+            X.astype(bool),
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
+        )
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        return self.merchant_factors_[m] @ self.creator_factors_.T
+
+
+class EASERanker(BaseRanker):
+    """EASE^R (Steck 2019): ``B = I - P / diag(P)`` with ``P = (X'X + lambda I)^-1`` on the
+    binary history; a merchant's scores are ``x B``. Dense in creators: for catalogues
+    of a few ten thousand creators at most (a baseline, not the production path)."""
+
+    def __init__(self, *, l2: float = 300.0):
+        self.l2 = l2
+
+    def _learn(self, X, merchants, creators, history, mi, ci) -> None:
+        B = X.astype(bool).astype(np.float64)
+        G = (B.T @ B).toarray()
+        G[np.diag_indices_from(G)] += self.l2
+        P = np.linalg.inv(G)
+        W = -P / np.diag(P)
+        W[np.diag_indices_from(W)] = 0.0
+        self.weights_ = W
+        self.history_ = B.tocsr()
+
+    def _scores(self, m: np.ndarray) -> np.ndarray:
+        return np.asarray(self.history_[m] @ self.weights_)
