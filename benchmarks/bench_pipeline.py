@@ -16,7 +16,7 @@ from datetime import date
 from matching import policy
 from matching.baselines import CategoryPopularityRanker
 from matching.config import load_config
-from matching.pipeline import allocate_quota, history_decay
+from matching.pipeline import allocate_quota, history_returns
 from matching.ranking import MatchRanker
 from matching.simulate import simulate
 
@@ -40,7 +40,7 @@ def run(n_m: int, n_c: int, as_of: date) -> dict:
         k=cfg.match.top_k
     )
     t4 = time.perf_counter()
-    decay = history_decay(mk.collaborations, cfg.allocation.default_decay)
+    decay = history_returns(mk.collaborations, cfg.allocation).decay
     _, report = allocate_quota(matches, status, mk.creators, cfg, decay)
     t5 = time.perf_counter()
     return {
@@ -52,7 +52,7 @@ def run(n_m: int, n_c: int, as_of: date) -> dict:
         "rank_s": t3 - t2,
         "rank_vs_baseline": (t3 - t2) / max(t4 - t3, 1e-9),
         "allocate_s": t5 - t4,
-        "videos_placed": report["videos_placed"],
+        "videos_placed": report.videos_placed,
         "peak_rss_mb": _rss_mb(),
     }
 

@@ -18,6 +18,18 @@ less: the n-th video is worth ``v_sc * g(n)`` with ``g(n) = decay ** (n - 1)``
 
 Placing nothing is allowed; zero-value pairs are never placed.
 
+Each seller's own window
+------------------------
+A creator's capacity is weekly, and a seller whose free-video window ends in three weeks
+can use only those three weeks of a creator. Sellers are grouped into *window levels*
+(``seller_level``, e.g. the distinct days left of their windows, shortest first), and
+``capacity`` may be a ``(C, L)`` matrix: ``K_c[l]``, what creator ``c`` can make until the
+end of level ``l``'s window (cumulative, so non-decreasing in ``l``). The constraint is then,
+for every creator and level, ``sum(videos of sellers of level <= l) <= K_c[l]``: exactly
+the condition for the videos to be schedulable week by week with each seller's videos
+inside its window (give the earliest capacity to the windows that end first;
+:func:`weekly_schedule` does). A one-dimensional ``capacity`` is the single-level case.
+
 Diminishing returns, piecewise-linear
 -------------------------------------
 ``g`` is approximated by a concave piecewise-linear function whose slope
@@ -48,6 +60,10 @@ Solvers
     segment's length, cost = minus its per-video gain) -> creator (cap
     ``K_c``) -> sink, plus a zero-cost source -> sink bypass so the flow need
     not be maximal. Concave gains make the segments of a pair fill in order.
+    With window levels a creator is a chain of nodes, one per level its sellers
+    have, shortest window first: a seller's arcs enter its level's node, and the
+    arc leaving level ``l``'s node (to the next level, or to the sink) has
+    capacity ``K_c[l]``, so it carries exactly the videos of windows up to ``l``.
     Gains are scaled to int64 costs (see :func:`allocate` for the precision);
     the reported values are always evaluated with the true float gains.
 :func:`greedy_allocate`
@@ -58,7 +74,10 @@ Solvers
 :func:`max_flow_limit`
     The most videos that could be placed ignoring values (a max flow).
 
-:func:`estimate_decay` estimates ``decay`` from a collaboration history.
+:func:`weekly_schedule`
+    Which week each placed video is made in (earliest-deadline-first per creator).
+
+``decay`` is estimated from the history by :mod:`matching.returns`.
 
 Examples
 --------
@@ -93,13 +112,13 @@ __all__ = [
     "AllocationResult",
     "allocate",
     "build_problem",
-    "estimate_decay",
     "greedy_allocate",
     "lp_allocate",
     "max_flow_limit",
     "network_size",
     "pair_caps",
     "segment_gains",
+    "weekly_schedule",
 ]
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -170,14 +189,18 @@ class AllocationProblem:
         Per pair, ``>= 0``: the value (expected GMV) of the pair's first video.
     quota : int array (S,)
         Per seller, ``>= 0``: the free videos still to place.
-    capacity : int array (C,)
-        Per creator, ``>= 0``: videos the creator can make over the window.
+    capacity : int array (C,) or (C, L)
+        Per creator, ``>= 0``: videos the creator can make over the window; or, per
+        creator and window level, what it can make until the end of that level's window
+        (non-decreasing along the levels).
     pair_cap : int array (P,)
         Per pair, ``>= 0``: the most videos of that pair (see :func:`pair_caps`).
     decay : float or float array (P,)
         In (0, 1]: the n-th video of a pair is worth ``value * decay ** (n - 1)``.
     segments : tuple of int
         Increasing positive breakpoints of the piecewise-linear returns.
+    seller_level : int array (S,), optional
+        Per seller, its window level (a column of ``capacity``); all 0 when omitted.
 
     Raises
     ------
@@ -194,13 +217,33 @@ class AllocationProblem:
     pair_cap: np.ndarray
     decay: np.ndarray | float
     segments: tuple[int, ...]
+    seller_level: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         seller = _int_array("seller", self.seller)
         creator = _int_array("creator", self.creator)
         value = _float_array("value", self.value)
         quota = _int_array("quota", self.quota)
-        capacity = _int_array("capacity", self.capacity)
+        capacity = _int_array("capacity", self.capacity, ndim=np.ndim(self.capacity))
+        if capacity.ndim not in (1, 2) or (capacity.ndim == 2 and capacity.shape[1] < 1):
+            raise ValueError(
+                f"capacity must be (creators,) or (creators, levels), got shape {capacity.shape}"
+            )
+        if capacity.ndim == 2 and np.any(np.diff(capacity, axis=1) < 0):
+            raise ValueError("capacity must be non-decreasing along the window levels")
+        n_levels = 1 if capacity.ndim == 1 else capacity.shape[1]
+        if self.seller_level is None:
+            level = np.zeros(quota.shape[0], dtype=np.int64)
+            level.setflags(write=False)
+        else:
+            level = _int_array("seller_level", self.seller_level)
+            if level.shape != quota.shape:
+                raise ValueError("seller_level must have one entry per seller, like quota")
+            bad = (level < 0) | (level >= n_levels)
+            if np.any(bad):
+                raise ValueError(
+                    f"seller_level must be in [0, {n_levels}); out of range at {_first(bad)}"
+                )
         pair_cap = _int_array("pair_cap", self.pair_cap)
         n = seller.shape[0]
         for name, a in (("creator", creator), ("value", value), ("pair_cap", pair_cap)):
@@ -215,7 +258,7 @@ class AllocationProblem:
             _check_nonnegative(name, a)
         for name, idx, size in (
             ("seller", seller, quota.size),
-            ("creator", creator, capacity.size),
+            ("creator", creator, capacity.shape[0]),
         ):
             bad = (idx < 0) | (idx >= size)
             if np.any(bad):
@@ -223,7 +266,7 @@ class AllocationProblem:
                     f"{name} indices must be in [0, {size}); out of range at positions {_first(bad)}"
                 )
         if n:
-            key = seller * np.int64(capacity.size) + creator
+            key = seller * np.int64(capacity.shape[0]) + creator
             order = np.argsort(key, kind="stable")
             dup = np.flatnonzero(key[order][1:] == key[order][:-1])
             if dup.size:
@@ -265,6 +308,7 @@ class AllocationProblem:
             ("pair_cap", pair_cap),
             ("decay", decay),
             ("segments", segments),
+            ("seller_level", level),
         ):
             object.__setattr__(self, name, v)
 
@@ -279,6 +323,19 @@ class AllocationProblem:
     @property
     def n_creators(self) -> int:
         return int(self.capacity.shape[0])
+
+    @property
+    def n_levels(self) -> int:
+        return 1 if self.capacity.ndim == 1 else int(self.capacity.shape[1])
+
+    @property
+    def level_capacity(self) -> np.ndarray:
+        """``capacity`` as ``(C, L)``: per creator, its capacity to the end of each level."""
+        return self.capacity[:, None] if self.capacity.ndim == 1 else self.capacity
+
+    def pair_capacity(self) -> np.ndarray:
+        """Per pair, the most its creator can make within its seller's window."""
+        return self.level_capacity[self.creator, self.seller_level[self.seller]]
 
     def pair_value(self, videos: np.ndarray) -> np.ndarray:
         """Value of ``videos`` videos of each pair: the sum of their piecewise gains."""
@@ -313,6 +370,7 @@ def build_problem(
     capacity,
     config: AllocationConfig,
     decay=None,
+    seller_level=None,
 ) -> AllocationProblem:
     """An :class:`AllocationProblem` with caps, decay and segments from the config.
 
@@ -323,9 +381,11 @@ def build_problem(
     quota_total : per seller, the full program quota (``program.free_videos``); it drives
         the diversity cap.
     capacity : per creator, the videos it can make over the allocation horizon
-        (``policy.creator_capacity``).
+        (``policy.creator_capacity``); or per creator and window level
+        (``policy.creator_capacity_by_window``).
     config : the ``allocation`` section of the configuration.
     decay : scalar or per pair; ``config.default_decay`` when None.
+    seller_level : per seller, its window level (a column of a 2-D ``capacity``).
     """
     seller_arr = _int_array("seller", seller)
     quota_total_arr = _int_array("quota_total", quota_total)
@@ -344,6 +404,7 @@ def build_problem(
         pair_cap=caps[seller_arr],
         decay=config.default_decay if decay is None else decay,
         segments=tuple(config.segments),
+        seller_level=seller_level,
     )
 
 
@@ -398,8 +459,7 @@ def _arcs(problem: AllocationProblem) -> _Arcs:
     """
     start, length, gain = segment_gains(problem)
     eff = np.minimum(
-        problem.pair_cap,
-        np.minimum(problem.quota[problem.seller], problem.capacity[problem.creator]),
+        problem.pair_cap, np.minimum(problem.quota[problem.seller], problem.pair_capacity())
     )
     cap = np.clip(np.minimum(start + length, eff[:, None]) - start, 0, None)
     keep = (cap > 0) & (gain > 0)
@@ -458,13 +518,20 @@ def _result(problem: AllocationProblem, videos: np.ndarray, solver: str) -> Allo
 
 @dataclass(frozen=True)
 class _Network:
-    """Node numbering of the flow network: 0 source, 1 sink, then used sellers, used creators."""
+    """Node numbering of the flow network: 0 source, 1 sink, then the used sellers, then
+    one node per used (creator, window level), creator by creator, shortest window first.
+
+    ``tails``, ``heads`` and ``caps`` are the arcs that leave the creator nodes: each to the
+    creator's next level node, the last one to the sink, with the creator's capacity up to
+    the end of the tail's level."""
 
     n_nodes: int
     seller_node: np.ndarray  # per seller: node id, or -1 if unused
-    creator_node: np.ndarray  # per creator: node id, or -1 if unused
     sellers: np.ndarray  # used seller indices, in node order
-    creators: np.ndarray  # used creator indices, in node order
+    key_node: np.ndarray  # per arc given to _network: the node of its (creator, level)
+    tails: np.ndarray
+    heads: np.ndarray
+    caps: np.ndarray
 
 
 def _network(
@@ -472,15 +539,20 @@ def _network(
 ) -> _Network:
     used_s = np.zeros(problem.n_sellers, dtype=bool)
     used_s[arc_seller] = True
-    used_c = np.zeros(problem.n_creators, dtype=bool)
-    used_c[arc_creator] = True
     sellers = np.flatnonzero(used_s)
-    creators = np.flatnonzero(used_c)
     seller_node = np.full(problem.n_sellers, -1, dtype=np.int64)
     seller_node[sellers] = 2 + np.arange(sellers.size)
-    creator_node = np.full(problem.n_creators, -1, dtype=np.int64)
-    creator_node[creators] = 2 + sellers.size + np.arange(creators.size)
-    return _Network(2 + sellers.size + creators.size, seller_node, creator_node, sellers, creators)
+    levels = np.int64(problem.n_levels)
+    keys, inverse = np.unique(
+        arc_creator * levels + problem.seller_level[arc_seller], return_inverse=True
+    )
+    first = 2 + sellers.size
+    nodes = first + np.arange(keys.size, dtype=np.int64)
+    creator, level = keys // levels, keys % levels
+    last = np.r_[creator[1:] != creator[:-1], True] if keys.size else np.zeros(0, dtype=bool)
+    heads = np.where(last, 1, nodes + 1)
+    caps = problem.level_capacity[creator, level]
+    return _Network(first + keys.size, seller_node, sellers, nodes[inverse], nodes, heads, caps)
 
 
 def network_size(problem: AllocationProblem) -> tuple[int, int]:
@@ -489,18 +561,18 @@ def network_size(problem: AllocationProblem) -> tuple[int, int]:
     if arcs.pair.size == 0:
         return 0, 0
     net = _network(problem, problem.seller[arcs.pair], problem.creator[arcs.pair])
-    return net.n_nodes, int(arcs.pair.size + net.sellers.size + 1 + net.creators.size)
+    return net.n_nodes, int(arcs.pair.size + net.sellers.size + 1 + net.tails.size)
 
 
 def max_flow_limit(problem: AllocationProblem) -> int:
     """The most videos that could be placed at all, ignoring values.
 
     A max flow (OR-Tools ``SimpleMaxFlow``) on source -> seller (``Q_s``) -> creator
-    (``pair_cap``, every candidate pair, zero-value ones included) -> sink (``K_c``).
+    (``pair_cap``, every candidate pair, zero-value ones included) -> sink (``K_c``,
+    through the creator's chain of window levels).
     """
     eff = np.minimum(
-        problem.pair_cap,
-        np.minimum(problem.quota[problem.seller], problem.capacity[problem.creator]),
+        problem.pair_cap, np.minimum(problem.quota[problem.seller], problem.pair_capacity())
     )
     keep = eff > 0
     if not keep.any():
@@ -508,20 +580,10 @@ def max_flow_limit(problem: AllocationProblem) -> int:
     seller, creator, cap = problem.seller[keep], problem.creator[keep], eff[keep]
     net = _network(problem, seller, creator)
     tails = np.concatenate(
-        [
-            np.zeros(net.sellers.size, dtype=np.int64),
-            net.seller_node[seller],
-            net.creator_node[net.creators],
-        ]
+        [np.zeros(net.sellers.size, dtype=np.int64), net.seller_node[seller], net.tails]
     )
-    heads = np.concatenate(
-        [
-            net.seller_node[net.sellers],
-            net.creator_node[creator],
-            np.ones(net.creators.size, dtype=np.int64),
-        ]
-    )
-    caps = np.concatenate([problem.quota[net.sellers], cap, problem.capacity[net.creators]])
+    heads = np.concatenate([net.seller_node[net.sellers], net.key_node, net.heads])
+    caps = np.concatenate([problem.quota[net.sellers], cap, net.caps])
     solver = _max_flow.SimpleMaxFlow()
     solver.add_arcs_with_capacity(
         tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
@@ -575,8 +637,6 @@ def allocate(problem: AllocationProblem) -> AllocationResult:
     # A seller can send no more than its quota, nor more than its arcs can carry.
     out_cap = np.bincount(arc_seller, weights=arcs.capacity, minlength=problem.n_sellers)
     supply_s = np.minimum(problem.quota[net.sellers], out_cap[net.sellers].astype(np.int64))
-    in_cap = np.bincount(arc_creator, weights=arcs.capacity, minlength=problem.n_creators)
-    demand_c = np.minimum(problem.capacity[net.creators], in_cap[net.creators].astype(np.int64))
     total = int(supply_s.sum())
 
     scale = _cost_scale(float(arcs.gain.max()), net.n_nodes)
@@ -585,25 +645,14 @@ def allocate(problem: AllocationProblem) -> AllocationResult:
             raise RuntimeError("network too large for an accurate int64 cost scale")
         cost = -np.rint(arcs.gain * scale).astype(np.int64)
         live = np.flatnonzero(cost < 0)
-        n_s, n_c = net.sellers.size, net.creators.size
+        n_s, n_k = net.sellers.size, net.tails.size
         tails = np.concatenate(
-            [
-                np.zeros(n_s + 1, dtype=np.int64),
-                net.seller_node[arc_seller[live]],
-                net.creator_node[net.creators],
-            ]
+            [np.zeros(n_s + 1, dtype=np.int64), net.seller_node[arc_seller[live]], net.tails]
         )
-        heads = np.concatenate(
-            [
-                net.seller_node[net.sellers],
-                [1],
-                net.creator_node[arc_creator[live]],
-                np.ones(n_c, dtype=np.int64),
-            ]
-        )
-        caps = np.concatenate([supply_s, [total], arcs.capacity[live], demand_c])
+        heads = np.concatenate([net.seller_node[net.sellers], [1], net.key_node[live], net.heads])
+        caps = np.concatenate([supply_s, [total], arcs.capacity[live], net.caps])
         costs = np.concatenate(
-            [np.zeros(n_s + 1, dtype=np.int64), cost[live], np.zeros(n_c, dtype=np.int64)]
+            [np.zeros(n_s + 1, dtype=np.int64), cost[live], np.zeros(n_k, dtype=np.int64)]
         )
 
         mcf = _min_cost_flow.SimpleMinCostFlow()
@@ -636,31 +685,35 @@ def greedy_allocate(problem: AllocationProblem) -> AllocationResult:
     Marginal gains of a pair never increase, so the greedy order is the order of all
     (pair, segment) gains, highest first (ties: lower pair index, then earlier
     segment), and a whole segment is taken at once, up to what the seller's quota and
-    the creator's capacity still allow. Short-sighted on two-sided capacity: it can
-    give a creator to the seller that values it most even when that seller had an
-    almost as good alternative and another seller had none.
+    the creator's capacity within the seller's window still allow. Short-sighted on
+    two-sided capacity: it can give a creator to the seller that values it most even
+    when that seller had an almost as good alternative and another seller had none.
     """
     arcs = _arcs(problem)
     videos = np.zeros(problem.n_pairs, dtype=np.int64)
     if arcs.pair.size:
         order = np.lexsort((arcs.segment, arcs.pair, -arcs.gain))
         quota_left = problem.quota.tolist()
-        capacity_left = problem.capacity.tolist()
+        # per creator: what is left of its capacity to the end of each window level
+        slack = [row for row in problem.level_capacity.tolist()]
         placed = [0] * problem.n_pairs
         pairs = arcs.pair[order].tolist()
         sellers = problem.seller[arcs.pair[order]].tolist()
         creators = problem.creator[arcs.pair[order]].tolist()
+        levels = problem.seller_level[problem.seller[arcs.pair[order]]].tolist()
         caps = arcs.capacity[order].tolist()
-        for p, s, c, k in zip(pairs, sellers, creators, caps, strict=True):
+        for p, s, c, lv, k in zip(pairs, sellers, creators, levels, caps, strict=True):
             q = quota_left[s]
             if q == 0:
                 continue
-            r = capacity_left[c]
-            if r == 0:
+            left = slack[c]
+            r = min(left[lv:])  # a video of this window also uses every longer window's room
+            if r <= 0:
                 continue
             take = min(k, q, r)
             quota_left[s] = q - take
-            capacity_left[c] = r - take
+            for j in range(lv, len(left)):
+                left[j] -= take
             placed[p] += take
         videos = np.asarray(placed, dtype=np.int64)
     return _result(problem, videos, "greedy")
@@ -670,24 +723,37 @@ def lp_allocate(problem: AllocationProblem) -> AllocationResult:
     """The LP relaxation solved by scipy's HiGHS, on a sparse constraint matrix.
 
     Variables are the (pair, segment) arcs, bounded by their capacities; the rows are
-    the seller quotas and the creator capacities. The matrix is a network matrix,
-    totally unimodular, so the LP optimum equals the integer optimum; ``objective``
-    is the LP's optimal value in float. Meant for checking :func:`allocate` on small
-    instances.
+    the seller quotas and, per creator and window level, the capacity to the end of that
+    level (written directly as nested sums, not as a flow). It is the same polytope as
+    the flow network's, which is integral, so the LP optimum equals the integer optimum;
+    ``objective`` is the LP's optimal value in float. Meant for checking
+    :func:`allocate` on small instances.
     """
     arcs = _arcs(problem)
     if arcs.pair.size == 0:
         return _result(problem, np.zeros(problem.n_pairs, dtype=np.int64), "lp")
     n = arcs.pair.size
-    cols = np.arange(n)
-    rows = np.concatenate(
-        [problem.seller[arcs.pair], problem.n_sellers + problem.creator[arcs.pair]]
+    # one row per seller; one per creator and window level: the videos of windows up to it
+    levels = problem.n_levels
+    arc_level = problem.seller_level[problem.seller[arcs.pair]]
+    arc_creator = problem.creator[arcs.pair]
+    span = levels - arc_level
+    creator_rows = (
+        problem.n_sellers
+        + np.repeat(arc_creator * levels, span)
+        + (
+            np.arange(span.sum())
+            - np.repeat(np.cumsum(span) - span, span)
+            + np.repeat(arc_level, span)
+        )
     )
+    rows = np.concatenate([problem.seller[arcs.pair], creator_rows])
+    cols = np.concatenate([np.arange(n), np.repeat(np.arange(n), span)])
     a_ub = scipy.sparse.csr_array(
-        (np.ones(2 * n), (rows, np.concatenate([cols, cols]))),
-        shape=(problem.n_sellers + problem.n_creators, n),
+        (np.ones(rows.size), (rows, cols)),
+        shape=(problem.n_sellers + problem.n_creators * levels, n),
     )
-    b_ub = np.concatenate([problem.quota, problem.capacity]).astype(np.float64)
+    b_ub = np.concatenate([problem.quota, problem.level_capacity.ravel()]).astype(np.float64)
     top = float(arcs.gain.max())
     res = scipy.optimize.linprog(
         -arcs.gain / top,
@@ -711,93 +777,60 @@ def lp_allocate(problem: AllocationProblem) -> AllocationResult:
     )
 
 
-# --------------------------------------------------------------------------- decay
+# --------------------------------------------------------------------------- schedule
 
 
-def estimate_decay(
-    group,
-    videos,
-    gmv,
-    *,
-    default: float,
-    prior_videos=None,
-    min_informative: int = 30,
-    bounds: tuple[float, float] = (0.05, 1.0),
-) -> float:
-    """Estimate the repeat decay from a collaboration history; ``default`` if it can't tell.
+def weekly_schedule(seller, creator, videos, *, seller_days, weekly):
+    """When each placed video is made: per creator, earliest deadline first.
 
-    Model: a collaboration of ``n`` videos, after ``o`` earlier videos of the same
-    pair, earns ``v_pair * sum(d ** (j - 1) for j in o+1 .. o+n)`` times a lognormal
-    noise. On the log scale the unknown ``log v_pair`` is a per-group intercept; it is
-    removed by subtracting group means (fixed effects) and ``d`` minimises the sum of
-    squared residuals (grid search then a bounded scalar refinement).
-
-    Only groups with at least two collaborations that differ in ``(o, n)`` tell
-    anything about ``d``; when they hold fewer than ``min_informative`` degrees of
-    freedom (rows minus one per informative group), ``default`` is returned. Pass a
-    single group (all zeros) to fit across pairs instead, which assumes a pair's value
-    does not depend on how many videos it got.
+    Creator ``c`` can make ``floor(weekly[c] * t / 7)`` videos in the first ``t`` days of
+    the horizon (the as-of day is day 1), so week ``w`` (days ``7w - 6 .. 7w``) holds
+    ``weekly[c]`` of them, and a seller with ``seller_days[s]`` days left can use the first
+    ``floor(weekly[c] * seller_days[s] / 7)``. Each creator's capacity goes first to the
+    sellers whose windows end first (then by pair order). An allocation that satisfies
+    the window levels' capacities (:class:`AllocationProblem` with
+    ``policy.creator_capacity_by_window``) always fits.
 
     Parameters
     ----------
-    group : int array (N,), the pair (or other unit) of each collaboration.
-    videos : int array (N,), ``>= 1`` videos in each collaboration.
-    gmv : float array (N,), ``>= 0``; rows with ``gmv == 0`` carry no log and are dropped.
-    default : returned when the history cannot tell (``allocation.default_decay``).
-    prior_videos : int array (N,), videos the pair made before; 0 when None.
-    min_informative : degrees of freedom needed to estimate.
-    bounds : the search interval for ``d``, within (0, 1].
+    seller, creator, videos : per pair: seller index, creator index, videos placed.
+    seller_days : per seller, the days left in its window.
+    weekly : per creator, its weekly video capacity.
+
+    Returns
+    -------
+    pair, week, count : int arrays, one entry per pair and week with videos (week 1 is
+        the as-of week), ordered by pair then week.
+
+    Raises
+    ------
+    ValueError
+        If a creator's videos do not fit in its sellers' windows.
     """
-    g = _int_array("group", group)
-    n = _int_array("videos", videos)
-    y = _float_array("gmv", gmv)
-    o = np.zeros_like(n) if prior_videos is None else _int_array("prior_videos", prior_videos)
-    if not (g.shape == n.shape == y.shape == o.shape):
-        raise ValueError("group, videos, gmv and prior_videos must have the same length")
-    if np.any(n < 1):
-        raise ValueError("videos must be >= 1")
-    _check_nonnegative("gmv", y)
-    _check_nonnegative("prior_videos", o)
-    lo, hi = bounds
-    if not 0 < lo < hi <= 1:
-        raise ValueError(f"bounds must satisfy 0 < low < high <= 1, got {bounds}")
-
-    keep = y > 0
-    g, n, y, o = g[keep], n[keep], np.log(y[keep]), o[keep]
-    if g.size == 0:
-        return float(default)
-    _, gi = np.unique(g, return_inverse=True)
-    # A group informs d when its collaborations differ in (prior, videos).
-    design = o * (int(n.max()) + 1) + n
-    count = np.bincount(gi)
-    dmin = np.full(count.size, np.iinfo(np.int64).max)
-    dmax = np.full(count.size, np.iinfo(np.int64).min)
-    np.minimum.at(dmin, gi, design)
-    np.maximum.at(dmax, gi, design)
-    informative = dmax > dmin
-    if int((count[informative] - 1).sum()) < min_informative:
-        return float(default)
-    rows = informative[gi]
-    g2 = np.unique(gi[rows], return_inverse=True)[1]
-    n, y, o = n[rows], y[rows], o[rows]
-    cnt = np.bincount(g2).astype(np.float64)
-
-    def demean(x: np.ndarray) -> np.ndarray:
-        return x - (np.bincount(g2, weights=x) / cnt)[g2]
-
-    y_c = demean(y)
-
-    def ssr(d: float) -> float:
-        log_s = np.log(_geometric_sum(np.full(n.shape, d), o, n))
-        r = y_c - demean(log_s)
-        return float(r @ r)
-
-    grid = np.linspace(lo, hi, 96)
-    values = np.array([ssr(d) for d in grid])
-    i = int(np.argmin(values))
-    a, b = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-    res = scipy.optimize.minimize_scalar(
-        ssr, bounds=(a, b), method="bounded", options={"xatol": 1e-6}
-    )
-    best = float(res.x) if res.fun <= values[i] else float(grid[i])
-    return float(np.clip(best, lo, hi))
+    seller = _int_array("seller", seller)
+    creator = _int_array("creator", creator)
+    videos = _int_array("videos", videos)
+    days = _int_array("seller_days", seller_days)
+    weekly = _int_array("weekly", weekly)
+    placed = np.flatnonzero(videos > 0)
+    empty = np.zeros(0, dtype=np.int64)
+    if placed.size == 0:
+        return empty, empty, empty
+    deadline = days[seller[placed]]
+    order = placed[np.lexsort((placed, deadline, creator[placed]))]
+    c, v = creator[order], videos[order]
+    end = np.cumsum(v)
+    first = np.r_[True, c[1:] != c[:-1]]
+    start = end - v
+    base = np.maximum.accumulate(np.where(first, start, 0))
+    start, end = start - base, end - base  # units [start, end) of the creator's capacity
+    room = (weekly[c] * days[seller[order]]) // 7
+    if np.any(end > room):
+        bad = order[end > room][:5].tolist()
+        raise ValueError(f"videos do not fit in their sellers' windows (pairs {bad})")
+    unit = np.arange(int(end.sum() - start.sum())) - np.repeat(np.cumsum(v) - v, v)
+    unit = unit + np.repeat(start, v)
+    week = unit // np.repeat(weekly[c], v) + 1  # unit u is made in week ceil((u + 1) / weekly)
+    pair = np.repeat(order, v)
+    key = np.unique(pair * np.int64(week.max() + 1) + week, return_counts=True)
+    return key[0] // (week.max() + 1), key[0] % (week.max() + 1), key[1].astype(np.int64)

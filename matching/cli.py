@@ -25,11 +25,13 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from matching import data
-from matching.config import load_config
+from matching.config import Config, load_config
 from matching.errors import ConfigError, DataError, InsufficientMemory
+from matching.summary import RunSummary
 
 EXIT_BAD_INPUT = 2
 EXIT_MEMORY = 3
@@ -65,15 +67,15 @@ def simulate_cmd(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Generate a marketplace with ground truth (truth/ beside the inputs)."""
-    from matching.simulate import simulate
+    from matching.simulate import simulate, write_marketplace
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, not {fmt!r}")
     cfg = load_config(config)
     mk = simulate(cfg, merchants=merchants, creators=creators, seed=seed, progress=True)
-    data.write_marketplace(mk, out, fmt=fmt)
+    write_marketplace(mk, out, fmt=fmt)
     inputs = data.read_inputs(out)
-    typer.echo(data.summarize_inputs(inputs, cfg))
+    typer.echo(summarize_inputs(inputs, cfg))
 
 
 @app.command("validate")
@@ -85,7 +87,7 @@ def validate_cmd(
     """Check a data folder against the contract and print a summary."""
     cfg = load_config(config)
     inputs = data.read_inputs(data_dir, drop_unknown=drop_unknown)
-    typer.echo(data.summarize_inputs(inputs, cfg))
+    typer.echo(summarize_inputs(inputs, cfg))
 
 
 @app.command("train")
@@ -139,7 +141,62 @@ def match_cmd(
 
     cfg = load_config(config) if config is not None else None
     summary = match(data_dir, model, out, cfg, top_k=top_k, as_of=_date(as_of), progress=True)
-    typer.echo(data.format_summary(summary))
+    typer.echo(format_summary(summary))
+
+
+# --------------------------------------------------------------------------- what it prints
+
+
+def summarize_inputs(inputs: data.Inputs, config: Config) -> str:
+    """A short human summary of a validated data folder (printed by ``simulate`` and ``validate``)."""
+    m, c, h = inputs.merchants, inputs.creators, inputs.collaborations
+    cert = (
+        m["certified_super_top"]
+        if "certified_super_top" in m
+        else m["annual_gmv_usd"] >= config.program.certification_gmv_usd
+    )
+    start, end = pd.Timestamp(config.program.start), pd.Timestamp(config.program.end)
+    in_prog = m["onboarded_at"].between(start, end)
+    lines = [
+        f"merchants       {len(m):>10,}  ({int(cert.sum()):,} certified super-top, "
+        f"{int((cert & in_prog).sum()):,} of them onboarded in the program)",
+        f"creators        {len(c):>10,}  ({int(c['creator_id'].isin(h['creator_id']).sum()):,} with history)",
+        f"collaborations  {len(h):>10,}  "
+        + (
+            f"({h['posted_at'].min():%Y-%m-%d} to {h['posted_at'].max():%Y-%m-%d}, "
+            f"GMV {h['gmv_usd'].sum():,.0f} USD)"
+            if len(h)
+            else "(none)"
+        ),
+        f"cold-start merchants (no history): {int((~m['merchant_id'].isin(h['merchant_id'])).sum()):,}",
+    ]
+    return "\n".join(lines)
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The run summary of ``matching match`` as a short table (printed by ``match``)."""
+    a = summary.allocation
+    rows = [
+        ("as of", summary.as_of.isoformat()),
+        ("merchants matched", f"{summary.merchants:,} ({summary.matches:,} matches)"),
+        ("eligible sellers", f"{a.eligible_sellers:,} of {summary.certified_sellers:,} certified"),
+        ("sellers served", f"{a.sellers_served:,}"),
+        (
+            "videos placed",
+            f"{a.videos_placed:,} of {a.remaining_quota:,} remaining quota "
+            f"(max-flow limit {a.max_flow_limit:,})",
+        ),
+        (
+            "expected GMV",
+            f"{a.expected_gmv_usd:,.0f} USD (greedy: "
+            f"{a.greedy_expected_gmv_usd:,.0f}, gap {100 * a.greedy_gap:.2f}%)",
+        ),
+        ("creators used", f"{a.creators_used:,} (utilisation {100 * a.creator_utilisation:.1f}%)"),
+    ]
+    return "\n".join(f"{k:18s} {v}" for k, v in rows)
+
+
+# --------------------------------------------------------------------------- plumbing
 
 
 def _date(value: str | None) -> date | None:

@@ -61,6 +61,11 @@ class SimulateConfig(_Section):
     repeat_decay: float = Field(gt=0, le=1)
     outcome_noise: float = Field(ge=0)
     chunk_size: int = Field(ge=1)
+    # Generative options for diminishing returns; the defaults are the original generator
+    # (and keep its output byte for byte), so configs and models saved before them load.
+    repeat_story: Literal["within", "across"] = "within"
+    repeat_rate: float = Field(default=0.0, ge=0, le=1)
+    repeat_selection: float = Field(default=0.0, ge=0)
 
 
 class FeaturesConfig(_Section):
@@ -114,9 +119,11 @@ class MatchConfig(_Section):
 
 class AllocationConfig(_Section):
     segments: tuple[int, ...]
-    default_decay: float = Field(gt=0, le=1)
+    default_decay: float = Field(gt=0, lt=1)
     max_videos_per_pair: int = Field(ge=1)
     diversity_cap: float = Field(gt=0, le=1)
+    # Added later; the defaults keep configs and models saved before them loadable.
+    decay_prior_strength: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

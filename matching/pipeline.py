@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from matching import allocation as alloc
-from matching import data, memory, policy
-from matching.config import Config, RankingConfig
-from matching.contract import SHORT_VIDEO, default_as_of, row_positions
+from matching import data, memory, policy, returns
+from matching.config import AllocationConfig, Config, RankingConfig
+from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
+from matching.simulate import read_truth
+from matching.summary import AllocationReport, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,7 @@ def train(
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
         metrics = dict(ranker.validation_)
         report = tradeoff = None
-        truth = data.read_truth(data_dir) if evaluate else None
+        truth = read_truth(data_dir) if evaluate else None
         if truth is not None:
             report = evaluation.evaluate(
                 ranker,
@@ -162,11 +164,11 @@ def allocate_quota(
     creators: pd.DataFrame,
     config: Config,
     decay: float,
-) -> tuple[pd.DataFrame, dict[str, float]]:
+) -> tuple[pd.DataFrame, AllocationReport]:
     """Assign each eligible seller's remaining free videos across its matched creators.
 
-    Returns the ``allocation`` table and the solver's report (objective, placed
-    videos, max-flow limit, greedy baseline).
+    Returns the ``allocation`` table and its report (objective, placed videos, max-flow
+    limit, greedy baseline, creators used).
     """
     elig = status[status["eligible"]].reset_index(drop=True)
     pairs = matches[matches["merchant_id"].isin(elig["merchant_id"])]
@@ -198,35 +200,30 @@ def allocate_quota(
         ["merchant_id", "videos", "creator_id"], ascending=[True, False, True], ignore_index=True
     )
     used_cap = problem.capacity[np.unique(c[take])].sum() if take.any() else 0
-    report = {
-        "eligible_sellers": int(len(elig)),
-        "sellers_served": int(out["merchant_id"].nunique()),
-        "remaining_quota": int(elig["remaining_quota"].sum()),
-        "videos_placed": int(best.placed),
-        "max_flow_limit": int(best.max_flow),
-        "expected_gmv_usd": float(best.objective),
-        "greedy_expected_gmv_usd": float(greedy.objective),
-        "greedy_gap": float(1 - greedy.objective / best.objective) if best.objective > 0 else 0.0,
-        "creators_used": int(out["creator_id"].nunique()),
-        "creator_utilisation": float(best.placed / used_cap) if used_cap else 0.0,
-        "horizon_days": int(horizon),
-        "repeat_decay": float(decay),
-    }
+    report = AllocationReport(
+        eligible_sellers=int(len(elig)),
+        sellers_served=int(out["merchant_id"].nunique()),
+        remaining_quota=int(elig["remaining_quota"].sum()),
+        videos_placed=int(best.placed),
+        max_flow_limit=int(best.max_flow),
+        expected_gmv_usd=float(best.objective),
+        greedy_expected_gmv_usd=float(greedy.objective),
+        greedy_gap=float(1 - greedy.objective / best.objective) if best.objective > 0 else 0.0,
+        creators_used=int(out["creator_id"].nunique()),
+        creator_utilisation=float(best.placed / used_cap) if used_cap else 0.0,
+        horizon_days=int(horizon),
+        repeat_decay=float(decay),
+    )
     return out, report
 
 
-def history_decay(collaborations: pd.DataFrame, default: float) -> float:
-    """The repeat decay of short videos of one pair, estimated from the history."""
-    sv = collaborations[collaborations["content_type"] == SHORT_VIDEO]
-    if sv.empty:
-        return default
-    pair = pd.factorize(sv["merchant_id"].astype(str) + "\x1f" + sv["creator_id"].astype(str))[0]
-    order = np.lexsort((sv["posted_at"].to_numpy(), pair))
-    videos = sv["videos"].to_numpy(np.int64)[order]
-    g = pair[order]
-    before = pd.Series(videos).groupby(g).cumsum().to_numpy() - videos
-    return alloc.estimate_decay(
-        g, videos, sv["gmv_usd"].to_numpy(float)[order], default=default, prior_videos=before
+def history_returns(collaborations: pd.DataFrame, allocation: AllocationConfig):
+    """The diminishing returns of short videos of one pair, estimated from the history
+    (:func:`matching.returns.estimate_returns`, prior from the ``allocation`` config)."""
+    return returns.estimate_returns(
+        collaborations,
+        prior_mean=allocation.default_decay,
+        prior_strength=allocation.decay_prior_strength,
     )
 
 
@@ -239,10 +236,10 @@ def match(
     top_k: int | None = None,
     as_of: date | None = None,
     progress: bool = False,
-) -> dict:
-    """Rank creators for every merchant and allocate the free videos; write both tables
-    and ``summary.json`` to ``out_dir`` as one unit (:func:`matching.data.publish`).
-    Returns the summary as written.
+) -> RunSummary:
+    """Rank creators for every merchant and allocate the free videos; write both tables,
+    ``summary.json`` and the run's pictures to ``out_dir`` as one unit
+    (:func:`matching.data.publish`). Returns the summary as written.
 
     Nothing is written unless the whole run succeeds. An as-of date outside the program
     is not an error: a warning, matches as usual and an empty allocation.
@@ -281,33 +278,33 @@ def match(
     ranker.progress = progress
     k = top_k or cfg.match.top_k
     matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
-    decay = history_decay(
+    decay = history_returns(
         inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)],
-        cfg.allocation.default_decay,
-    )
+        cfg.allocation,
+    ).decay
     allocation, report = allocate_quota(matches, status, inputs.creators, cfg, decay)
-    summary = {
-        "as_of": as_of.isoformat(),
-        "merchants": int(len(inputs.merchants)),
-        "creators": int(len(inputs.creators)),
-        "matches": int(len(matches)),
-        "certified_sellers": int(status["certified"].sum()),
-        **report,
-        "allocation_rows": int(len(allocation)),
-    }
+    summary = RunSummary(
+        as_of=as_of,
+        merchants=int(len(inputs.merchants)),
+        creators=int(len(inputs.creators)),
+        matches=int(len(matches)),
+        certified_sellers=int(status["certified"].sum()),
+        allocation_rows=int(len(allocation)),
+        allocation=report,
+    )
     return data.write_outputs(
-        out, matches, allocation, summary, _pictures(matches, allocation, status, inputs, summary)
+        out, matches, allocation, summary, _pictures(matches, allocation, status, inputs, report)
     )
 
 
-def _pictures(matches, allocation, status, inputs, summary) -> dict[str, bytes]:
+def _pictures(matches, allocation, status, inputs, report: AllocationReport) -> dict[str, bytes]:
     """The run's key pictures, as PNG bytes by the file names of :data:`data.MATCH_PICTURES`."""
     from matching import plots
 
     axes = (
         plots.score_distribution(matches, inputs.merchants),
         plots.allocation_per_seller(allocation, status),
-        plots.creator_utilisation(allocation, inputs.creators, summary["horizon_days"]),
-        plots.greedy_gap(summary),
+        plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
+        plots.greedy_gap(report),
     )
     return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -501,15 +502,17 @@ def creator_utilisation(
     return ax
 
 
-def greedy_gap(summary: Mapping | pd.DataFrame, ax=None, *, labels: Sequence[str] | None = None):
+def greedy_gap(summary, ax=None, *, labels: Sequence[str] | None = None):
     """What the optimal allocation gains over the greedy baseline.
 
-    For one run (the summary dict of :func:`matching.pipeline.match`): the expected GMV of
-    both, side by side. For several (a table of such summaries or of
-    :func:`matching.pipeline.allocate_quota` reports, one row per scenario, labelled by
-    ``labels`` or the index): the greedy shortfall in % of the optimum per scenario, each bar
-    labelled with the optimal expected GMV.
+    For one run (the :class:`~matching.summary.RunSummary` of :func:`matching.pipeline.match`,
+    its :class:`~matching.summary.AllocationReport`, or a mapping with their keys): the
+    expected GMV of both, side by side. For several (a table of such reports, one row per
+    scenario, labelled by ``labels`` or the index): the greedy shortfall in % of the optimum
+    per scenario, each bar labelled with the optimal expected GMV.
     """
+    if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
+        summary = summary.to_dict()
     table = pd.DataFrame([dict(summary)]) if isinstance(summary, Mapping) else summary
     best = table["expected_gmv_usd"].to_numpy(float)
     greedy = table["greedy_expected_gmv_usd"].to_numpy(float)

@@ -68,6 +68,7 @@ __all__ = [
     "allocation_horizon",
     "certified",
     "creator_capacity",
+    "creator_capacity_by_window",
     "seller_status",
 ]
 
@@ -337,6 +338,38 @@ def creator_capacity(creators: pd.DataFrame, horizon_days: int) -> np.ndarray:
     weekly = np.maximum(creators["weekly_video_capacity"].to_numpy(dtype=np.int64), 0)
     days = np.int64(max(int(horizon_days), 0))
     return (weekly * days) // np.int64(7)
+
+
+def creator_capacity_by_window(creators: pd.DataFrame, days: np.ndarray) -> np.ndarray:
+    """Videos each creator can make until the end of each of several windows.
+
+    Parameters
+    ----------
+    creators : DataFrame
+        With ``weekly_video_capacity`` (int). Not modified.
+    days : int array (L,)
+        Days left of each window, counting the as-of day (``seller_status``'s
+        ``days_left``), in increasing order.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(creators), L)
+        ``floor(weekly_video_capacity * days / 7)``: column ``l`` is
+        :func:`creator_capacity` over ``days[l]``, so a seller whose window ends sooner
+        can use less of a creator's weeks.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> creator_capacity_by_window(pd.DataFrame({"weekly_video_capacity": [7, 3]}), [7, 21]).tolist()
+    [[7, 21], [3, 9]]
+    """
+    _require(creators, ("weekly_video_capacity",), "creators")
+    weekly = np.maximum(creators["weekly_video_capacity"].to_numpy(dtype=np.int64), 0)
+    days = np.maximum(np.asarray(days, dtype=np.int64), 0)
+    if np.any(np.diff(days) < 0):
+        raise ValueError("days must be in increasing order")
+    return (weekly[:, None] * days[None, :]) // np.int64(7)
 
 
 def allocation_horizon(status: pd.DataFrame) -> int:

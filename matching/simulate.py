@@ -7,6 +7,15 @@ merchant x creator interaction plus a pair-level term. Repeated videos of one
 pair decay geometrically. The history is exposure-biased: merchants mostly try
 popular, same-category creators, and pick somewhat among them by real fit.
 
+Diminishing returns have two stories (``simulate.repeat_story``): ``within``, the
+default, where the n-th video of one collaboration is worth ``decay ** (n - 1)`` of the
+first and collaborations of a pair are independent; and ``across``, where the same holds
+for the n-th short video of the pair over its whole history. ``simulate.repeat_rate``
+adds follow-up collaborations of the same pair, and ``simulate.repeat_selection`` makes
+them likelier the better the last one went (judged by its realised GMV per video against
+the merchant's usual): the pairs that look good are repeated, as in real markets. With
+both at 0 and the ``within`` story, the output is the original generator's, byte for byte.
+
 The truth is kept as parameters and a function (:class:`GroundTruth`), never a
 dense pairs matrix, so 100,000 x 1,000,000 stays possible: everything is made in
 chunks whose memory is bounded by ``chunk_size``.
@@ -14,13 +23,16 @@ chunks whose memory is bounded by ``chunk_size``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from matching import data
 from matching.config import Config
 from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
 
@@ -92,6 +104,7 @@ class GroundTruth:
     repeat_decay: float
     pair_noise_sd: float
     pair_seed: int
+    repeat_story: str = "within"  # "across": earlier short videos of the pair decay later ones
 
     @property
     def n_merchants(self) -> int:
@@ -131,11 +144,17 @@ class GroundTruth:
         """True expected GMV (USD) of the first video of pairs ``(m, c)``; broadcasts."""
         return np.exp(self.log_value(m, c))
 
-    def value_of_videos(self, m: np.ndarray, c: np.ndarray, n: np.ndarray) -> np.ndarray:
-        """True expected GMV of ``n`` short videos of pairs ``(m, c)`` (with diminishing returns)."""
+    def value_of_videos(
+        self, m: np.ndarray, c: np.ndarray, n: np.ndarray, prior: np.ndarray | int = 0
+    ) -> np.ndarray:
+        """True expected GMV of one collaboration of ``n`` short videos of pairs ``(m, c)``
+        (with diminishing returns), after ``prior`` earlier short videos of the pair (which
+        matter only in the ``across`` story)."""
         d = self.repeat_decay
         n = np.asarray(n, dtype=float)
         factor = n if d == 1.0 else (1.0 - d**n) / (1.0 - d)
+        if self.repeat_story == "across":
+            factor = factor * d ** np.asarray(prior, dtype=float)
         return self.value(m, c) * factor
 
     def top_creators(
@@ -195,6 +214,8 @@ class GroundTruth:
             "pair_noise_sd": self.pair_noise_sd,
             "pair_seed": self.pair_seed,
         }
+        if self.repeat_story != "within":  # absent for the default: its files stay as they were
+            params["repeat_story"] = self.repeat_story
         return {"merchants": m, "creators": c, "params": params}
 
     @classmethod
@@ -229,6 +250,7 @@ class GroundTruth:
             repeat_decay=float(params["repeat_decay"]),
             pair_noise_sd=float(params["pair_noise_sd"]),
             pair_seed=int(params["pair_seed"]),
+            repeat_story=str(params.get("repeat_story", "within")),
         )
 
 
@@ -452,6 +474,7 @@ def simulate(
         repeat_decay=sc.repeat_decay,
         pair_noise_sd=0.3,
         pair_seed=int(np.random.default_rng(s_pair).integers(0, 2**62)),
+        repeat_story=sc.repeat_story,
     )
 
     collabs = _history(config, truth, M, C, TM, TC, s_col, progress)
@@ -460,6 +483,80 @@ def simulate(
     creators_df = pd.DataFrame({key: C[key] for key in cre_cols})
     creators_df["joined_at"] = _to_dates(C["joined_at"])
     return Marketplace(merchants_df, creators_df, collabs, truth)
+
+
+def _videos(rng: np.random.Generator, ctype: np.ndarray) -> np.ndarray:
+    """Pieces of content in each collaboration: a few short videos, one live, 1-2 graphics."""
+    n = len(ctype)
+    return 1 + np.where(
+        ctype == 0, rng.poisson(1.5, n), np.where(ctype == 1, rng.poisson(0.5, n), 0)
+    )
+
+
+def _returns(d: float, videos: np.ndarray) -> np.ndarray:
+    """``sum(d ** (j - 1) for j in 1..videos)``: a collaboration's value in first videos."""
+    return videos.astype(float) if d == 1.0 else (1 - d**videos) / (1 - d)
+
+
+def _prior_short_videos(pair: np.ndarray, posted: np.ndarray, short: np.ndarray, videos):
+    """Short videos each row's pair made in earlier rows (by date, then by row order)."""
+    order = np.lexsort((np.arange(len(pair)), posted, pair))
+    sv = np.where(short, videos, 0)[order]
+    total = np.cumsum(sv)
+    start = np.r_[True, pair[order][1:] != pair[order][:-1]]
+    base = np.maximum.accumulate(np.where(start, total - sv, 0))
+    out = np.empty(len(pair), dtype=np.int64)
+    out[order] = total - sv - base
+    return out
+
+
+def _repeated(sc, truth, rng, mm, cc, posted, ctype, videos, hist_end):
+    """The history with follow-up collaborations and the ``across`` story.
+
+    Each collaboration is followed by another short-video collaboration of the same pair
+    1 to ~10 weeks later with probability ``repeat_rate * 2 * sigmoid(repeat_selection *
+    z)``, where ``z`` is the log of its realised GMV per video against the mean of its
+    merchant's collaborations; follow-ups can be followed in turn. Returns the rows and
+    their realised value before the order count (``noisy``).
+    """
+    d, s = truth.repeat_decay, sc.outcome_noise
+    pair = mm.astype(np.int64) * np.int64(truth.n_creators) + cc
+    short = ctype == 0
+    z = rng.normal(-s * s / 2, s, len(mm))
+    prior = _prior_short_videos(pair, posted, short, videos)
+    parts = [(mm, cc, posted, ctype, videos, z)]
+    if sc.repeat_rate > 0:
+        across = sc.repeat_story == "across"
+
+        def per_video(m, c, t, v, o, zz):
+            value = truth.value(m, c) * _CONTENT_VALUE[t] * _returns(d, v) / v
+            return np.log(value) + zz + (o * np.log(d) if across else 0.0) * (t == 0)
+
+        judged = per_video(mm, cc, ctype, videos, prior, z)
+        merchants, inverse = np.unique(mm, return_inverse=True)
+        usual = np.bincount(inverse, judged) / np.bincount(inverse)
+        parent = (mm, cc, posted, ctype, videos, prior, judged, inverse)
+        while len(parent[0]):
+            m, c, t, t_type, v, o, judge, inv = parent
+            p = sc.repeat_rate * 2.0 / (1.0 + np.exp(-sc.repeat_selection * (judge - usual[inv])))
+            go = rng.random(len(m)) < p
+            gap = 7 + np.floor(rng.exponential(30.0, len(m))).astype(np.int64)
+            go &= t + gap <= hist_end
+            m, c, inv = m[go], c[go], inv[go]
+            t_new = (t + gap)[go]
+            o_new = (o + np.where(t_type == 0, v, 0))[go]
+            ct = np.zeros(len(m), dtype=np.int64)
+            v_new = _videos(rng, ct)
+            zz = rng.normal(-s * s / 2, s, len(m))
+            parts.append((m, c, t_new, ct, v_new, zz))
+            parent = (m, c, t_new, ct, v_new, o_new, per_video(m, c, ct, v_new, o_new, zz), inv)
+    mm, cc, posted, ctype, videos, z = (np.concatenate(col) for col in zip(*parts, strict=True))
+    expect = truth.value(mm, cc) * _CONTENT_VALUE[ctype] * _returns(d, videos)
+    if sc.repeat_story == "across":
+        pair = mm.astype(np.int64) * np.int64(truth.n_creators) + cc
+        prior = _prior_short_videos(pair, posted, ctype == 0, videos)
+        expect = expect * np.where(ctype == 0, float(d) ** prior, 1.0)
+    return mm, cc, posted, ctype, videos, expect * np.exp(z)
 
 
 def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
@@ -519,14 +616,18 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
         lo_day = np.maximum(start[mm - a], C["joined_at"][cc])
         posted = lo_day + np.floor(rng.random(n) * (hist_end - lo_day + 1)).astype(np.int64)
         ctype = rng.choice(3, size=n, p=_CONTENT_SHARE)
-        videos = 1 + np.where(
-            ctype == 0, rng.poisson(1.5, n), np.where(ctype == 1, rng.poisson(0.5, n), 0)
-        )
+        videos = _videos(rng, ctype)
         d = truth.repeat_decay
-        reps = videos if d == 1.0 else (1 - d**videos) / (1 - d)
-        expect = truth.value(mm, cc) * _CONTENT_VALUE[ctype] * reps
         s = sc.outcome_noise
-        noisy = expect * np.exp(rng.normal(-s * s / 2, s, n))
+        if sc.repeat_story == "within" and sc.repeat_rate == 0:
+            reps = videos if d == 1.0 else (1 - d**videos) / (1 - d)
+            expect = truth.value(mm, cc) * _CONTENT_VALUE[ctype] * reps
+            noisy = expect * np.exp(rng.normal(-s * s / 2, s, n))
+        else:
+            mm, cc, posted, ctype, videos, noisy = _repeated(
+                sc, truth, rng, mm, cc, posted, ctype, videos, hist_end
+            )
+            n = len(mm)
         price = np.exp(truth.m_log_price[mm])
         orders = rng.poisson(noisy / price)
         gmv = np.round(orders * price * rng.uniform(0.85, 1.0, n), 2)
@@ -575,3 +676,40 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
     )
     out["posted_at"] = _to_dates(out["posted_at"].to_numpy())
     return out
+
+
+# --------------------------------------------------------------------------- files
+
+TRUTH_DIR = "truth"
+"""The folder, beside a simulated marketplace's tables, that holds its ground truth."""
+
+
+def write_marketplace(market: Marketplace, out_dir: str | os.PathLike, fmt: str = "parquet"):
+    """Write a simulated marketplace: the three input tables in ``fmt``, and its truth in
+    ``truth/`` (``merchants.parquet``, ``creators.parquet``, ``params.json``)."""
+    out = Path(out_dir)
+    data.write_tables(
+        {
+            "merchants": market.merchants,
+            "creators": market.creators,
+            "collaborations": market.collaborations,
+        },
+        out,
+        fmt=fmt,
+    )
+    truth = market.truth.to_tables()
+    tables = {"merchants": truth["merchants"], "creators": truth["creators"]}
+    data.write_tables(tables, out / TRUTH_DIR)
+    data.write_json(truth["params"], out / TRUTH_DIR / "params.json")
+
+
+def read_truth(data_dir: str | os.PathLike) -> GroundTruth | None:
+    """The ground truth beside a simulated data folder, or None when there is none."""
+    folder = Path(data_dir) / TRUTH_DIR
+    if not (folder / "params.json").is_file():
+        return None
+    return GroundTruth.from_tables(
+        data.read_table(folder / "merchants.parquet"),
+        data.read_table(folder / "creators.parquet"),
+        data.read_json(folder / "params.json"),
+    )

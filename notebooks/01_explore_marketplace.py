@@ -35,16 +35,17 @@ AS_OF = "2026-03-01"  # the day the TOP Program status of every seller is comput
 import tempfile
 from pathlib import Path
 
-from matching import data, load_config, plots, policy, simulate
+from matching import cli, data, load_config, plots, policy, simulate
+from matching.simulate import write_marketplace
 
 cfg = load_config()
 workdir = tempfile.TemporaryDirectory(prefix="matching-nb01-")  # removed when the kernel stops
 data_dir = Path(workdir.name) / "data" if DATA_DIR is None else Path(DATA_DIR)
 if DATA_DIR is None:
-    data.write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
+    write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
 inputs = data.read_inputs(data_dir)  # validated against the data contract
 merchants, creators, collaborations = inputs.merchants, inputs.creators, inputs.collaborations
-print(data.summarize_inputs(inputs, cfg))
+print(cli.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## Merchants (the demand side)

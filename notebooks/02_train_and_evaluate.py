@@ -38,7 +38,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from matching import data, evaluation, load_config, pipeline, plots, ranking, simulate
+from matching import cli, data, evaluation, load_config, pipeline, plots, ranking, simulate
+from matching.simulate import write_marketplace
 
 cfg = load_config()
 if FAST:
@@ -50,9 +51,9 @@ if FAST:
 workdir = tempfile.TemporaryDirectory(prefix="matching-nb02-")  # removed when the kernel stops
 data_dir = Path(workdir.name) / "data" if DATA_DIR is None else Path(DATA_DIR)
 if DATA_DIR is None:
-    data.write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
+    write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
 inputs = data.read_inputs(data_dir)
-print(data.summarize_inputs(inputs, cfg))
+print(cli.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## Train

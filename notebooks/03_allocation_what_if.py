@@ -47,7 +47,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from matching import data, evaluation, load_config, pipeline, plots, policy, simulate
+from matching import cli, data, evaluation, load_config, pipeline, plots, policy, simulate
+from matching.simulate import read_truth, write_marketplace
 
 cfg = load_config()
 if FAST:
@@ -64,11 +65,11 @@ out_dir = Path(workdir.name) / "out"
 if DATA_DIR is None:
     market = simulate(cfg.replace(simulate={"certified_share": CERTIFIED_SHARE}), merchants=N_MERCHANTS,
                       creators=N_CREATORS, seed=SEED)
-    data.write_marketplace(market, data_dir)
+    write_marketplace(market, data_dir)
 if MODEL_DIR is None:
     pipeline.train(data_dir, cfg, model_dir, track=False, evaluate=False)
 inputs = data.read_inputs(data_dir)
-print(data.summarize_inputs(inputs, cfg))
+print(cli.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## The allocation of `matching match`
@@ -78,13 +79,13 @@ summary = pipeline.match(data_dir, model_dir, out_dir, cfg, as_of=as_of)
 matches = data.read_table(out_dir / "matches.parquet")
 allocation = data.read_table(out_dir / "allocation.parquet")
 status = policy.seller_status(inputs.merchants, cfg.program, as_of)
-print(data.format_summary(summary))
+print(cli.format_summary(summary))
 
 # %%
 plots.allocation_per_seller(allocation, status);
 
 # %%
-plots.creator_utilisation(allocation, inputs.creators, summary["horizon_days"]);
+plots.creator_utilisation(allocation, inputs.creators, summary.allocation.horizon_days);
 
 # %%
 plots.greedy_gap(summary);
@@ -113,8 +114,8 @@ for s in scenarios:
     creators_s = inputs.creators.assign(
         weekly_video_capacity=(inputs.creators["weekly_video_capacity"] * s.get("capacity", 1.0)).round().astype("int64")
     )
-    _, report = pipeline.allocate_quota(matches, status_s, creators_s, cfg_s, s.get("decay", summary["repeat_decay"]))
-    rows.append({"lever": s["lever"], "value": s["value"], **report})
+    _, report = pipeline.allocate_quota(matches, status_s, creators_s, cfg_s, s.get("decay", summary.allocation.repeat_decay))
+    rows.append({"lever": s["lever"], "value": s["value"], **report.to_dict()})
 whatif = pd.DataFrame(rows)
 whatif[["lever", "value", "sellers_served", "videos_placed", "expected_gmv_usd", "greedy_gap",
         "creators_used", "creator_utilisation"]]
@@ -138,7 +139,7 @@ plots.greedy_gap(whatif, labels=whatif["lever"].str.split(" [(]").str[0] + " = "
 # ranking quality left to non-certified merchants (only when the data folder has a truth).
 
 # %%
-truth = data.read_truth(data_dir)
+truth = read_truth(data_dir)
 ranker = data.load_model(model_dir).ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations,
                                                      as_of)
 sweep = None if truth is None else evaluation.priority_tradeoff(ranker, truth, CERTIFIED_WEIGHTS, inputs.merchants,

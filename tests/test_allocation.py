@@ -11,19 +11,29 @@ from matching.allocation import (
     AllocationProblem,
     allocate,
     build_problem,
-    estimate_decay,
     greedy_allocate,
     lp_allocate,
     max_flow_limit,
     pair_caps,
     segment_gains,
+    weekly_schedule,
 )
 from matching.config import AllocationConfig
 
 SEGMENTS = (1, 2, 4, 8, 16)
 
 
-def problem(seller, creator, value, quota, capacity, pair_cap=None, decay=0.8, segments=SEGMENTS):
+def problem(
+    seller,
+    creator,
+    value,
+    quota,
+    capacity,
+    pair_cap=None,
+    decay=0.8,
+    segments=SEGMENTS,
+    seller_level=None,
+):
     seller = np.asarray(seller, dtype=np.int64)
     if pair_cap is None:
         pair_cap = np.full(seller.size, 40)
@@ -36,6 +46,7 @@ def problem(seller, creator, value, quota, capacity, pair_cap=None, decay=0.8, s
         pair_cap=np.asarray(pair_cap, dtype=np.int64),
         decay=decay,
         segments=segments,
+        seller_level=None if seller_level is None else np.asarray(seller_level, dtype=np.int64),
     )
 
 
@@ -63,7 +74,11 @@ def assert_feasible(p: AllocationProblem, videos: np.ndarray) -> None:
     assert np.all(videos >= 0)
     assert np.all(videos <= p.pair_cap)
     assert np.all(np.bincount(p.seller, weights=videos, minlength=p.n_sellers) <= p.quota)
-    assert np.all(np.bincount(p.creator, weights=videos, minlength=p.n_creators) <= p.capacity)
+    # per creator and window level: the videos of sellers whose windows end by then
+    level = p.seller_level[p.seller]
+    for lv in range(p.n_levels):
+        upto = np.bincount(p.creator, weights=videos * (level <= lv), minlength=p.n_creators)
+        assert np.all(upto <= p.level_capacity[:, lv])
 
 
 # --------------------------------------------------------------------------- known answers
@@ -250,6 +265,55 @@ def test_build_problem_from_config():
     assert p2.decay.tolist() == [0.9] and p2.pair_cap.tolist() == [1]
 
 
+def test_each_seller_uses_only_its_own_weeks_of_a_creator():
+    """Seller A's window ends in 2 weeks, B's in 5; both want the star creator X (3 videos
+    a week) and each has a weaker creator of its own. A can use only X's first two weeks."""
+    weekly = np.array([3, 10, 10])  # X, A's own creator, B's own creator
+    days = np.array([14, 35])  # days left of A's and B's windows
+    status_days = np.unique(days)
+    p = problem(
+        seller=[0, 0, 1, 1],
+        creator=[0, 1, 0, 2],
+        value=[10.0, 1.0, 9.0, 1.0],
+        quota=[8, 20],
+        capacity=(weekly[:, None] * status_days[None, :]) // 7,
+        seller_level=np.searchsorted(status_days, days),
+        decay=1.0,
+    )
+    opt, lp, greedy = allocate(p), lp_allocate(p), greedy_allocate(p)
+    assert opt.objective == pytest.approx(lp.objective, rel=1e-9)
+    assert opt.objective >= greedy.objective - 1e-9
+    for r in (opt, greedy):
+        assert_feasible(p, r.videos)
+        assert r.videos[0] <= 6  # X's first two weeks
+        assert r.videos[0] + r.videos[2] <= 15  # X's five weeks
+    # the optimum: A takes X's two weeks, B the other three; both fill up elsewhere
+    assert opt.videos.tolist() == [6, 2, 9, 11]
+    # the week-by-week schedule: never more than X makes in a week, each seller in its window
+    pair, week, count = weekly_schedule(
+        p.seller, p.creator, opt.videos, seller_days=days, weekly=weekly
+    )
+    per_week = np.zeros((3, 6), dtype=np.int64)
+    np.add.at(per_week, (p.creator[pair], week), count)
+    assert np.all(per_week <= weekly[:, None])
+    assert np.all(week <= np.ceil(days[p.seller[pair]] / 7))
+    assert np.bincount(pair, count, minlength=p.n_pairs).tolist() == opt.videos.tolist()
+    assert per_week[0, 1:6].tolist() == [3, 3, 3, 3, 3]
+    assert count[(pair == 0)].sum() == 6 and week[pair == 0].max() == 2
+    # one level with the latest window for everyone (the old model) lets A take more of X
+    single = problem(
+        seller=[0, 0, 1, 1],
+        creator=[0, 1, 0, 2],
+        value=[10.0, 1.0, 9.0, 1.0],
+        quota=[8, 20],
+        capacity=weekly * 35 // 7,
+        decay=1.0,
+    )
+    assert allocate(single).videos[0] == 8
+    with pytest.raises(ValueError, match="do not fit"):
+        weekly_schedule(p.seller, p.creator, [8, 0, 7, 0], seller_days=days, weekly=weekly)
+
+
 def test_max_flow_limit():
     # three sellers all want the same two creators
     p = problem(
@@ -287,6 +351,9 @@ def test_max_flow_limit():
         ({"segments": ()}, "segments"),
         ({"segments": (0, 1)}, "segments"),
         ({"segments": (1, 2.5)}, "segments"),
+        ({"capacity": [[2, 1], [2, 2]]}, "non-decreasing"),
+        ({"capacity": [[1, 2], [2, 2]], "seller_level": [2]}, "seller_level"),
+        ({"capacity": [[1, 2], [2, 2]], "seller_level": [0, 1]}, "one entry per seller"),
     ],
 )
 def test_invalid_inputs_raise_value_error(change, message):
@@ -342,6 +409,42 @@ def test_min_cost_flow_matches_the_lp_optimum(seed):
 
 
 @st.composite
+def windowed_problems(draw):
+    """Sellers with windows of different lengths sharing creators (cumulative capacities)."""
+    base = draw(problems())
+    n_levels = draw(st.integers(1, 3))
+    weekly = np.asarray(base.capacity)
+    steps = np.array(draw(st.lists(st.integers(0, 3), min_size=n_levels, max_size=n_levels)))
+    capacity = weekly[:, None] * np.cumsum(steps + 1)[None, :] // 2
+    level = draw(
+        st.lists(st.integers(0, n_levels - 1), min_size=base.n_sellers, max_size=base.n_sellers)
+    )
+    return problem(
+        seller=base.seller,
+        creator=base.creator,
+        value=base.value,
+        quota=base.quota,
+        capacity=capacity,
+        pair_cap=base.pair_cap,
+        decay=base.decay,
+        segments=base.segments,
+        seller_level=level,
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(windowed_problems())
+def test_windowed_allocations_are_feasible_and_match_the_lp(p):
+    opt, greedy, lp = allocate(p), greedy_allocate(p), lp_allocate(p)
+    for r in (opt, greedy):
+        assert_feasible(p, r.videos)
+        assert r.placed <= r.max_flow
+    assert opt.objective == pytest.approx(lp.objective, rel=1e-9, abs=1e-9)
+    assert opt.objective >= greedy.objective - 1e-9 * max(1.0, greedy.objective)
+    assert opt.max_flow == max_flow_limit(p)
+
+
+@st.composite
 def problems(draw):
     n_sellers = draw(st.integers(1, 4))
     n_creators = draw(st.integers(1, 4))
@@ -381,50 +484,6 @@ def test_allocations_are_feasible_and_optimal(p):
     assert opt.objective >= greedy.objective - 1e-9 * max(1.0, greedy.objective)
     assert opt.objective == pytest.approx(lp_allocate(p).objective, rel=1e-9, abs=1e-9)
     assert opt.max_flow == max_flow_limit(p)
-
-
-# --------------------------------------------------------------------------- decay estimation
-
-
-def simulate_history(rng, decay, n_pairs, per_pair, cumulative):
-    group = np.repeat(np.arange(n_pairs), per_pair)
-    videos = rng.integers(1, 9, group.size)
-    prior = np.zeros_like(videos)
-    if cumulative:  # the pair's earlier collaborations count
-        ends = np.cumsum(videos)
-        first = np.repeat(ends[::per_pair] - videos[::per_pair], per_pair)
-        prior = ends - videos - first
-    value = np.repeat(rng.lognormal(3.0, 1.0, n_pairs), per_pair)
-    j = np.arange(1, 40)
-    total = np.array(
-        [np.sum(decay ** (j[o : o + k] - 1)) for o, k in zip(prior, videos, strict=True)]
-    )
-    gmv = value * total * rng.lognormal(0.0, 0.2, group.size)
-    return group, videos, gmv, prior
-
-
-@pytest.mark.parametrize(("decay", "cumulative"), [(0.7, False), (0.85, True), (1.0, False)])
-def test_estimate_decay_recovers_a_known_decay(decay, cumulative):
-    rng = np.random.default_rng(7)
-    group, videos, gmv, prior = simulate_history(
-        rng, decay, n_pairs=300, per_pair=3, cumulative=cumulative
-    )
-    est = estimate_decay(
-        group, videos, gmv, prior_videos=prior if cumulative else None, default=0.5
-    )
-    assert est == pytest.approx(decay, abs=0.03)
-
-
-def test_estimate_decay_falls_back_to_the_default():
-    rng = np.random.default_rng(1)
-    group, videos, gmv, _ = simulate_history(rng, 0.7, n_pairs=5, per_pair=2, cumulative=False)
-    assert estimate_decay(group, videos, gmv, default=0.8) == 0.8
-    # one collaboration per pair: nothing within pairs to learn from
-    group, videos, gmv, _ = simulate_history(rng, 0.7, n_pairs=200, per_pair=1, cumulative=False)
-    assert estimate_decay(group, videos, gmv, default=0.8) == 0.8
-    assert estimate_decay([], [], [], default=0.8) == 0.8
-    with pytest.raises(ValueError, match="videos"):
-        estimate_decay([0], [0], [1.0], default=0.8)
 
 
 def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching import data
 from matching.data import (
     ALLOCATION_COLUMNS,
     MATCHES_COLUMNS,
@@ -30,6 +29,7 @@ from matching.data import (
     write_table,
     write_tables,
 )
+from matching.data import io as data_io
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -502,7 +502,7 @@ def test_write_tables_is_all_or_nothing(tmp_path, monkeypatch):
     write_tables(tables, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
-    real = data._write_parquet
+    real = data_io._write_parquet
     calls = []
 
     def broken(table, where):
@@ -511,7 +511,7 @@ def test_write_tables_is_all_or_nothing(tmp_path, monkeypatch):
             raise OSError("disk full")
         real(table, where)
 
-    monkeypatch.setattr(data, "_write_parquet", broken)
+    monkeypatch.setattr(data_io, "_write_parquet", broken)
     changed = {name: df.iloc[:2] for name, df in tables.items()}
     with pytest.raises(OSError, match="disk full"):
         write_tables(changed, tmp_path)
@@ -527,7 +527,7 @@ def test_write_table_failure_leaves_no_temp_file(tmp_path, monkeypatch):
         where.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(data, "_write_parquet", broken)
+    monkeypatch.setattr(data_io, "_write_parquet", broken)
     with pytest.raises(OSError):
         write_table(make_tables()["creators"].iloc[:1], path)
     assert path.read_bytes() == before

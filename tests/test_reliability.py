@@ -7,6 +7,7 @@ trained on it (tracked in a session MLflow store) and the outputs of one ``match
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,10 @@ from matching import data, memory, pipeline
 from matching.candidates import CandidateRetriever
 from matching.cli import main
 from matching.config import default_config_dir
+from matching.data import atomic
+from matching.data.models import meta_checksum
 from matching.ranking import MatchRanker
+from matching.simulate import TRUTH_DIR
 
 AS_OF = "2026-03-01"
 ELIGIBLE = ("m000003", "m000004")  # made certified and onboarded in the program
@@ -124,7 +128,7 @@ def assert_consistent(out: Path) -> dict:
     assert summary["creators_used"] == alloc["creator_id"].nunique()
     for name, entry in summary["outputs"].items():
         assert (
-            entry["sha256"] == data._sha256_file(out / name)
+            entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
             and entry["rows"] == pq.read_metadata(out / name).num_rows
         )
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
@@ -178,7 +182,7 @@ class Work:
         meta = json.loads(path.read_text())
         change(meta)
         if rehash:
-            meta["meta_sha256"] = data._meta_checksum(meta)
+            meta["meta_sha256"] = meta_checksum(meta)
         path.write_text(json.dumps(meta))
 
     def match(self, *extra: str) -> list[str]:
@@ -698,7 +702,7 @@ def test_a_kill_at_any_step_of_the_write_leaves_whole_outputs(base, tmp_path, mo
     shutil.copytree(base.out, out)
     old = _visible(out)
     states: list[dict[str, bytes | None]] = []
-    real_replace, real_unlink, real_temp = os.replace, os.unlink, data._write_temp
+    real_replace, real_unlink, real_temp = os.replace, os.unlink, atomic._write_temp
 
     def replace(src, dst, **kw):
         states.append(_tree(out))
@@ -717,7 +721,7 @@ def test_a_kill_at_any_step_of_the_write_leaves_whole_outputs(base, tmp_path, mo
     with monkeypatch.context() as mp:
         mp.setattr(os, "replace", replace)
         mp.setattr(os, "unlink", unlink)
-        mp.setattr(data, "_write_temp", write_temp)
+        mp.setattr(atomic, "_write_temp", write_temp)
         assert (
             main(
                 [
@@ -799,7 +803,7 @@ def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(
     out = tmp_path / "out"
     shutil.copytree(base.out, out)
     before = _tree(out)
-    real, written = data._write_temp, []
+    real, written = atomic._write_temp, []
 
     def write_temp(path, write):
         written.append(real(path, write))
@@ -807,7 +811,7 @@ def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(
             fault()
         return written[-1]
 
-    monkeypatch.setattr(data, "_write_temp", write_temp)
+    monkeypatch.setattr(atomic, "_write_temp", write_temp)
     capsys.readouterr()
     assert (
         main(
@@ -833,8 +837,9 @@ def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(
 _DRIVER = """
 import os, signal, sys
 from matching import data
+from matching.data import atomic
 point, sig = sys.argv[1], getattr(signal, sys.argv[2])
-real = {"_write_temp": data._write_temp, "replace": os.replace}
+real = {"_write_temp": atomic._write_temp, "replace": os.replace}
 calls = []
 
 def hit(name):
@@ -853,7 +858,7 @@ def replace(src, dst, **k):
         hit("commit")
     return real["replace"](src, dst, **k)
 
-data._write_temp, os.replace = write_temp, replace
+atomic._write_temp, os.replace = write_temp, replace
 from matching.cli import main
 sys.exit(main(sys.argv[3:]))
 """
@@ -1033,9 +1038,7 @@ def test_unreachable_tracking_fails_fast_and_no_tracking_runs(base, tmp_path, mo
     )  # nothing listens on the discard port
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     d = tmp_path / "d"
-    shutil.copytree(
-        base.data, d, ignore=shutil.ignore_patterns(data.TRUTH_DIR)
-    )  # no evaluation: faster
+    shutil.copytree(base.data, d, ignore=shutil.ignore_patterns(TRUTH_DIR))  # no evaluation: faster
     argv = [
         "train",
         "--data",

@@ -105,3 +105,39 @@ def test_truth_round_trips_through_tables(market):
     m = np.arange(t.n_merchants)[:30, None]
     c = np.arange(t.n_creators)[None, :200]
     assert np.allclose(back.value(m, c), t.value(m, c), rtol=1e-9)
+
+
+def test_repeats_selected_on_outcome_and_decay_across_collaborations():
+    cfg = load_config()
+    base = simulate(cfg, merchants=200, creators=1500, seed=4)
+    opts = {"repeat_rate": 0.4, "repeat_selection": 3.0, "repeat_story": "across"}
+    mk = simulate(cfg.replace(simulate=opts), merchants=200, creators=1500, seed=4)
+    h = mk.collaborations
+    assert len(h) > 1.2 * len(base.collaborations)
+    assert h["posted_at"].max() <= pd.Timestamp(cfg.simulate.history_end)
+    pairs = h.groupby(["merchant_id", "creator_id"]).size()
+    assert (pairs > 1).mean() > 2 * (
+        base.collaborations.groupby(["merchant_id", "creator_id"]).size() > 1
+    ).mean()
+    # a pair's first collaboration went better when the pair was repeated
+    sv = h[h.content_type == "short_video"].sort_values("posted_at", kind="stable")
+    first = sv.drop_duplicates(["merchant_id", "creator_id"])
+    key = list(zip(first.merchant_id, first.creator_id, strict=True))
+    repeated = pairs.loc[key].to_numpy() > 1
+    t = mk.truth
+    mi = pd.Index(t.merchant_id).get_indexer(first.merchant_id)
+    ci = pd.Index(t.creator_id).get_indexer(first.creator_id)
+    luck = np.log1p(first.gmv_usd.to_numpy()) - np.log1p(
+        t.value_of_videos(mi, ci, first.videos.to_numpy())
+    )
+    assert luck[repeated].mean() > luck[~repeated].mean() + 0.2
+    # across: earlier short videos of the pair make the next ones worth less
+    assert t.repeat_story == "across"
+    assert t.value_of_videos(0, 0, 2, prior=3) == pytest.approx(
+        t.value_of_videos(0, 0, 2) * t.repeat_decay**3
+    )
+    back = GroundTruth.from_tables(
+        **dict(zip(("merchants", "creators", "params"), t.to_tables().values(), strict=True))
+    )
+    assert back.repeat_story == "across"
+    assert "repeat_story" not in base.truth.to_tables()["params"]

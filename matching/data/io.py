@@ -1,0 +1,366 @@
+"""Reading and writing the tables: the input folder, single tables, JSON, and the output
+folder of ``match`` (validated, then published as one unit).
+
+Reading never validates (:mod:`matching.data.validate` does, and :func:`read_inputs` calls
+it); writing is always atomic (:mod:`matching.data.atomic`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pandas.api import types as ptypes
+
+from matching.contract import DATE_COLUMNS, TABLES
+from matching.data.atomic import publish, replace_file, writer_of
+from matching.data.messages import first_line
+from matching.data.schema import OUTPUT_ARROW, SPECS
+from matching.data.validate import Inputs, validate_inputs, validate_outputs
+from matching.errors import DataError
+from matching.summary import OutputFile, RunSummary
+
+__all__ = [
+    "MATCH_PICTURES",
+    "OUTPUT_FILES",
+    "TableSize",
+    "input_sizes",
+    "json_default",
+    "read_inputs",
+    "read_json",
+    "read_table",
+    "write_json",
+    "write_outputs",
+    "write_table",
+    "write_tables",
+]
+
+MATCH_PICTURES = (
+    "score_distribution.png",
+    "allocation_per_seller.png",
+    "creator_utilisation.png",
+    "greedy_gap.png",
+)
+OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json", *MATCH_PICTURES)
+"""What ``match`` writes into its output folder, as one unit."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".csv"):
+        return suffix[1:]
+    raise DataError(f"{path}: unsupported file type {path.suffix!r}; expected .parquet or .csv")
+
+
+def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """Read one Parquet or CSV file as it is, without validation.
+
+    CSV files are read as UTF-8 (a byte-order mark is dropped), header names are
+    stripped of surrounding whitespace.
+
+    Parameters
+    ----------
+    path : a ``.parquet`` or ``.csv`` file.
+    text_columns : CSV columns to keep as text (``"string"``) rather than let pandas
+        guess, so an id like ``007`` keeps its zeros. Ignored for Parquet.
+
+    Raises
+    ------
+    DataError
+        The file is missing, of another type, or cannot be parsed.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if fmt == "parquet":
+        try:
+            return pd.read_parquet(path, engine="pyarrow")
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DataError(f"{path}: cannot read parquet: {first_line(exc)}") from None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            names = [name.strip() for name in next(csv.reader(fh), [])]
+        header = pd.read_csv(path, encoding="utf-8-sig", nrows=0).columns
+        wanted = set(text_columns)
+        dtype = {raw: "string" for raw in header if str(raw).strip() in wanted}
+        df = pd.read_csv(path, encoding="utf-8-sig", dtype=dtype or None)
+    except (
+        OSError,
+        ValueError,
+        csv.Error,
+    ) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError
+        raise DataError(f"{path}: cannot read csv: {first_line(exc)}") from None
+    dupes = sorted({name for name in names if names.count(name) > 1})
+    if dupes:  # pandas would have renamed them "name.1"
+        raise DataError(f"{path}: duplicate column names {dupes}")
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _find_table(folder: Path, name: str) -> Path:
+    for suffix in (".parquet", ".csv"):
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            return path
+        if path.is_dir():
+            raise DataError(f"{path}: a folder (e.g. a partitioned dataset); one file is expected")
+    raise DataError(f"{folder}: no {name}.parquet or {name}.csv")
+
+
+def read_inputs(data_dir: str | os.PathLike, *, drop_unknown: bool = False) -> Inputs:
+    """Read and validate the three input tables of a folder.
+
+    For each table ``<name>.parquet`` is used if present, else ``<name>.csv``.
+
+    Parameters
+    ----------
+    data_dir : the folder holding the tables.
+    drop_unknown : see :func:`validate_inputs`.
+
+    Raises
+    ------
+    DataError
+        A missing folder or table, an unreadable file, or a table that breaks the
+        contract; one line.
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data folder not found")
+    frames: dict[str, pd.DataFrame] = {}
+    sources: dict[str, str] = {}
+    for name in TABLES:
+        path = _find_table(folder, name)
+        text = [c for c, spec in SPECS[name].items() if spec.kind in ("id", "text")]
+        frames[name] = read_table(path, text_columns=text)
+        sources[name] = path.name
+    return validate_inputs(
+        frames["merchants"],
+        frames["creators"],
+        frames["collaborations"],
+        drop_unknown=drop_unknown,
+        sources=sources,
+    )
+
+
+@dataclass(frozen=True)
+class TableSize:
+    rows: int
+    columns: int
+
+
+def input_sizes(data_dir: str | os.PathLike) -> dict[str, TableSize]:
+    """The size of each input table without loading it: Parquet metadata, or a count of
+    a CSV file's lines (an upper bound when quoted values span lines).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_inputs` would for a missing folder or table, or an unreadable file.
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data folder not found")
+    sizes = {}
+    for name in TABLES:
+        path = _find_table(folder, name)
+        if path.suffix.lower() == ".parquet":
+            try:
+                meta = pq.read_metadata(path)
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                raise DataError(f"{path}: cannot read parquet: {first_line(exc)}") from None
+            sizes[name] = TableSize(meta.num_rows, meta.num_columns)
+            continue
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                columns = len(next(csv.reader(fh), []))
+            lines = 0
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    lines += chunk.count(b"\n")
+        except (OSError, ValueError, csv.Error) as exc:
+            raise DataError(f"{path}: cannot read csv: {first_line(exc)}") from None
+        sizes[name] = TableSize(lines, columns)  # counts the header too: an upper bound
+    return sizes
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file is a :class:`DataError`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read json: {first_line(exc)}") from None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write_parquet(table: pa.Table, where: IO[bytes]) -> None:
+    """The one call that writes Parquet bytes (kept separate so tests can break it)."""
+    pq.write_table(table, where)
+
+
+def _midnights(s: pd.Series) -> pd.Series:
+    d = s if ptypes.is_datetime64_any_dtype(s.dtype) else pd.to_datetime(s)
+    if isinstance(d.dtype, pd.DatetimeTZDtype):
+        d = d.dt.tz_localize(None)
+    return d.dt.normalize()
+
+
+def _with_dates(
+    df: pd.DataFrame, date_columns: Iterable[str], path: Path
+) -> tuple[pd.DataFrame, list[str]]:
+    """A copy of ``df`` whose date columns are datetimes at midnight, and their names."""
+    names = [c for c in dict.fromkeys((*DATE_COLUMNS, *date_columns)) if c in df.columns]
+    updates = {}
+    for column in names:
+        try:
+            updates[column] = _midnights(df[column])
+        except (ValueError, TypeError) as exc:
+            raise DataError(
+                f"{path.name}: column {column!r}: cannot write as dates: {first_line(exc)}"
+            ) from None
+    return (df.assign(**updates) if updates else df), names
+
+
+def _serialise(df: pd.DataFrame, path: Path, date_columns: Iterable[str]) -> Callable:
+    """A function writing ``df`` to a binary file in the format of ``path``."""
+    fmt = _format_of(path)
+    frame, dates = _with_dates(df, date_columns, path)
+    if fmt == "parquet":
+        schema = pa.Schema.from_pandas(frame, preserve_index=False)
+        for column in dates:
+            schema = schema.set(schema.get_field_index(column), pa.field(column, pa.date32()))
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        return lambda fh: _write_parquet(table, fh)
+    if dates:
+        frame = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
+    text = frame.to_csv(index=False, lineterminator="\n")
+    return lambda fh: fh.write(text.encode("utf-8"))
+
+
+def write_table(
+    df: pd.DataFrame, path: str | os.PathLike, *, date_columns: Iterable[str] = ()
+) -> None:
+    """Write one table atomically, as Parquet or CSV by the extension of ``path``.
+
+    The table goes to a hidden temporary file in the same folder, is fsynced, then
+    renamed onto ``path``; on any error the temporary file is removed and ``path``
+    is untouched. Identical frames give byte-identical files. The index is not
+    written. Columns of :data:`DATE_COLUMNS` and ``date_columns`` are written as
+    Parquet ``date32`` (CSV: ``YYYY-MM-DD``).
+    """
+    path = Path(path)
+    replace_file(path, _serialise(df, path, date_columns))
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame],
+    out_dir: str | os.PathLike,
+    fmt: str = "parquet",
+    *,
+    date_columns: Iterable[str] = (),
+) -> dict[str, Path]:
+    """Write several tables as ``<out_dir>/<name>.<fmt>``, all or none
+    (:func:`~matching.data.atomic.publish`).
+
+    Every table is written to a temporary file first; only when all are written are
+    they renamed into place, so a failure leaves the previous files intact and no
+    temporary files behind.
+
+    Returns
+    -------
+    The path written for each table.
+    """
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    folder = Path(out_dir)
+    names = {name: f"{name}.{fmt}" for name in tables}
+    writers = {
+        names[name]: _serialise(df, folder / names[name], date_columns)
+        for name, df in tables.items()
+    }
+    paths = publish(folder, writers)
+    return {name: paths[names[name]] for name in tables}
+
+
+def json_default(obj: Any) -> Any:
+    """What JSON cannot hold, made plain (``json.dumps(..., default=json_default)``): NumPy
+    scalars and arrays, dates, paths."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as JSON atomically: sorted keys, indent 2, a trailing newline.
+
+    NumPy scalars and arrays, dates and paths are converted; the output is the
+    same bytes for the same object.
+    """
+    text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=json_default)
+    replace_file(path, writer_of((text + "\n").encode("utf-8")))
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
+    frame, _ = _with_dates(df[list(schema.names)], (), Path("output.parquet"))
+    sink = pa.BufferOutputStream()
+    _write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), sink)
+    return sink.getvalue().to_pybytes()
+
+
+def write_outputs(
+    out_dir: str | os.PathLike,
+    matches: pd.DataFrame,
+    allocation: pd.DataFrame,
+    summary: RunSummary,
+    pictures: Mapping[str, bytes] | None = None,
+) -> RunSummary:
+    """Validate and write ``matches``, ``allocation``, ``summary.json`` and the run's
+    ``pictures`` (PNG bytes by file name) as one unit (:func:`~matching.data.atomic.publish`).
+    The summary written, and returned, gains ``outputs``: the rows and SHA-256 of each table,
+    so a reader can check that the files belong together.
+    """
+    validate_outputs(matches, allocation)
+    blobs = {
+        f"{name}.parquet": (len(df), _parquet_bytes(df, OUTPUT_ARROW[name]))
+        for name, df in (("matches", matches), ("allocation", allocation))
+    }
+    summary = dataclasses.replace(
+        summary,
+        outputs={
+            name: OutputFile(rows, hashlib.sha256(blob).hexdigest())
+            for name, (rows, blob) in blobs.items()
+        },
+    )
+    files = {name: writer_of(blob) for name, (_, blob) in blobs.items()}
+    pngs = {name: writer_of(blob) for name, blob in (pictures or {}).items()}
+    publish(out_dir, {**files, **pngs, "summary.json": writer_of(summary.to_json().encode())})
+    return summary

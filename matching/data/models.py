@@ -1,0 +1,188 @@
+"""Saved model directories: a fitted ranker (``ranker.joblib``) and its description
+(``model.json``: versions, config, metrics, file hashes, a checksum of itself), written as
+one unit and refused on load when anything does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matching.data.atomic import JOURNAL, publish, writer_of
+from matching.data.io import json_default, read_json
+from matching.data.messages import first_line
+from matching.errors import DataError
+
+__all__ = ["MODEL_FILE", "MODEL_META", "SavedModel", "load_model", "meta_checksum", "save_model"]
+
+MODEL_FILE = "ranker.joblib"
+MODEL_META = "model.json"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of the model folder's files: all but model.json and hidden files."""
+    return {
+        p.name: _sha256_file(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MODEL_META and not p.name.startswith(".")
+    }
+
+
+def meta_checksum(meta: dict) -> str:
+    """SHA-256 of a model description (``model.json``) without its own checksum (an
+    integrity check: it catches edits and corruption, not an adversary, who can recompute
+    it)."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, default=json_default).encode()
+    ).hexdigest()
+
+
+_PICKLE_DEPENDENCIES = ("scikit-learn", "numpy", "pandas", "joblib")
+"""Libraries whose objects live in ranker.joblib; recorded with the model."""
+
+
+def _dependency_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in _PICKLE_DEPENDENCIES}
+
+
+def _major_minor(text: str) -> list[str]:
+    return str(text).split(".")[:2]
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    ranker: Any
+    config: Any
+    meta: dict
+
+
+def save_model(ranker: Any, model_dir: str | os.PathLike, config: Any, metrics: dict) -> None:
+    """Save a fitted ranker as one unit (:func:`~matching.data.atomic.publish`): ``ranker.joblib`` and
+    ``model.json`` recording the library version, the versions of the libraries pickled
+    with it, the config, the metrics, the SHA-256 of the folder's files and a checksum
+    of itself."""
+    import io
+
+    import joblib
+
+    from matching import __version__
+
+    buf = io.BytesIO()
+    joblib.dump(ranker, buf, compress=3)
+    blob = buf.getvalue()
+    folder = Path(model_dir)
+    files = _file_hashes(folder) if folder.is_dir() else {}
+    files[MODEL_FILE] = hashlib.sha256(blob).hexdigest()
+    meta = {
+        "library_version": __version__,
+        "dependencies": _dependency_versions(),
+        "config": config.model_dump(mode="json"),
+        "metrics": metrics,
+        "files": dict(sorted(files.items())),
+    }
+    meta["meta_sha256"] = meta_checksum(meta)
+    text = (
+        json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False, default=json_default) + "\n"
+    )
+    publish(folder, {MODEL_FILE: writer_of(blob), MODEL_META: writer_of(text.encode("utf-8"))})
+
+
+_META_KEYS = ("library_version", "dependencies", "config", "files", "meta_sha256")
+
+
+def load_model(model_dir: str | os.PathLike) -> SavedModel:
+    """Load a model directory saved by :func:`save_model`.
+
+    Refused, with a :class:`DataError`: a folder that is not a model directory, or whose
+    save was interrupted; a ``model.json`` that was edited or is corrupt (its checksum);
+    a model saved by another major.minor version of ``matching`` or of scikit-learn
+    (pickles do not cross those); files that do not match their recorded SHA-256; a
+    ``ranker.joblib`` that cannot be unpickled here; a recorded config that this version
+    does not accept. Only load model directories you trust: ``ranker.joblib`` is a
+    pickle, and the hashes detect accidents, not attacks.
+    """
+    import pickle
+
+    import joblib
+    import sklearn
+    from pydantic import ValidationError
+
+    from matching import __version__
+    from matching.config import Config
+
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: model directory not found")
+    if (folder / JOURNAL).exists():
+        raise DataError(
+            f"{folder}: its last save was interrupted ({JOURNAL} is present); "
+            "train again into this directory"
+        )
+    meta_path = folder / MODEL_META
+    if not meta_path.is_file():
+        raise DataError(
+            f"{folder}: not a model directory (no {MODEL_META}); train one with `matching train`"
+        )
+    meta = read_json(meta_path)
+    missing = (
+        [k for k in _META_KEYS if k not in meta] if isinstance(meta, dict) else list(_META_KEYS)
+    )
+    if missing:
+        raise DataError(
+            f"{meta_path}: not a model description saved by this version (missing {missing}); "
+            "train the model again"
+        )
+    if meta["meta_sha256"] != meta_checksum(meta):
+        raise DataError(
+            f"{meta_path}: edited or corrupted (its checksum does not match its content)"
+        )
+    saved = str(meta["library_version"])
+    if _major_minor(saved) != _major_minor(__version__):
+        raise DataError(
+            f"{folder}: model saved by matching {saved}, incompatible with {__version__}; "
+            "train it again"
+        )
+    pickled = str(meta["dependencies"].get("scikit-learn", "?"))
+    if _major_minor(pickled) != _major_minor(sklearn.__version__):
+        raise DataError(
+            f"{folder}: model saved with scikit-learn {pickled}, incompatible with the installed "
+            f"{sklearn.__version__}; train it again"
+        )
+    if _file_hashes(folder) != meta["files"]:
+        raise DataError(f"{folder}: model files do not match the hashes recorded in {MODEL_META}")
+    try:
+        config = Config.model_validate(meta["config"])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise DataError(
+            f"{meta_path}: its config is not valid for this version ({where}: {err['msg']})"
+        ) from None
+    try:
+        with open(folder / MODEL_FILE, "rb") as f:
+            ranker = joblib.load(f)
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ImportError,
+        AttributeError,
+        ValueError,
+    ) as exc:
+        raise DataError(f"{folder / MODEL_FILE}: cannot load: {first_line(exc)}") from None
+    return SavedModel(ranker, config, meta)

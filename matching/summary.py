@@ -1,0 +1,116 @@
+"""What a ``match`` run did, as typed records: the allocation's report and the run summary
+that becomes ``summary.json``.
+
+Frozen dataclasses, so the modules that fill, write, plot and print a summary agree on
+its fields by name and type rather than on dict keys. ``summary.json`` is
+:meth:`RunSummary.to_dict`: the run's fields and the allocation's side by side (one flat
+object), plus ``outputs``. A new figure about the allocation is a new field of
+:class:`AllocationReport`, filled in :func:`matching.pipeline.allocate_quota`: it reaches
+``summary.json`` with no other change (nested dataclasses become nested objects).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AllocationReport", "OutputFile", "RunSummary"]
+
+
+@dataclass(frozen=True)
+class AllocationReport:
+    """How the free videos were shared out (:func:`matching.pipeline.allocate_quota`)."""
+
+    eligible_sellers: int
+    """Certified sellers inside their free-video window with quota left."""
+    sellers_served: int
+    """Eligible sellers given at least one video."""
+    remaining_quota: int
+    """Free videos the eligible sellers have left."""
+    videos_placed: int
+    max_flow_limit: int
+    """The most videos any allocation could place (capacities and caps allowing)."""
+    expected_gmv_usd: float
+    """Expected GMV of the optimal (min-cost flow) allocation."""
+    greedy_expected_gmv_usd: float
+    """Expected GMV of the greedy baseline on the same problem."""
+    greedy_gap: float
+    """``1 - greedy / optimal`` (0 when the optimum is 0)."""
+    creators_used: int
+    creator_utilisation: float
+    """Videos placed over the capacity of the creators used, 0..1."""
+    horizon_days: int
+    """Days of creator capacity the allocation could use."""
+    repeat_decay: float
+    """Value of each next video of one pair relative to the previous one."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One table written by ``match``: its rows and the SHA-256 of its bytes."""
+
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One ``match`` run: what went in, what came out, and the allocation's report.
+
+    Examples
+    --------
+    >>> report = AllocationReport(1, 1, 10, 10, 10, 50.0, 45.0, 0.1, 2, 0.5, 60, 0.8)
+    >>> s = RunSummary(date(2026, 3, 1), 5, 20, 100, 1, 2, report)
+    >>> s.to_dict()["videos_placed"], s.to_dict()["as_of"]
+    (10, '2026-03-01')
+    """
+
+    as_of: date
+    merchants: int
+    creators: int
+    matches: int
+    """Rows of ``matches.parquet``."""
+    certified_sellers: int
+    allocation_rows: int
+    """Rows of ``allocation.parquet``."""
+    allocation: AllocationReport
+    outputs: Mapping[str, OutputFile] | None = None
+    """Each table written, by file name; set when the run is written."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``summary.json``: flat, the allocation's fields beside the run's."""
+        run = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("allocation", "outputs")
+        }
+        run["as_of"] = self.as_of.isoformat()
+        allocation = self.allocation.to_dict()
+        clash = run.keys() & allocation.keys()
+        if clash:
+            raise ValueError(f"run and allocation fields share names: {sorted(clash)}")
+        out = {**run, **allocation}
+        if self.outputs is not None:
+            out["outputs"] = {name: dataclasses.asdict(f) for name, f in self.outputs.items()}
+        return out
+
+    def to_json(self) -> str:
+        """``summary.json``'s text: sorted keys, indent 2, a trailing newline."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2, default=_plain) + "\n"
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, date):
+        return obj.isoformat()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

@@ -1,0 +1,156 @@
+"""Diminishing returns estimated from a history: within and across collaborations, the
+selection of which pairs are repeated, the prior and the uncertainty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.config import load_config
+from matching.returns import (
+    across_rows_evidence,
+    estimate_returns,
+    first_collaborations,
+    geometric_sum,
+    within_rows_evidence,
+)
+from matching.simulate import simulate
+
+
+def test_geometric_sum():
+    assert geometric_sum(0.5, 3) == pytest.approx(1.75)
+    assert geometric_sum(1.0, 4) == 4.0
+    np.testing.assert_allclose(geometric_sum(0.9, np.array([1, 2])), [1.0, 1.9])
+
+
+def first_rows(rng, decay, n_rows=8000, merchants=300, creators=3000):
+    """First collaborations: merchant and creator levels, a pair term, log-normal outcome
+    noise and Poisson orders, like real GMV; the size of a collaboration is random."""
+    m = rng.integers(0, merchants, n_rows)
+    c = np.minimum(rng.zipf(1.6, n_rows), creators) - 1  # a few creators are everywhere
+    n = 1 + rng.poisson(1.5, n_rows)
+    level = rng.normal(0, 0.8, merchants)[m] + rng.normal(0, 1.2, creators)[c]
+    mean = np.exp(level + rng.normal(0, 0.5, n_rows)) * geometric_sum(decay, n)
+    gmv = rng.poisson(mean * rng.lognormal(-0.18, 0.6, n_rows)).astype(float)
+    return m, c, n, gmv
+
+
+@pytest.mark.parametrize("decay", [0.6, 0.9])
+def test_within_rows_evidence_recovers_the_decay(decay):
+    m, c, n, gmv = first_rows(np.random.default_rng(1), decay)
+    e = within_rows_evidence(m, c, n, gmv)
+    assert e.kind == "within_rows"
+    assert e.decay == pytest.approx(decay, abs=0.04)
+    assert 0 < e.se < 0.05
+
+
+def test_within_rows_evidence_needs_collaborations_of_different_sizes():
+    m, c, _, gmv = first_rows(np.random.default_rng(2), 0.7, n_rows=500)
+    assert within_rows_evidence(m, c, np.ones_like(m), gmv) is None
+    assert within_rows_evidence(m, c, np.full(m.size, 3), np.zeros(m.size)) is None
+
+
+def repeated_pairs(rng, within, across, selection, n_pairs=40_000):
+    """Each pair's first collaboration, and a second one for the pairs repeated: with
+    ``selection`` > 0, the better the first went (per video), the likelier the repeat."""
+    value = rng.lognormal(0.0, 1.2, n_pairs)
+    n1 = 1 + rng.poisson(1.5, n_pairs)
+    y1 = rng.poisson(value * geometric_sum(within, n1) * rng.lognormal(-0.18, 0.6, n_pairs))
+    per_video = np.log1p(y1 / n1)
+    p = 0.3 * 2 / (1 + np.exp(-selection * (per_video - per_video.mean())))
+    rep = rng.random(n_pairs) < p
+    n2 = 1 + rng.poisson(1.5, n_pairs)
+    mean2 = value * geometric_sum(within, n2) * across**n1
+    y2 = rng.poisson(mean2 * rng.lognormal(-0.18, 0.6, n_pairs))
+    merchant = rng.integers(0, 500, n_pairs)
+    return merchant[rep], y1[rep].astype(float), n1[rep], y2[rep].astype(float), n2[rep]
+
+
+@pytest.mark.parametrize("across", [1.0, 0.8])
+def test_across_rows_evidence_sees_through_repeats_selected_on_outcome(across):
+    rng = np.random.default_rng(3)
+    merchant, y1, n1, y2, n2 = repeated_pairs(rng, within=0.8, across=across, selection=3.0)
+    e = across_rows_evidence(merchant, y1, n1, y2, n2, within_decay=0.8)
+    assert e.decay == pytest.approx(across, abs=0.04)
+    # the plain comparison of a repeated pair's second collaboration with its first sees
+    # decay where there is none: the first was lucky, that is why the pair was repeated
+    naive = np.log((y2 / geometric_sum(0.8, n2)).sum() / (y1 / geometric_sum(0.8, n1)).sum())
+    assert np.exp(naive / n1.mean()) < across - 0.03
+
+
+def history(rows):
+    return pd.DataFrame(
+        rows,
+        columns=["merchant_id", "creator_id", "posted_at", "content_type", "videos", "gmv_usd"],
+    ).astype({"posted_at": "datetime64[ns]"})
+
+
+def test_without_evidence_the_estimate_is_the_prior():
+    empty = history([])
+    est = estimate_returns(empty, prior_mean=0.8, prior_strength=10)
+    assert est.source == "prior" and est.evidence == ()
+    assert est.decay == pytest.approx(0.8, abs=1e-3)
+    assert est.low < 0.8 < est.high
+    lives = history(
+        [["m", "c", "2026-01-01", "live", 1, 10.0], ["m", "d", "2026-01-02", "live", 1, 5.0]]
+    )
+    assert estimate_returns(lives, prior_mean=0.7, prior_strength=10).source == "prior"
+    with pytest.raises(ValueError, match="prior_mean"):
+        estimate_returns(empty, prior_mean=1.0, prior_strength=10)
+
+
+def test_first_collaborations_are_per_pair_and_short_videos_only():
+    h = history(
+        [
+            ["m", "c", "2026-01-05", "short_video", 2, 10.0],
+            ["m", "c", "2026-01-01", "short_video", 1, 10.0],
+            ["m", "d", "2026-01-01", "live", 1, 10.0],
+            ["m", "d", "2026-01-03", "short_video", 1, 10.0],
+        ]
+    )
+    assert first_collaborations(h).tolist() == [False, True, False, True]
+
+
+def market(story, selected, decay, merchants=1000, creators=2000):
+    """A history dense enough that each evidence is precise to about 0.02."""
+    cfg = load_config().replace(
+        simulate={
+            "repeat_story": story,
+            "repeat_rate": 0.3 if (story == "across" or selected) else 0.0,
+            "repeat_selection": 2.0 if selected else 0.0,
+            "repeat_decay": decay,
+            "collabs_per_merchant": 40,
+        }
+    )
+    return simulate(cfg, merchants=merchants, creators=creators, seed=0)
+
+
+def test_no_decay_is_never_estimated_as_one():
+    mk = market("within", selected=True, decay=1.0, merchants=400, creators=800)
+    est = estimate_returns(mk.collaborations, prior_mean=0.8, prior_strength=10)
+    assert 0.9 < est.decay < 1.0 and est.high < 1.0
+    assert est.low <= est.decay <= est.high and est.sd > 0
+    summary = est.as_dict()
+    assert summary["source"] == est.source and summary["within_rows"]["used"]
+    assert {"decay", "sd", "low", "high", "level", "prior_mean"} <= set(summary)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decay", [0.7, 0.85, 0.95])
+@pytest.mark.parametrize(
+    ("story", "selected"),
+    [("within", False), ("across", False), ("within", True), ("across", True)],
+    ids=["within-rows", "across-rows", "within-rows-repeats-selected", "across-repeats-selected"],
+)
+def test_the_estimate_lands_near_the_truth_under_each_story(story, selected, decay):
+    est = estimate_returns(
+        market(story, selected, decay).collaborations, prior_mean=0.8, prior_strength=10
+    )
+    assert abs(est.decay - decay) < 0.05, est
+    assert est.decay < 1.0
+    used = {e.kind for e in est.evidence if e.used}
+    assert "within_rows" in used
+    if story == "within" and decay <= 0.85:
+        # collaborations decay within but not across: the across evidence disagrees, unused
+        assert "across_rows" not in used
