@@ -49,7 +49,7 @@ log = logging.getLogger("matching")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="A YAML file laid over configs/, or a folder of them."),
+    typer.Option("--config", help="A YAML file laid over the defaults, or a folder of them."),
 ]
 
 

@@ -1,8 +1,10 @@
-"""One typed, frozen configuration object, loaded from the YAML files in ``configs/``.
+"""One typed, frozen configuration object, loaded from YAML files.
 
-Every number the program or the models depend on lives in those files, not in code.
-A config is found, in order: the path given; ``$MATCHING_CONFIG``; the nearest
-``configs/`` folder at or above the working directory; the copy shipped in the wheel.
+Every number the program or the models depend on lives in those files, not in code. The
+defaults ship inside the package (``matching/configs/``, package data: the same files for
+an editable install and a wheel). A config is found, in order: the path given;
+``$MATCHING_CONFIG``; the nearest ``configs/`` folder at or above the working directory
+(a project's own defaults); the package's.
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ def default_config_dir() -> Path:
     shipped = Path(str(resources.files("matching") / "configs"))
     if (shipped / "program.yaml").is_file():
         return shipped
-    raise ConfigError("no configs/ folder found: pass --config or set MATCHING_CONFIG")
+    raise ConfigError(f"{shipped}: the package's default configs are missing; reinstall matching")
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

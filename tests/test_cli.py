@@ -1,6 +1,7 @@
 """End to end through the command line, as the README runs it."""
 
 import filecmp
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,31 @@ def test_simulate_train_match_end_to_end(tmp_path, tracking_uri, fast_config, ca
     got = model.predict(same_day[["merchant_id", "creator_id"]])
     assert np.allclose(got["score"].to_numpy(), same_day["score"].to_numpy(), rtol=1e-12)
     assert np.allclose(got["fit"].to_numpy(), same_day["fit"].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_the_installed_command_works_from_any_folder(tmp_path, fast_config):
+    """`make demo`'s install, run from a folder outside the project with no MATCHING_CONFIG:
+    the defaults come from inside the package."""
+    script = Path(sys.executable).parent / "matching"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "matching"]
+    env = {k: v for k, v in os.environ.items() if k != "MATCHING_CONFIG"}
+    env["OMP_NUM_THREADS"] = "1"
+    root = Path(__file__).resolve().parents[1]
+    assert root not in tmp_path.parents and not (tmp_path / "configs").exists()
+    (tmp_path / "fast.yaml").write_text(
+        yaml.safe_dump(
+            {k: fast_config.model_dump(mode="json")[k] for k in ("ranking", "candidates")}
+        )
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        )
+
+    done = run("simulate", "--out", "d", "--merchants", "60", "--creators", "500")
+    assert done.returncode == 0, done.stderr
+    done = run("train", "--data", "d", "--model-dir", "m", "--no-tracking", "--config", "fast.yaml")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "m" / "model.json").is_file()
