@@ -32,8 +32,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
@@ -41,6 +40,7 @@ from matching.candidates import SOURCES, CandidateRetriever
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
 from matching.contract import CONTENT_TYPES, SHORT_VIDEO, default_as_of, row_positions
 from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, history_before
+from matching.learners import ListwiseFit, make_models, sampling_corrected
 from matching.memory import RECOMMEND_BLOCK
 
 log = logging.getLogger(__name__)
@@ -210,59 +210,6 @@ def window_starts(
     return [as_of - span * j for j in range(1, ranking.n_windows + 1) if as_of - span * j > first]
 
 
-def _sampling_corrected(p: np.ndarray, rate: float) -> np.ndarray:
-    """Turn P(chosen | chosen or sampled) into P(chosen) when negatives were kept at ``rate``."""
-    odds = p / np.clip(1 - p, 1e-12, None) * rate
-    return odds / (1 + odds)
-
-
-class ListwiseFit(ClassifierMixin, BaseEstimator):
-    """A learning-to-rank model of each merchant's candidates (e.g. LightGBM lambdarank), with
-    its scores mapped to P(chosen) by a logistic calibration on the training rows, so it
-    answers ``predict_proba`` like a classifier."""
-
-    def __init__(self, ranker):
-        self.ranker = ranker
-
-    def fit(self, X, y, group):
-        """``group``: the sizes of consecutive groups of rows (one merchant's candidates)."""
-        from sklearn.linear_model import LogisticRegression
-
-        self.ranker_ = clone(self.ranker).fit(X, y, group=group)
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        s = self.ranker_.predict(X)
-        self.calibrator_ = LogisticRegression().fit(s[:, None], y)
-        self.classes_ = self.calibrator_.classes_
-        return self
-
-    def predict_proba(self, X):
-        check_is_fitted(self, "ranker_")
-        return self.calibrator_.predict_proba(self.ranker_.predict(X)[:, None])
-
-    def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-class LogTargetRegressor(RegressorMixin, BaseEstimator):
-    """Regress ``log1p(y)`` (robust to GMV's heavy tail), predict in USD, calibrated so the
-    weighted total of predictions equals the observed total (a smearing factor)."""
-
-    def __init__(self, regressor):
-        self.regressor = regressor
-
-    def fit(self, X, y, sample_weight=None):
-        self.regressor_ = clone(self.regressor).fit(X, np.log1p(y), sample_weight=sample_weight)
-        self.feature_names_in_ = self.regressor_.feature_names_in_
-        raw = np.expm1(self.regressor_.predict(X))
-        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        self.calibration_ = float(np.sum(w * y) / max(np.sum(w * raw), 1e-12))
-        return self
-
-    def predict(self, X):
-        check_is_fitted(self, "regressor_")
-        return np.clip(np.expm1(self.regressor_.predict(X)), 0, None) * self.calibration_
-
-
 class MatchRanker(BaseEstimator):
     """Scores merchant x creator pairings: ``score`` (expected GMV of one short video, USD),
     ``fit`` (likelihood the pair works together) and ``priority_score``.
@@ -294,33 +241,7 @@ class MatchRanker(BaseEstimator):
     # -- training -----------------------------------------------------------------------
     def _models(self):
         """The value regressor and the fit model of ``ranking.model``."""
-        r = self.ranking
-        if r.model == "lgbm":
-            import lightgbm as lgb
-
-            common = {
-                "n_estimators": r.max_iter,
-                "learning_rate": r.learning_rate,
-                "num_leaves": r.max_leaf_nodes,
-                "random_state": r.random_state,
-                "n_jobs": r.n_jobs,
-                "deterministic": True,
-                "force_row_wise": True,
-                "verbose": -1,
-            }
-            return LogTargetRegressor(lgb.LGBMRegressor(**common)), ListwiseFit(
-                lgb.LGBMRanker(objective="lambdarank", **common)
-            )
-        common = {
-            "learning_rate": r.learning_rate,
-            "max_iter": r.max_iter,
-            "max_leaf_nodes": r.max_leaf_nodes,
-            "random_state": r.random_state,
-            "early_stopping": False,
-        }
-        return LogTargetRegressor(
-            HistGradientBoostingRegressor(**common)
-        ), HistGradientBoostingClassifier(**common)
+        return make_models(self.ranking)
 
     def _stack(self, windows):
         vals = [v for v, _ in windows if v is not None]
@@ -494,7 +415,7 @@ class MatchRanker(BaseEstimator):
 
     def _predict_fit(self, X: pd.DataFrame) -> np.ndarray:
         p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]
-        return _sampling_corrected(p, self.fit_sampling_rate_)
+        return sampling_corrected(p, self.fit_sampling_rate_)
 
     def recommend(
         self,
