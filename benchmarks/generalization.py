@@ -27,7 +27,9 @@ NICHES = ("gaming", "fitness", "cooking", "travel", "parenting", "tech_reviews",
 
 
 class AltTruth:
-    """Value of a video: views^0.8 x exp(2 * cos(embedding) + skill) x price^0.6, no decay."""
+    """Value of a video: views^0.8 x exp(2 * cos(embedding) + skill) x price^0.6; the n-th
+    video of one collaboration is worth ``repeat_decay ** (n - 1)`` of it (1.0 by default
+    in the history this generator writes: no decay, unless ``alt_market(decay=...)``)."""
 
     def __init__(
         self, merchant_id, creator_id, m_emb, c_emb, c_views, c_skill, m_price, repeat_decay=0.9
@@ -55,6 +57,10 @@ class AltTruth:
     def value(self, m, c):
         return np.exp(self.log_value(m, c))
 
+    def value_of_videos(self, m, c, n):
+        d, n = self.repeat_decay, np.asarray(n, dtype=float)
+        return self.value(m, c) * (n if d == 1.0 else (1 - d**n) / (1 - d))
+
     def top_creators(self, m, k, block=256):
         m = np.asarray(m)
         idx = np.empty((len(m), k), np.int64)
@@ -67,7 +73,22 @@ class AltTruth:
         return idx, val
 
 
-def alt_market(n_m: int, n_c: int, seed: int):
+def alt_market(
+    n_m: int,
+    n_c: int,
+    seed: int,
+    *,
+    decay: float | None = None,
+    repeat_rate: float = 0.0,
+    repeat_selection: float = 0.0,
+    program_sellers: int = 0,
+):
+    """The alt marketplace. The defaults are the generalisation benchmark's market; the
+    options build the issue-10 scenario: returns that diminish within a collaboration
+    (``decay``), follow-up collaborations of a pair, likelier the better the last one sold
+    per video (``repeat_rate``, ``repeat_selection``), and ``program_sellers`` certified
+    sellers onboarded in the program's first weeks (so they have free videos to place).
+    """
     rng = np.random.default_rng(seed)
     d, k = 6, len(NICHES)
     niche_emb = rng.normal(size=(k, d))
@@ -108,6 +129,14 @@ def alt_market(n_m: int, n_c: int, seed: int):
             + pd.to_timedelta(rng.integers(0, 640, n_m), "D"),
         }
     )
+    if program_sellers:
+        pick = rng.choice(n_m, program_sellers, replace=False)
+        merchants.loc[pick, "annual_gmv_usd"] = np.round(
+            np.exp(rng.normal(17.5, 0.5, pick.size)), 2
+        )
+        merchants.loc[pick, "onboarded_at"] = pd.Timestamp("2026-01-27") + pd.to_timedelta(
+            rng.integers(0, 20, pick.size), "D"
+        )
     truth = AltTruth(
         merchants["merchant_id"].to_numpy(object),
         creators["creator_id"].to_numpy(object),
@@ -116,6 +145,7 @@ def alt_market(n_m: int, n_c: int, seed: int):
         views,
         skill,
         price,
+        **({} if decay is None else {"repeat_decay": decay}),
     )
     # history: mostly random exposure with a mild popularity tilt, Poisson outcomes
     n = n_m * 25
@@ -131,8 +161,23 @@ def alt_market(n_m: int, n_c: int, seed: int):
     span = ((end - start) / np.timedelta64(1, "D")).astype(int)
     posted = start + (rng.random(len(mm)) * span).astype("timedelta64[D]")
     videos = 1 + rng.poisson(1.0, len(mm))
-    exp_gmv = truth.value(mm, cc) * videos
+    exp_gmv = (
+        truth.value(mm, cc) * videos if decay is None else truth.value_of_videos(mm, cc, videos)
+    )
     orders = rng.poisson(exp_gmv * rng.lognormal(-0.3, 0.8, len(mm)) / price[mm])
+    if repeat_rate > 0:  # follow-ups: the pairs that sold well per video are repeated
+        rows = [(mm, cc, posted, videos, orders)]
+        while len(mm):
+            per_video = np.log1p(orders * price[mm] / videos)
+            p = repeat_rate * 2 / (1 + np.exp(-repeat_selection * (per_video - per_video.mean())))
+            gap = rng.integers(7, 60, len(mm)).astype("timedelta64[D]")
+            go = (rng.random(len(mm)) < p) & (posted + gap <= end)
+            mm, cc, posted = mm[go], cc[go], (posted + gap)[go]
+            videos = 1 + rng.poisson(1.0, len(mm))
+            exp_gmv = truth.value_of_videos(mm, cc, videos)
+            orders = rng.poisson(exp_gmv * rng.lognormal(-0.3, 0.8, len(mm)) / price[mm])
+            rows.append((mm, cc, posted, videos, orders))
+        mm, cc, posted, videos, orders = (np.concatenate(x) for x in zip(*rows, strict=True))
     collabs = pd.DataFrame(
         {
             "merchant_id": merchants["merchant_id"].to_numpy()[mm],

@@ -158,6 +158,44 @@ def train(
     return TrainResult(ranker, metrics, report, tradeoff, model_uri, run_id)
 
 
+def quota_problem(
+    matches: pd.DataFrame,
+    status: pd.DataFrame,
+    creators: pd.DataFrame,
+    config: Config,
+    decay: float,
+    value: np.ndarray | None = None,
+) -> tuple[alloc.AllocationProblem, pd.DataFrame, pd.DataFrame]:
+    """The allocation problem of the eligible sellers' matched pairs.
+
+    Each seller uses a creator only until its own window ends: capacity is indexed by the
+    sellers' window lengths (:func:`matching.policy.creator_capacity_by_window`).
+    ``value`` replaces the pairs' ``score`` (one per row of ``matches``) when given.
+    Returns the problem, its pairs (rows of ``matches``) and the eligible sellers (rows of
+    ``status``), both in problem order.
+    """
+    elig = status[status["eligible"]].reset_index(drop=True)
+    keep = matches["merchant_id"].isin(elig["merchant_id"]).to_numpy()
+    pairs = matches[keep]
+    score = pairs["score"].to_numpy(float) if value is None else np.asarray(value, float)[keep]
+    s = row_positions(pairs["merchant_id"], elig["merchant_id"])
+    c = row_positions(pairs["creator_id"], creators["creator_id"])
+    days = elig["days_left"].to_numpy(np.int64)
+    windows, level = np.unique(days, return_inverse=True)
+    problem = alloc.build_problem(
+        s,
+        c,
+        np.clip(score, 0, None),
+        quota=elig["remaining_quota"].to_numpy(np.int64),
+        quota_total=elig["quota"].to_numpy(np.int64),
+        capacity=policy.creator_capacity_by_window(creators, windows),
+        config=config.allocation,
+        decay=decay,
+        seller_level=level,
+    )
+    return problem, pairs, elig
+
+
 def allocate_quota(
     matches: pd.DataFrame,
     status: pd.DataFrame,
@@ -170,21 +208,9 @@ def allocate_quota(
     Returns the ``allocation`` table and its report (objective, placed videos, max-flow
     limit, greedy baseline, creators used).
     """
-    elig = status[status["eligible"]].reset_index(drop=True)
-    pairs = matches[matches["merchant_id"].isin(elig["merchant_id"])]
-    s = row_positions(pairs["merchant_id"], elig["merchant_id"])
-    c = row_positions(pairs["creator_id"], creators["creator_id"])
+    problem, pairs, elig = quota_problem(matches, status, creators, config, decay)
+    s, c = problem.seller, problem.creator
     horizon = policy.allocation_horizon(status)
-    problem = alloc.build_problem(
-        s,
-        c,
-        np.clip(pairs["score"].to_numpy(float), 0, None),
-        quota=elig["remaining_quota"].to_numpy(np.int64),
-        quota_total=elig["quota"].to_numpy(np.int64),
-        capacity=policy.creator_capacity(creators, horizon),
-        config=config.allocation,
-        decay=decay,
-    )
     best = alloc.allocate(problem)
     greedy = alloc.greedy_allocate(problem)
     take = best.videos > 0
@@ -199,7 +225,7 @@ def allocate_quota(
     ).sort_values(
         ["merchant_id", "videos", "creator_id"], ascending=[True, False, True], ignore_index=True
     )
-    used_cap = problem.capacity[np.unique(c[take])].sum() if take.any() else 0
+    used_cap = problem.level_capacity[np.unique(c[take]), -1].sum() if take.any() else 0
     report = AllocationReport(
         eligible_sellers=int(len(elig)),
         sellers_served=int(out["merchant_id"].nunique()),
@@ -215,6 +241,54 @@ def allocate_quota(
         repeat_decay=float(decay),
     )
     return out, report
+
+
+def value_calibration(
+    ranker: MatchRanker,
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of,
+    config: Config,
+    decay: float,
+) -> returns.ValueCalibration | None:
+    """Calibrate the ranker's values against the optimiser's curse
+    (:class:`matching.returns.ValueCalibration`) on the pairs that first worked together in
+    the ``ranking.validation_days`` before ``as_of``, scored from the history before them.
+
+    ``history`` must hold only collaborations before ``as_of``. The value model has seen
+    these outcomes in training (the features have not), so the shrinkage it measures is if
+    anything too small. None when the window holds too few first collaborations.
+    """
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=config.ranking.validation_days)
+    first = returns.first_collaborations(history).to_numpy()
+    window = history[first & (history["posted_at"] >= start).to_numpy()]
+    if window.empty:
+        return None
+    before = history[history["posted_at"] < start]
+    past = ranker.with_data(merchants, creators, before, start)
+    m = row_positions(window["merchant_id"], merchants["merchant_id"])
+    c = row_positions(window["creator_id"], creators["creator_id"])
+    score, _ = past.score_pairs(m, c)
+    candidates = past.recommend(k=config.match.top_k, merchants=np.unique(m))
+    mean = (
+        pd.Series(
+            returns.seller_means(candidates["merchant_id"], candidates["score"]),
+            index=candidates["merchant_id"].to_numpy(),
+        )
+        .groupby(level=0)
+        .first()
+    )
+    return returns.fit_value_calibration(
+        score,
+        mean.reindex(window["merchant_id"].to_numpy()).to_numpy(),
+        returns.uncertainty(window["creator_id"], before),
+        returns.uncertainty(window["merchant_id"], before, "merchant_id"),
+        window["gmv_usd"].to_numpy(float),
+        window["videos"].to_numpy(np.int64),
+        decay=decay,
+        merchant=m,
+    )
 
 
 def history_returns(collaborations: pd.DataFrame, allocation: AllocationConfig):
