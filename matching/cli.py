@@ -135,12 +135,28 @@ def match_cmd(
         str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today).")
     ] = None,
     config: ConfigOpt = None,
+    tracking: Annotated[
+        bool,
+        typer.Option(
+            "--tracking/--no-tracking",
+            help="Log the summary and pictures to MLflow (a store that cannot be used is a warning).",
+        ),
+    ] = True,
 ) -> None:
     """Rank creators for every merchant and allocate the free short videos."""
     from matching.pipeline import match
 
     cfg = load_config(config) if config is not None else None
-    summary = match(data_dir, model, out, cfg, top_k=top_k, as_of=_date(as_of), progress=True)
+    summary = match(
+        data_dir,
+        model,
+        out,
+        cfg,
+        top_k=top_k,
+        as_of=_date(as_of),
+        progress=True,
+        track=tracking,
+    )
     typer.echo(format_summary(summary))
 
 

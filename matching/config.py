@@ -126,6 +126,7 @@ class AllocationConfig(_Section):
     diversity_cap: float = Field(gt=0, le=1)
     # Added later; the defaults keep configs and models saved before them loadable.
     decay_prior_strength: float = Field(default=10.0, gt=0)
+    calibrate_values: bool = True
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

@@ -52,11 +52,14 @@ __all__ = [
     "catalogue_coverage",
     "dcg",
     "gather_gains",
+    "gini",
+    "herfindahl",
     "hit_mask",
     "hit_rate_at_k",
     "ndcg_at_k",
     "precision_at_k",
     "recall_at_k",
+    "top_share",
 ]
 
 _NDCG_TOLERANCE = 1e-9
@@ -460,3 +463,45 @@ def gather_gains(
         got = np.where(valid, np.take_along_axis(g, np.where(valid, top, 0), axis=1), 0.0)
     ideal = _ideal_top_k(g, k) if k else g[:, :0]
     return got, ideal
+
+
+# --------------------------------------------------------------------------- concentration
+
+
+def gini(amounts: ArrayLike) -> float:
+    """Gini coefficient of non-negative amounts: 0 when all are equal, towards 1 when one
+    holds everything; NaN for no amounts or a zero total.
+
+    Examples
+    --------
+    >>> gini([1, 1, 1, 1]), round(gini([0, 0, 0, 4]), 2)
+    (0.0, 0.75)
+    """
+    x = np.sort(np.asarray(amounts, dtype=np.float64))
+    if np.any(x < 0):
+        raise ValueError("amounts must be >= 0")
+    if x.size == 0 or x.sum() <= 0:
+        return float("nan")
+    rank = np.arange(1, x.size + 1)
+    return float((2 * rank - x.size - 1) @ x / (x.size * x.sum()))
+
+
+def herfindahl(amounts: ArrayLike) -> float:
+    """Herfindahl-Hirschman index: the sum of squared shares, 1 / (effective number of
+    holders); NaN for a zero total."""
+    x = np.asarray(amounts, dtype=np.float64)
+    total = x.sum()
+    if total <= 0:
+        return float("nan")
+    return float(((x / total) ** 2).sum())
+
+
+def top_share(amounts: ArrayLike, fraction: float) -> float:
+    """Share of the total held by the largest ``ceil(fraction * n)`` holders (at least one);
+    NaN for a zero total."""
+    x = np.sort(np.asarray(amounts, dtype=np.float64))[::-1]
+    total = x.sum()
+    if total <= 0:
+        return float("nan")
+    k = max(1, int(np.ceil(fraction * x.size)))
+    return float(x[:k].sum() / total)

@@ -7,6 +7,7 @@ goes through :mod:`matching.data`, MLflow through :mod:`matching.tracking` (impo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -17,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from matching import allocation as alloc
-from matching import data, memory, policy, returns
+from matching import data, memory, metrics, policy, returns
 from matching.config import AllocationConfig, Config, RankingConfig
 from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
 from matching.simulate import read_truth
-from matching.summary import AllocationReport, RunSummary
+from matching.summary import AllocationReport, FairnessReport, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ class TrainResult:
     run_id: str | None = None  # the MLflow run, when tracked
 
 
+TOP_SLOTS = 10
+"""A creator's top slots are its places in the merchants' top 10 (the fairness figures)."""
+TOP_CREATOR_SHARE = 0.01
+"""The fairness figures' "top creators": the 1% given most videos or most top slots."""
 _FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
 """The as-of dates pandas can hold with room for the program's windows."""
 
@@ -202,13 +207,32 @@ def allocate_quota(
     creators: pd.DataFrame,
     config: Config,
     decay: float,
+    *,
+    estimate: returns.ReturnsEstimate | None = None,
+    calibration: returns.ValueCalibration | None = None,
+    history: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, AllocationReport]:
     """Assign each eligible seller's remaining free videos across its matched creators.
 
-    Returns the ``allocation`` table and its report (objective, placed videos, max-flow
-    limit, greedy baseline, creators used).
+    With a ``calibration`` (:func:`value_calibration`) the pairs' scores are shrunk before
+    allocating (``history``, the collaborations before the as-of date, then says how much
+    is known of each creator and seller); ``estimate`` is the decay's estimate, reported.
+    Returns the ``allocation`` table (its ``expected_gmv_usd`` from the values allocated)
+    and its report (objective, placed videos, max-flow limit, greedy baseline, the decay's
+    evidence, the calibration, fairness).
     """
-    problem, pairs, elig = quota_problem(matches, status, creators, config, decay)
+    score = np.clip(matches["score"].to_numpy(float), 0, None)
+    value = None
+    if calibration is not None:
+        if history is None:
+            raise ValueError("a value calibration needs the history before the as-of date")
+        value = calibration.shrink(
+            score,
+            returns.seller_means(matches["merchant_id"], score),
+            returns.uncertainty(matches["creator_id"], history),
+            returns.uncertainty(matches["merchant_id"], history, "merchant_id"),
+        )
+    problem, pairs, elig = quota_problem(matches, status, creators, config, decay, value)
     s, c = problem.seller, problem.creator
     horizon = policy.allocation_horizon(status)
     best = alloc.allocate(problem)
@@ -226,6 +250,7 @@ def allocate_quota(
         ["merchant_id", "videos", "creator_id"], ascending=[True, False, True], ignore_index=True
     )
     used_cap = problem.level_capacity[np.unique(c[take]), -1].sum() if take.any() else 0
+    raw = dataclasses.replace(problem, value=np.clip(pairs["score"].to_numpy(float), 0, None))
     report = AllocationReport(
         eligible_sellers=int(len(elig)),
         sellers_served=int(out["merchant_id"].nunique()),
@@ -239,8 +264,55 @@ def allocate_quota(
         creator_utilisation=float(best.placed / used_cap) if used_cap else 0.0,
         horizon_days=int(horizon),
         repeat_decay=float(decay),
+        returns=estimate,
+        value_calibration=calibration,
+        expected_gmv_uncalibrated_usd=float(raw.pair_value(best.videos).sum())
+        if problem.n_pairs
+        else 0.0,
+        fairness=fairness(out, status, matches, len(creators)),
     )
     return out, report
+
+
+def fairness(
+    allocation: pd.DataFrame, status: pd.DataFrame, matches: pd.DataFrame, n_creators: int
+) -> FairnessReport:
+    """How evenly an allocation shares the free videos: per-seller fill rate, creator
+    concentration, certified sellers' shares (:class:`matching.summary.FairnessReport`)."""
+    elig = status[status["eligible"].to_numpy(bool)]
+    placed = allocation["videos"].groupby(allocation["merchant_id"].astype(object)).sum()
+    quota = elig["remaining_quota"].to_numpy(float)
+    got = placed.reindex(elig["merchant_id"].to_numpy(dtype=object), fill_value=0).to_numpy(float)
+    fill = got / np.maximum(quota, 1)
+    videos = allocation["videos"].groupby(allocation["creator_id"].astype(object)).sum().to_numpy()
+    catalogue = np.zeros(max(n_creators, videos.size))
+    catalogue[: videos.size] = videos
+    certified = pd.Series(
+        status["certified"].to_numpy(bool), index=status["merchant_id"].to_numpy(dtype=object)
+    )
+    cert_videos = allocation["videos"].to_numpy(float) @ certified.reindex(
+        allocation["merchant_id"].to_numpy(dtype=object), fill_value=False
+    ).to_numpy(float)
+    top = matches[matches["rank"] <= TOP_SLOTS]
+    slots = top["creator_id"].value_counts()
+    leaders = slots.index[: max(1, int(np.ceil(TOP_CREATOR_SHARE * n_creators)))]
+    lead = top[top["creator_id"].isin(leaders)]
+
+    def number(x: float) -> float | None:
+        return None if not np.isfinite(x) else float(x)
+
+    return FairnessReport(
+        fill_rate_min=number(fill.min()) if fill.size else None,
+        fill_rate_median=number(np.median(fill)) if fill.size else None,
+        sellers_filled=number((got >= quota).mean()) if fill.size else None,
+        creator_gini=number(metrics.gini(videos)) if videos.size else None,
+        creator_hhi=number(metrics.herfindahl(videos)) if videos.size else None,
+        top_1pct_creator_share=number(metrics.top_share(catalogue, TOP_CREATOR_SHARE))
+        if videos.size
+        else None,
+        certified_video_share=number(cert_videos / videos.sum()) if videos.size else None,
+        certified_top_slot_share=number(lead["certified_super_top"].mean()) if len(lead) else None,
+    )
 
 
 def value_calibration(
@@ -310,13 +382,16 @@ def match(
     top_k: int | None = None,
     as_of: date | None = None,
     progress: bool = False,
+    track: bool = False,
 ) -> RunSummary:
     """Rank creators for every merchant and allocate the free videos; write both tables,
     ``summary.json`` and the run's pictures to ``out_dir`` as one unit
     (:func:`matching.data.publish`). Returns the summary as written.
 
     Nothing is written unless the whole run succeeds. An as-of date outside the program
-    is not an error: a warning, matches as usual and an empty allocation.
+    is not an error: a warning, matches as usual and an empty allocation. With ``track``
+    the summary, its figures and the pictures are logged to MLflow once the outputs are
+    written; a tracking store that cannot be used is a warning, never a failed run.
     """
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1, got {top_k}")
@@ -352,11 +427,23 @@ def match(
     ranker.progress = progress
     k = top_k or cfg.match.top_k
     matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
-    decay = history_returns(
-        inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)],
-        cfg.allocation,
-    ).decay
-    allocation, report = allocate_quota(matches, status, inputs.creators, cfg, decay)
+    history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
+    estimate = history_returns(history, cfg.allocation)
+    calibration = None
+    if cfg.allocation.calibrate_values and status["eligible"].any():
+        calibration = value_calibration(
+            ranker, inputs.merchants, inputs.creators, history, as_of, cfg, estimate.decay
+        )
+    allocation, report = allocate_quota(
+        matches,
+        status,
+        inputs.creators,
+        cfg,
+        estimate.decay,
+        estimate=estimate,
+        calibration=calibration,
+        history=history,
+    )
     summary = RunSummary(
         as_of=as_of,
         merchants=int(len(inputs.merchants)),
@@ -366,9 +453,23 @@ def match(
         allocation_rows=int(len(allocation)),
         allocation=report,
     )
-    return data.write_outputs(
-        out, matches, allocation, summary, _pictures(matches, allocation, status, inputs, report)
-    )
+    pictures = _pictures(matches, allocation, status, inputs, report)
+    if track:
+        from matching import tracking  # MLflow is imported only when used
+
+        try:
+            tracking.check(cfg.tracking.experiment)
+        except tracking.TrackingError as exc:
+            log.warning("%s: this run is not tracked", exc)
+            track = False
+    written = data.write_outputs(out, matches, allocation, summary, pictures)
+    if track:
+        try:
+            params = {**_flat(cfg), "match.as_of": as_of.isoformat(), "match.top_k": k}
+            tracking.log_match(cfg.tracking.experiment, written.to_dict(), params, pictures)
+        except tracking.TrackingError as exc:
+            log.warning("%s: the outputs are written, the run is not tracked", exc)
+    return written
 
 
 def _pictures(matches, allocation, status, inputs, report: AllocationReport) -> dict[str, bytes]:
@@ -380,5 +481,6 @@ def _pictures(matches, allocation, status, inputs, report: AllocationReport) -> 
         plots.allocation_per_seller(allocation, status),
         plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
         plots.greedy_gap(report),
+        plots.fairness(allocation, status, report, len(inputs.creators))[0],
     )
     return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

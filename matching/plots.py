@@ -585,6 +585,65 @@ def what_if(
     return ax
 
 
+def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report, n_creators: int):
+    """Three panels on how evenly the free videos were shared: each eligible seller's fill
+    rate (videos placed over remaining quota), the Lorenz curve of the videos over the
+    catalogue's creators (with the Gini coefficient and the top 1%'s share), and the
+    certified sellers' shares. ``report`` is the run's
+    :class:`~matching.summary.AllocationReport` (or its ``fairness``). Returns the axes."""
+    fair = getattr(report, "fairness", report)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    elig = status[status["eligible"].to_numpy(bool)]
+    placed = allocation["videos"].groupby(allocation["merchant_id"].astype(object)).sum()
+    got = placed.reindex(elig["merchant_id"].to_numpy(dtype=object), fill_value=0).to_numpy(float)
+    fill = np.sort(100 * got / np.maximum(elig["remaining_quota"].to_numpy(float), 1))
+    ax = axes[0]
+    ax.bar(np.arange(fill.size), fill, color="C0", alpha=0.8, width=1.0)
+    ax.set_ylim(0, 105)
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_xlabel("eligible seller (sorted)")
+    ax.set_ylabel("remaining quota placed (%)")
+    ax.set_title(
+        f"Fill rate per seller ({fill.size} sellers)" if fill.size else "No eligible seller"
+    )
+    ax.grid(axis="y", alpha=0.3)
+    ax = axes[1]
+    videos = np.sort(allocation["videos"].groupby(allocation["creator_id"]).sum().to_numpy(float))
+    catalogue = np.r_[np.zeros(max(n_creators - videos.size, 0)), videos]
+    if videos.sum() > 0:
+        share = np.r_[0, np.cumsum(catalogue)] / catalogue.sum()
+        ax.plot(100 * np.linspace(0, 1, share.size), 100 * share, color="C0", label="videos")
+    ax.plot([0, 100], [0, 100], color="0.6", ls="--", label="even")
+    ax.xaxis.set_major_formatter(PercentFormatter())
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_xlabel("creators of the catalogue, fewest videos first (%)")
+    ax.set_ylabel("videos made (cumulative %)")
+    gini = "n/a" if fair is None or fair.creator_gini is None else f"{fair.creator_gini:.2f}"
+    top = (
+        "n/a"
+        if fair is None or fair.top_1pct_creator_share is None
+        else f"{100 * fair.top_1pct_creator_share:.0f}%"
+    )
+    ax.set_title(f"Videos over creators: Gini {gini} (used), top 1% make {top}")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax = axes[2]
+    names = ["videos placed", "top-creator\ntop-10 slots"]
+    values = [
+        None if fair is None else fair.certified_video_share,
+        None if fair is None else fair.certified_top_slot_share,
+    ]
+    shown = [100 * v if v is not None else 0.0 for v in values]
+    bars = ax.bar(names, shown, color=["C0", "C1"], alpha=0.8)
+    ax.bar_label(bars, labels=[f"{v:.1f}%" if v is not None else "n/a" for v in shown], fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_ylabel("share held by certified sellers (%)")
+    ax.set_title("Certified sellers' share")
+    ax.grid(axis="y", alpha=0.3)
+    return axes
+
+
 def png_bytes(ax, dpi: int = 110) -> bytes:
     """The axes' figure as PNG bytes (no timestamp, so the same figure gives the same bytes),
     then closed: for writing pictures beside a run's tables."""

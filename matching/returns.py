@@ -59,7 +59,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,22 +186,6 @@ class ReturnsEstimate:
     prior_strength: float
     evidence: tuple[Evidence, ...]
     source: str
-
-    def as_dict(self) -> dict:
-        """Plain numbers and strings, for ``summary.json``."""
-        out = {
-            "decay": self.decay,
-            "sd": self.sd,
-            "low": self.low,
-            "high": self.high,
-            "level": self.level,
-            "source": self.source,
-            "prior_mean": self.prior_mean,
-            "prior_strength": self.prior_strength,
-        }
-        for e in self.evidence:
-            out[e.kind] = {"decay": e.decay, "se": e.se, "rows": e.rows, "used": e.used}
-        return out
 
 
 # --------------------------------------------------------------------------- history
@@ -649,9 +632,6 @@ class ValueCalibration:
             self.intercept + self.seller_slope * m + self.new_seller * w + b * (log_v - m)
         )
 
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 def seller_means(seller, score) -> np.ndarray:
     """Per row, the mean log score of its seller's rows (the seller's candidates)."""
@@ -696,14 +676,22 @@ def fit_value_calibration(
     u = np.asarray(creator_uncertainty, dtype=np.float64)
     w = np.asarray(seller_uncertainty, dtype=np.float64)
     scale = y.mean()
-    X = np.column_stack([np.ones(y.size), m - np.log(scale), w, dev, u * dev])
-    if np.linalg.matrix_rank(X) < X.shape[1]:
+    full = np.column_stack([np.ones(y.size), m - np.log(scale), w, dev, u * dev])
+    # a term that does not vary here (every seller new, say) cannot be fitted: it is left out
+    cols = [0] + [k for k in range(1, full.shape[1]) if np.ptp(full[:, k]) > 0]
+    X = full[:, cols]
+    if np.linalg.matrix_rank(X) < X.shape[1] or 3 not in cols:
         return None
-    b, mu, inv = _nb_fit(X, y / scale, np.log(geometric_sum(decay, n)), _KAPPA)
+    fitted, mu, inv = _nb_fit(X, y / scale, np.log(geometric_sum(decay, n)), _KAPPA)
     cluster = pd.factorize(np.asarray(merchant))[0]
     score_rows = X * ((y / scale - mu) / (1.0 + _KAPPA * mu))[:, None]
     s = np.stack([np.bincount(cluster, score_rows[:, k]) for k in range(X.shape[1])], axis=1)
     cov = inv @ (s.T @ s) @ inv
+    b = np.zeros(full.shape[1])
+    b[cols] = fitted
+    if 1 not in cols:  # one seller level only: nothing to calibrate between sellers
+        b[1] = 1.0
+        b[0] -= float(np.mean(m - np.log(scale)))
     # back to USD: intercept + seller_slope * (m - log scale) + log scale
     return ValueCalibration(
         intercept=float(b[0] + (1.0 - b[1]) * np.log(scale)),
@@ -711,6 +699,6 @@ def fit_value_calibration(
         new_seller=float(b[2]),
         slope=float(b[3]),
         uncertain_slope=float(b[4]),
-        slope_se=float(np.sqrt(max(cov[3, 3], 0.0))),
+        slope_se=float(np.sqrt(max(cov[cols.index(3), cols.index(3)], 0.0))),
         rows=int(y.size),
     )

@@ -20,7 +20,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AllocationReport", "OutputFile", "RunSummary"]
+from matching.returns import ReturnsEstimate, ValueCalibration
+
+__all__ = ["AllocationReport", "FairnessReport", "OutputFile", "RunSummary"]
+
+
+@dataclass(frozen=True)
+class FairnessReport:
+    """How evenly the free videos were shared (:func:`matching.pipeline.fairness`). None
+    where there is nothing to measure (no eligible seller, no video placed)."""
+
+    fill_rate_min: float | None
+    """The smallest share of its remaining quota an eligible seller was given."""
+    fill_rate_median: float | None
+    sellers_filled: float | None
+    """Share of the eligible sellers given all their remaining quota."""
+    creator_gini: float | None
+    """Gini coefficient of the videos over the creators used (0: all alike)."""
+    creator_hhi: float | None
+    """Herfindahl index of the creators' shares of the videos (1 / effective creators)."""
+    top_1pct_creator_share: float | None
+    """Share of the videos made by the 1% of the catalogue's creators given most."""
+    certified_video_share: float | None
+    """Share of the videos placed with certified sellers."""
+    certified_top_slot_share: float | None
+    """Of the top-10 match slots of the 1% of creators most often in a top 10, the share
+    held by certified sellers (where priority shows)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,13 @@ class AllocationReport:
     """Days of creator capacity the allocation could use."""
     repeat_decay: float
     """Value of each next video of one pair relative to the previous one."""
+    returns: ReturnsEstimate | None = None
+    """Where ``repeat_decay`` came from: its uncertainty, interval and evidence."""
+    value_calibration: ValueCalibration | None = None
+    """How the ranker's values were shrunk before allocating (None: used as they are)."""
+    expected_gmv_uncalibrated_usd: float | None = None
+    """The same allocation valued with the ranker's scores as they are."""
+    fairness: FairnessReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

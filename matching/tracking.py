@@ -7,7 +7,7 @@ the working directory); set ``MLFLOW_TRACKING_URI`` to use a server.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -125,6 +125,50 @@ def log_figure(fig, name: str) -> None:
 
 def log_table(df: pd.DataFrame, name: str) -> None:
     mlflow.log_table(df, name)
+
+
+def _numbers(record: Mapping, prefix: str = "") -> dict[str, float]:
+    """The numeric leaves of nested mappings, by dotted name (lists and text are left out)."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_numbers(value, f"{name}."))
+        elif isinstance(value, int | float) and value == value:  # bools too; NaN left out
+            out[name] = float(value)
+    return out
+
+
+def log_match(
+    experiment: str,
+    summary: Mapping,
+    params: Mapping[str, object],
+    pictures: Mapping[str, bytes],
+    run_name: str = "match",
+) -> str:
+    """Log a ``match`` run: its summary (as ``summary.json`` and its numbers as metrics),
+    the config as parameters and its pictures (PNG bytes) as images. Returns the run id.
+
+    Raises
+    ------
+    TrackingError
+        When the store cannot be used, before or while logging (one line).
+    """
+    import io
+
+    from PIL import Image
+
+    check(experiment)
+    try:
+        with mlflow.start_run(run_name=run_name) as active:
+            log_params(params)
+            log_metrics(_numbers(summary))
+            mlflow.log_dict(dict(summary), "summary.json")
+            for name, png in pictures.items():
+                mlflow.log_image(Image.open(io.BytesIO(png)), name)
+    except Exception as exc:  # any failure of the store mid-run is the same to the user
+        raise _unusable(exc) from None
+    return active.info.run_id
 
 
 def log_artifacts(path: str | os.PathLike, artifact_path: str | None = None) -> None:

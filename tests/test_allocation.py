@@ -495,3 +495,56 @@ def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):
     monkeypatch.setattr(allocation, "_cost_scale", lambda max_gain, n_nodes: 2.0**60 / max_gain)
     retried = allocation.allocate(p)
     assert retried.objective == pytest.approx(expected.objective, rel=1e-9)
+
+
+def test_the_match_problem_gives_each_seller_its_own_window():
+    """Two certified sellers onboarded 3 and 6 weeks before the as-of date share a creator
+    who makes 2 videos a week: the earlier one has 3 weeks of it left, the later one 6."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from matching.config import load_config
+    from matching.pipeline import allocate_quota, quota_problem
+    from matching.policy import seller_status
+
+    cfg = load_config()
+    as_of = cfg.program.start + dt.timedelta(days=cfg.program.window_days - 21)
+    merchants = pd.DataFrame(
+        {
+            "merchant_id": ["early", "late"],
+            "annual_gmv_usd": [5e7, 5e7],
+            "onboarded_at": pd.to_datetime(
+                [cfg.program.start, cfg.program.start + dt.timedelta(days=21)]
+            ),
+        }
+    )
+    status = seller_status(merchants, cfg.program, as_of)
+    assert status["days_left"].tolist() == [21, 42]
+    creators = pd.DataFrame({"creator_id": ["star", "other"], "weekly_video_capacity": [2, 20]})
+    matches = pd.DataFrame(
+        {
+            "merchant_id": ["early", "early", "late"],
+            "creator_id": ["star", "other", "star"],
+            "rank": [1, 2, 1],
+            "score": [100.0, 1.0, 90.0],
+            "certified_super_top": [True, True, True],
+        }
+    )
+    problem, pairs, _ = quota_problem(matches, status, creators, cfg, decay=0.99)
+    assert problem.level_capacity.tolist() == [[6, 12], [60, 120]]
+    assert problem.seller_level.tolist() == [0, 1]
+    table, report = allocate_quota(matches, status, creators, cfg, 0.99)
+    star = table[table["creator_id"] == "star"].set_index("merchant_id")["videos"]
+    assert star["early"] == 6 and star["late"] == 6  # 3 weeks each of the star's 6
+    pair, week, count = weekly_schedule(
+        problem.seller,
+        problem.creator,
+        allocate(problem).videos,
+        seller_days=status["days_left"].to_numpy(),
+        weekly=creators["weekly_video_capacity"].to_numpy(),
+    )
+    per_week = np.zeros((2, 7), dtype=np.int64)
+    np.add.at(per_week, (problem.creator[pair], week), count)
+    assert per_week[0].tolist() == [0, 2, 2, 2, 2, 2, 2] and np.all(per_week <= [[2], [20]])
+    assert report.fairness.certified_video_share == 1.0

@@ -315,3 +315,17 @@ def test_ndcg_in_unit_interval_for_any_ranking(rows, k, rnd):
     best = np.argsort(-gains, axis=1, kind="stable")[:, :k]
     perfect = ndcg_at_k(*gather_gains(best, gains, k=k), k)
     np.testing.assert_allclose(perfect[defined], 1.0)
+
+
+def test_concentration_measures():
+    from matching.metrics import gini, herfindahl, top_share
+
+    assert gini([5, 5, 5]) == 0.0
+    assert gini([0, 0, 0, 10]) == pytest.approx(0.75)
+    assert np.isnan(gini([])) and np.isnan(gini([0, 0]))
+    assert herfindahl([1, 1, 1, 1]) == pytest.approx(0.25)
+    assert herfindahl([0, 7]) == 1.0
+    assert top_share([1] * 99 + [101], 0.01) == pytest.approx(101 / 200)
+    assert top_share([3, 1], 0.0) == pytest.approx(0.75)  # at least one holder
+    with pytest.raises(ValueError):
+        gini([1, -1])

@@ -1064,6 +1064,40 @@ def test_unreachable_tracking_fails_fast_and_no_tracking_runs(base, tmp_path, mo
     data.load_model(tmp_path / "m")
 
 
+def test_match_is_tracked_and_an_unreachable_store_is_a_warning(
+    base, tmp_path, monkeypatch, capsys
+):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", base.uri)
+    argv = ["match", "--data", str(base.data), "--model", str(base.model), "--as-of", AS_OF]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "tracked")]) == 0
+    run = mlflow.search_runs(
+        experiment_names=["matching"],
+        filter_string="tags.mlflow.runName = 'match'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )[0]
+    summary = data.read_json(tmp_path / "tracked" / "summary.json")
+    assert run.data.metrics["videos_placed"] == summary["videos_placed"]
+    assert run.data.metrics["returns.decay"] == pytest.approx(summary["repeat_decay"])
+    assert "fairness.creator_gini" in run.data.metrics
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"summary.json", *data.MATCH_PICTURES} <= logged
+    # a store nobody answers: the run still writes its outputs, with one warning
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "unreachable")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "127.0.0.1:9" in warnings[0] and "not tracked" in warnings[0]
+    for name in data.OUTPUT_FILES:
+        assert (tmp_path / "unreachable" / name).is_file()
+    assert main([*argv, "--out", str(tmp_path / "untracked"), "--no-tracking"]) == 0
+    assert "warning:" not in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- memory
 
 

@@ -43,6 +43,10 @@ KEYS = set(
         "creator_utilisation",
         "horizon_days",
         "repeat_decay",
+        "returns",
+        "value_calibration",
+        "expected_gmv_uncalibrated_usd",
+        "fairness",
     ]
 )
 

@@ -52,6 +52,7 @@ MATCH_PICTURES = (
     "allocation_per_seller.png",
     "creator_utilisation.png",
     "greedy_gap.png",
+    "fairness.png",
 )
 OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json", *MATCH_PICTURES)
 """What ``match`` writes into its output folder, as one unit."""
