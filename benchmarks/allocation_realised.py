@@ -42,7 +42,7 @@ import pandas as pd
 from generalization import alt_market
 
 from matching import allocation as alloc
-from matching import policy, returns
+from matching import calibration, policy
 from matching.config import load_config
 from matching.contract import SHORT_VIDEO, row_positions
 from matching.pipeline import history_returns, quota_problem, value_calibration
@@ -163,9 +163,9 @@ def run(name: str, args) -> pd.DataFrame:
             problem,
             value=cal.shrink(
                 score,
-                returns.seller_means(pairs["merchant_id"], score),
-                returns.uncertainty(pairs["creator_id"], history),
-                returns.uncertainty(pairs["merchant_id"], history, "merchant_id"),
+                calibration.seller_means(pairs["merchant_id"], score),
+                calibration.uncertainty(pairs["creator_id"], history),
+                calibration.uncertainty(pairs["merchant_id"], history, "merchant_id"),
             ),
         )
     popular = dataclasses.replace(

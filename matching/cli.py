@@ -209,10 +209,88 @@ def format_summary(summary: RunSummary) -> str:
         ),
         ("creators used", f"{a.creators_used:,} (utilisation {100 * a.creator_utilisation:.1f}%)"),
     ]
+    if a.returns is not None:
+        r = a.returns
+        rows.append(
+            (
+                "repeat decay",
+                f"{r.decay:.3f} ({100 * r.level:.0f}% interval {r.low:.3f}-{r.high:.3f}, "
+                f"from {r.source})",
+            )
+        )
+    if a.value_calibration is not None and a.expected_gmv_uncalibrated_usd is not None:
+        rows.append(
+            (
+                "values shrunk",
+                f"slope {a.value_calibration.slope:.3f}; expected GMV as scored "
+                f"{a.expected_gmv_uncalibrated_usd:,.0f} USD",
+            )
+        )
+    f = a.fairness
+    if f is not None and f.fill_rate_min is not None and f.creator_gini is not None:
+        rows.append(
+            (
+                "fairness",
+                f"fill rate min {100 * f.fill_rate_min:.0f}%, median "
+                f"{100 * f.fill_rate_median:.0f}%; creator Gini {f.creator_gini:.2f}, "
+                f"top 1% make {100 * f.top_1pct_creator_share:.0f}%",
+            )
+        )
     return "\n".join(f"{k:18s} {v}" for k, v in rows)
 
 
+def format_backtest(res) -> str:
+    """The backtest of ``matching backtest`` as a short report and a table."""
+    est, real = res.returns, res.realised_returns
+    lines = [
+        f"allocated as of {res.as_of} with the history before it"
+        + (" (ranker refitted on it)" if res.refitted else ""),
+        f"valued with the {(res.end - res.as_of).days + 1} days to {res.end}: {res.sellers:,} sellers, "
+        f"{res.pairs:,} pairs that worked together, {res.videos:,} short videos",
+        f"decay used {est.decay:.3f} (sd {est.sd:.3f}, from {est.source}); "
+        f"with the window's history {real.decay:.3f}",
+        "values "
+        + (
+            f"calibrated: slope {res.calibration.slope:.3f} on {res.calibration.rows:,} "
+            "collaborations"
+            if res.calibration is not None
+            else "as scored (no calibration)"
+        ),
+        "",
+    ]
+    table = res.table()
+    table["predicted_usd"] = table["predicted_usd"].map(
+        lambda v: "" if v is None or v != v else f"{v:,.0f}"
+    )
+    table["realised_usd"] = table["realised_usd"].map(lambda v: f"{v:,.0f}")
+    for col in ("realised_over_predicted", "realised_over_best"):
+        table[col] = table[col].map(lambda v: "" if v != v else f"{v:.3f}")
+    return "\n".join(lines) + table.to_string(index=False)
+
+
 # --------------------------------------------------------------------------- plumbing
+
+
+@app.command("backtest")
+def backtest_cmd(
+    data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
+    model: Annotated[
+        Path, typer.Option("--model", help="A model directory saved by `matching train`.")
+    ],
+    as_of: Annotated[str, typer.Option("--as-of", help="YYYY-MM-DD: allocate as of this day.")],
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, help="Days valued after it (default: the program window)."),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Allocate as of an earlier date and value it with what the history shows afterwards."""
+    from matching.backtest import backtest
+
+    cfg = load_config(config) if config is not None else None
+    day = _date(as_of)
+    res = backtest(data_dir, model, day, cfg, days=days, progress=True)
+    typer.echo(format_backtest(res))
 
 
 def _date(value: str | None) -> date | None:
@@ -262,8 +340,8 @@ def _reporting() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in previous.items():  # None: the handler was not set from Python
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for sig, before in previous.items():  # None: the handler was not set from Python
+            signal.signal(sig, signal.SIG_DFL if before is None else before)
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]

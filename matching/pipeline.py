@@ -19,6 +19,7 @@ import pandas as pd
 
 from matching import allocation as alloc
 from matching import data, memory, metrics, policy, returns
+from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
 from matching.config import AllocationConfig, Config, RankingConfig
 from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
@@ -187,6 +188,8 @@ def quota_problem(
     c = row_positions(pairs["creator_id"], creators["creator_id"])
     days = elig["days_left"].to_numpy(np.int64)
     windows, level = np.unique(days, return_inverse=True)
+    if not windows.size:  # nobody eligible: one empty window level
+        windows = np.zeros(1, dtype=np.int64)
     problem = alloc.build_problem(
         s,
         c,
@@ -209,7 +212,7 @@ def allocate_quota(
     decay: float,
     *,
     estimate: returns.ReturnsEstimate | None = None,
-    calibration: returns.ValueCalibration | None = None,
+    calibration: ValueCalibration | None = None,
     history: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, AllocationReport]:
     """Assign each eligible seller's remaining free videos across its matched creators.
@@ -228,9 +231,9 @@ def allocate_quota(
             raise ValueError("a value calibration needs the history before the as-of date")
         value = calibration.shrink(
             score,
-            returns.seller_means(matches["merchant_id"], score),
-            returns.uncertainty(matches["creator_id"], history),
-            returns.uncertainty(matches["merchant_id"], history, "merchant_id"),
+            seller_means(matches["merchant_id"], score),
+            uncertainty(matches["creator_id"], history),
+            uncertainty(matches["merchant_id"], history, "merchant_id"),
         )
     problem, pairs, elig = quota_problem(matches, status, creators, config, decay, value)
     s, c = problem.seller, problem.creator
@@ -323,14 +326,16 @@ def value_calibration(
     as_of,
     config: Config,
     decay: float,
-) -> returns.ValueCalibration | None:
+    block: int | None = None,
+) -> ValueCalibration | None:
     """Calibrate the ranker's values against the optimiser's curse
-    (:class:`matching.returns.ValueCalibration`) on the pairs that first worked together in
+    (:class:`matching.ValueCalibration`) on the pairs that first worked together in
     the ``ranking.validation_days`` before ``as_of``, scored from the history before them.
 
     ``history`` must hold only collaborations before ``as_of``. The value model has seen
     these outcomes in training (the features have not), so the shrinkage it measures is if
-    anything too small. None when the window holds too few first collaborations.
+    anything too small. None when the window holds too few first collaborations. ``block``:
+    merchants ranked at a time (:func:`matching.memory.plan_blocks`).
     """
     start = pd.Timestamp(as_of) - pd.Timedelta(days=config.ranking.validation_days)
     first = returns.first_collaborations(history).to_numpy()
@@ -342,20 +347,20 @@ def value_calibration(
     m = row_positions(window["merchant_id"], merchants["merchant_id"])
     c = row_positions(window["creator_id"], creators["creator_id"])
     score, _ = past.score_pairs(m, c)
-    candidates = past.recommend(k=config.match.top_k, merchants=np.unique(m))
+    candidates = past.recommend(k=config.match.top_k, merchants=np.unique(m), block=block)
     mean = (
         pd.Series(
-            returns.seller_means(candidates["merchant_id"], candidates["score"]),
+            seller_means(candidates["merchant_id"], candidates["score"]),
             index=candidates["merchant_id"].to_numpy(),
         )
         .groupby(level=0)
         .first()
     )
-    return returns.fit_value_calibration(
+    return fit_value_calibration(
         score,
         mean.reindex(window["merchant_id"].to_numpy()).to_numpy(),
-        returns.uncertainty(window["creator_id"], before),
-        returns.uncertainty(window["merchant_id"], before, "merchant_id"),
+        uncertainty(window["creator_id"], before),
+        uncertainty(window["merchant_id"], before, "merchant_id"),
         window["gmv_usd"].to_numpy(float),
         window["videos"].to_numpy(np.int64),
         decay=decay,
@@ -432,7 +437,7 @@ def match(
     calibration = None
     if cfg.allocation.calibrate_values and status["eligible"].any():
         calibration = value_calibration(
-            ranker, inputs.merchants, inputs.creators, history, as_of, cfg, estimate.decay
+            ranker, inputs.merchants, inputs.creators, history, as_of, cfg, estimate.decay, block
         )
     allocation, report = allocate_quota(
         matches,
@@ -481,6 +486,6 @@ def _pictures(matches, allocation, status, inputs, report: AllocationReport) -> 
         plots.allocation_per_seller(allocation, status),
         plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
         plots.greedy_gap(report),
-        plots.fairness(allocation, status, report, len(inputs.creators))[0],
+        plots.fairness(allocation, status, report)[0],
     )
     return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

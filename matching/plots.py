@@ -585,10 +585,11 @@ def what_if(
     return ax
 
 
-def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report, n_creators: int):
+def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report):
     """Three panels on how evenly the free videos were shared: each eligible seller's fill
     rate (videos placed over remaining quota), the Lorenz curve of the videos over the
-    catalogue's creators (with the Gini coefficient and the top 1%'s share), and the
+    creators given some (with the Gini coefficient, and the share of the catalogue's top
+    1%), and the
     certified sellers' shares. ``report`` is the run's
     :class:`~matching.summary.AllocationReport` (or its ``fairness``). Returns the axes."""
     fair = getattr(report, "fairness", report)
@@ -609,14 +610,13 @@ def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report, n_creators:
     ax.grid(axis="y", alpha=0.3)
     ax = axes[1]
     videos = np.sort(allocation["videos"].groupby(allocation["creator_id"]).sum().to_numpy(float))
-    catalogue = np.r_[np.zeros(max(n_creators - videos.size, 0)), videos]
     if videos.sum() > 0:
-        share = np.r_[0, np.cumsum(catalogue)] / catalogue.sum()
+        share = np.r_[0, np.cumsum(videos)] / videos.sum()
         ax.plot(100 * np.linspace(0, 1, share.size), 100 * share, color="C0", label="videos")
     ax.plot([0, 100], [0, 100], color="0.6", ls="--", label="even")
     ax.xaxis.set_major_formatter(PercentFormatter())
     ax.yaxis.set_major_formatter(PercentFormatter())
-    ax.set_xlabel("creators of the catalogue, fewest videos first (%)")
+    ax.set_xlabel(f"the {videos.size:,} creators given videos, fewest first (%)")
     ax.set_ylabel("videos made (cumulative %)")
     gini = "n/a" if fair is None or fair.creator_gini is None else f"{fair.creator_gini:.2f}"
     top = (
@@ -624,7 +624,7 @@ def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report, n_creators:
         if fair is None or fair.top_1pct_creator_share is None
         else f"{100 * fair.top_1pct_creator_share:.0f}%"
     )
-    ax.set_title(f"Videos over creators: Gini {gini} (used), top 1% make {top}")
+    ax.set_title(f"Videos over creators: Gini {gini}; the catalogue's top 1% make {top}")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     ax = axes[2]

@@ -71,14 +71,12 @@ from matching.contract import SHORT_VIDEO
 __all__ = [
     "Evidence",
     "ReturnsEstimate",
-    "ValueCalibration",
+    "KAPPA",
     "across_rows_evidence",
     "estimate_returns",
     "first_collaborations",
-    "fit_value_calibration",
     "geometric_sum",
-    "seller_means",
-    "uncertainty",
+    "nb_fit",
     "within_rows_evidence",
 ]
 
@@ -91,17 +89,14 @@ _GRID = 4000
 _LEVEL = 0.9
 """Coverage of the reported central interval."""
 _MAX_ITER = 500
-_KAPPA = 1.0
+KAPPA = 1.0
 """The negative-binomial pseudo-likelihood's ``var = mu + kappa * mu ** 2``, with GMV in
 units of the mean row: rows count as in a Poisson model below the typical row and as in a
 Gamma model above it. Any value gives a consistent estimate; this one keeps rows without
 sales and a few star creators from deciding it."""
 _CG_RTOL = 1e-8
 _START_SWEEPS = 5
-_MIN_SCORE = 1e-6
-"""Scores are floored here (USD) before their log."""
-_MIN_CALIBRATION_ROWS = 50
-"""Fewer held-out collaborations than this cannot calibrate five coefficients."""
+
 _RIDGE = 1e-9
 """Relative ridge on the information: one level per connected group of merchants and
 creators is free (only sums of effects are identified)."""
@@ -398,7 +393,7 @@ def within_rows_evidence(merchant, creator, videos, gmv) -> Evidence | None:
     if not informs.any():
         return None
     y = y / y.mean()  # GMV in units of the mean row
-    kappa = _KAPPA
+    kappa = KAPPA
     a1, a2, theta, (h1, h2, ht) = _fit_two_way(y, n, g1, g2, kappa, 0.0)
     d = float(np.exp(theta))
     mu = np.exp(a1[g1] + a2[g2]) * geometric_sum(d, n)
@@ -424,7 +419,7 @@ def _varies(values: np.ndarray, group: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- across rows
 
 
-def _nb_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray, kappa: float):
+def nb_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray, kappa: float):
     """Coefficients, means and inverse information of ``E[y] = exp(X b + offset)`` under the
     negative-binomial pseudo-likelihood (Fisher scoring with step halving)."""
     b = np.zeros(X.shape[1])
@@ -487,8 +482,8 @@ def across_rows_evidence(
     cols = [np.ones(y2.size), log_per] + ([zero.astype(float)] if zero.any() else [])
     X = np.column_stack([*cols, n1.astype(float)])
     offset = np.log(geometric_sum(within_decay, n2))
-    b, mu, inv = _nb_fit(X, y2, offset, _KAPPA)
-    score = X * ((y2 - mu) / (1.0 + _KAPPA * mu))[:, None]
+    b, mu, inv = nb_fit(X, y2, offset, KAPPA)
+    score = X * ((y2 - mu) / (1.0 + KAPPA * mu))[:, None]
     s = np.stack([np.bincount(merchant, score[:, k]) for k in range(X.shape[1])], axis=1)
     cov = inv @ (s.T @ s) @ inv
     theta, se_theta = float(b[-1]), float(np.sqrt(max(cov[-1, -1], 0.0)))
@@ -582,123 +577,4 @@ def estimate_returns(
         prior_strength=float(prior_strength),
         evidence=tuple(found),
         source=source,
-    )
-
-
-# --------------------------------------------------------------------------- optimiser's curse
-
-
-@dataclass(frozen=True)
-class ValueCalibration:
-    """How far to trust the ranker's values before an optimiser picks the largest.
-
-    An optimiser that maximises noisy predictions picks exactly the pairs whose predictions
-    are too high. Measured on collaborations the ranker did not see coming (a window before
-    the as-of date, scored from the history before that window), the expected GMV of a
-    pair's first short video given its score ``v``, its seller's mean log score over its
-    candidates ``m`` and how uncertain the score is ``u`` is modelled as
-
-        ``exp(intercept + seller_slope * m + new_seller * w
-        + (slope + uncertain_slope * u) * (log v - m))``
-
-    so a seller's values are pulled toward what its candidates make on average by a factor
-    ``1 - (slope + uncertain_slope * u)`` (clipped to [0, 1]: never stretched), more for the
-    pairs the history says less about, and each seller's level is calibrated, new sellers'
-    apart. ``u = 1 / (1 + n)`` with ``n`` the creator's short-video collaborations before
-    the date, ``w`` the same for the seller.
-
-    Attributes
-    ----------
-    intercept, seller_slope, new_seller, slope, uncertain_slope : the fitted coefficients.
-    slope_se : standard error of ``slope`` (clustered by merchant).
-    rows : collaborations it was fitted on.
-    """
-
-    intercept: float
-    seller_slope: float
-    new_seller: float
-    slope: float
-    uncertain_slope: float
-    slope_se: float
-    rows: int
-
-    def shrink(self, score, seller_mean, uncertainty, seller_uncertainty) -> np.ndarray:
-        """The calibrated (shrunk) value of each pair, in USD."""
-        log_v = np.log(np.maximum(np.asarray(score, dtype=np.float64), _MIN_SCORE))
-        m = np.asarray(seller_mean, dtype=np.float64)
-        w = np.asarray(seller_uncertainty, dtype=np.float64)
-        b = np.clip(self.slope + self.uncertain_slope * np.asarray(uncertainty, float), 0.0, 1.0)
-        return np.exp(
-            self.intercept + self.seller_slope * m + self.new_seller * w + b * (log_v - m)
-        )
-
-
-def seller_means(seller, score) -> np.ndarray:
-    """Per row, the mean log score of its seller's rows (the seller's candidates)."""
-    seller = pd.factorize(np.asarray(seller))[0]
-    log_v = np.log(np.maximum(np.asarray(score, dtype=np.float64), _MIN_SCORE))
-    return (np.bincount(seller, log_v) / np.bincount(seller))[seller]
-
-
-def uncertainty(ids, history: pd.DataFrame, column: str = "creator_id") -> np.ndarray:
-    """``1 / (1 + n)``, ``n`` the short-video collaborations of each id (a ``column`` of
-    ``history``: ``creator_id`` or ``merchant_id``) in ``history``."""
-    sv = history.loc[history["content_type"] == SHORT_VIDEO, column]
-    counts = sv.value_counts()
-    n = counts.reindex(pd.Index(np.asarray(ids, dtype=object))).fillna(0).to_numpy()
-    return 1.0 / (1.0 + n)
-
-
-def fit_value_calibration(
-    score, seller_mean, creator_uncertainty, seller_uncertainty, gmv, videos, *, decay, merchant
-) -> ValueCalibration | None:
-    """Fit :class:`ValueCalibration` on first collaborations the ranker scored beforehand.
-
-    Parameters
-    ----------
-    score : the ranker's value of each pair (first short video, USD), from the history
-        before the collaboration's window.
-    seller_mean : per row, its merchant's mean log score over its candidates then.
-    creator_uncertainty, seller_uncertainty : per row, :func:`uncertainty` of its creator
-        and of its merchant, in the history before the window.
-    gmv, videos : what the collaboration made and how many short videos it had.
-    decay : the within-collaboration decay, to count ``videos`` in first videos.
-    merchant : per row, for clustering.
-
-    Returns None with too few collaborations or sales to fit its coefficients.
-    """
-    y = np.asarray(gmv, dtype=np.float64)
-    n = np.asarray(videos, dtype=np.int64)
-    if y.size < _MIN_CALIBRATION_ROWS or np.count_nonzero(y) < _MIN_CALIBRATION_ROWS // 2:
-        return None
-    m = np.asarray(seller_mean, dtype=np.float64)
-    dev = np.log(np.maximum(np.asarray(score, dtype=np.float64), _MIN_SCORE)) - m
-    u = np.asarray(creator_uncertainty, dtype=np.float64)
-    w = np.asarray(seller_uncertainty, dtype=np.float64)
-    scale = y.mean()
-    full = np.column_stack([np.ones(y.size), m - np.log(scale), w, dev, u * dev])
-    # a term that does not vary here (every seller new, say) cannot be fitted: it is left out
-    cols = [0] + [k for k in range(1, full.shape[1]) if np.ptp(full[:, k]) > 0]
-    X = full[:, cols]
-    if np.linalg.matrix_rank(X) < X.shape[1] or 3 not in cols:
-        return None
-    fitted, mu, inv = _nb_fit(X, y / scale, np.log(geometric_sum(decay, n)), _KAPPA)
-    cluster = pd.factorize(np.asarray(merchant))[0]
-    score_rows = X * ((y / scale - mu) / (1.0 + _KAPPA * mu))[:, None]
-    s = np.stack([np.bincount(cluster, score_rows[:, k]) for k in range(X.shape[1])], axis=1)
-    cov = inv @ (s.T @ s) @ inv
-    b = np.zeros(full.shape[1])
-    b[cols] = fitted
-    if 1 not in cols:  # one seller level only: nothing to calibrate between sellers
-        b[1] = 1.0
-        b[0] -= float(np.mean(m - np.log(scale)))
-    # back to USD: intercept + seller_slope * (m - log scale) + log scale
-    return ValueCalibration(
-        intercept=float(b[0] + (1.0 - b[1]) * np.log(scale)),
-        seller_slope=float(b[1]),
-        new_seller=float(b[2]),
-        slope=float(b[3]),
-        uncertain_slope=float(b[4]),
-        slope_se=float(np.sqrt(max(cov[cols.index(3), cols.index(3)], 0.0))),
-        rows=int(y.size),
     )

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from matching.returns import ReturnsEstimate, ValueCalibration
+from matching.calibration import ValueCalibration
+from matching.returns import ReturnsEstimate
 
 __all__ = ["AllocationReport", "FairnessReport", "OutputFile", "RunSummary"]
 

@@ -34,6 +34,7 @@ LONG_BUT_ONE_IDEA = {
     "allocation.py": "the allocation problem, its exact solver, the greedy and LP checks",
     "ranking.py": "the ranking model: training windows, value and fit models, scoring",
     "simulate.py": "the marketplace generator and its ground truth",
+    "plots.py": "every picture of a run and of the notebooks, one function each",
 }
 
 

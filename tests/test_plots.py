@@ -196,6 +196,21 @@ def test_nothing_to_allocate():
     _labelled(plots.greedy_gap({"expected_gmv_usd": 0.0, "greedy_expected_gmv_usd": 0.0}))
 
 
+def test_fairness_picture():
+    from matching.pipeline import fairness
+
+    matches = ALLOCATION.assign(rank=1, certified_super_top=True)
+    status = STATUS.assign(certified=[True, True, True, False])
+    report = fairness(ALLOCATION, status, matches, len(CREATORS))
+    assert report.fill_rate_min == 0.0 and report.certified_video_share == 1.0
+    axes = plots.fairness(ALLOCATION, STATUS, report)
+    assert len(axes) == 3 and all(ax.get_title() and ax.get_ylabel() for ax in axes)
+    assert f"Gini {report.creator_gini:.2f}" in axes[1].get_title()
+    nothing = plots.fairness(ALLOCATION.iloc[:0], STATUS.assign(eligible=False), None)
+    assert nothing[0].get_title() == "No eligible seller" and "n/a" in nothing[1].get_title()
+    plt.close("all")
+
+
 def test_allocation_per_seller_shows_unserved_eligible_sellers():
     ax = plots.allocation_per_seller(ALLOCATION, STATUS)
     sellers = [t.get_text().split("\n")[0] for t in ax.get_yticklabels()]

@@ -7,16 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
 from matching.config import load_config
 from matching.returns import (
-    ValueCalibration,
     across_rows_evidence,
     estimate_returns,
     first_collaborations,
-    fit_value_calibration,
     geometric_sum,
-    seller_means,
-    uncertainty,
     within_rows_evidence,
 )
 from matching.simulate import simulate
