@@ -11,7 +11,7 @@ from matching.backtest import backtest, observed_pairs
 from matching.cli import main
 from matching.errors import DataError
 from matching.returns import geometric_sum
-from matching.simulate import simulate
+from matching.simulate import simulate, write_marketplace
 
 
 def test_observed_pairs_count_a_pairs_videos_in_first_videos():
@@ -36,7 +36,7 @@ def test_observed_pairs_count_a_pairs_videos_in_first_videos():
 @pytest.mark.slow
 def test_backtest_values_an_earlier_allocation_with_what_came_after(tmp_path, fast_config):
     d, m = tmp_path / "data", tmp_path / "model"
-    data.write_marketplace(simulate(fast_config, merchants=120, creators=800, seed=2), d)
+    write_marketplace(simulate(fast_config, merchants=120, creators=800, seed=2), d)
     pipeline.train(d, fast_config, m, track=False, evaluate=False)
     res = backtest(d, m, date(2025, 12, 1), days=45)
     assert res.refitted  # the saved model had seen the window: refitted on the history before
