@@ -56,12 +56,9 @@ def test_backtest_values_an_earlier_allocation_with_what_came_after(tmp_path, fa
         assert np.isfinite(t.loc[name, "realised_over_predicted"])
     assert t.loc["as the merchants did", "videos"] == res.videos
     # the realised value is what the pairs made per first video, counted with the decay
-    pairs = observed_pairs(
-        pd.read_parquet(d / "collaborations.parquet").query(
-            "posted_at >= '2025-12-01' and posted_at < '2026-01-15'"
-        ),
-        res.realised_returns.decay,
-    )
+    h = data.read_inputs(d).collaborations
+    later = h[(h["posted_at"] >= "2025-12-01") & (h["posted_at"] < "2026-01-15")]
+    pairs = observed_pairs(later, res.realised_returns.decay)
     assert len(pairs) == res.pairs
     did = (pairs["value_usd"] * geometric_sum(res.realised_returns.decay, pairs["videos"])).sum()
     assert t.loc["as the merchants did", "realised_usd"] == pytest.approx(did)
