@@ -408,10 +408,40 @@ class MatchRanker(BaseEstimator):
         )
         return out
 
+    def value_features(self, m: np.ndarray, c: np.ndarray) -> pd.DataFrame:
+        """The value model's input for pairs given as merchant and creator row positions,
+        featurised as :meth:`score_pairs` scores them: one short video, the first of the pair."""
+        check_is_fitted(self, "value_model_")
+        return self._value_input(self.snapshot_.pair_features(np.asarray(m), np.asarray(c)))
+
+    def feature_importance(
+        self, m: np.ndarray, c: np.ndarray, *, n_repeats: int = 5, random_state: int = 0
+    ) -> pd.DataFrame:
+        """Which features the value model relies on for these pairs: each feature in turn is
+        shuffled over the pairs, and the model's log score moves away from what it was
+        (:func:`sklearn.inspection.permutation_importance`, the unshuffled log score as the
+        target, so the importance is the loss of R²).
+
+        Returns a frame indexed by feature: ``mean`` and ``std`` over ``n_repeats`` shuffles.
+        """
+        from sklearn.inspection import permutation_importance
+
+        X = self.value_features(m, c)
+        log_model = self.value_model_.regressor_
+        imp = permutation_importance(
+            log_model, X, log_model.predict(X), n_repeats=n_repeats, random_state=random_state
+        )
+        return pd.DataFrame(
+            {"mean": imp.importances_mean, "std": imp.importances_std}, index=X.columns
+        )
+
+    def _value_input(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X.assign(content_type=float(_CONTENT_CODES[SHORT_VIDEO]), log_videos=0.0)
+        return X[self.value_features_]
+
     def _predict_value(self, X: pd.DataFrame) -> np.ndarray:
         """Expected GMV of one short video (the first of the pair)."""
-        X = X.assign(content_type=float(_CONTENT_CODES[SHORT_VIDEO]), log_videos=0.0)
-        return self.value_model_.predict(X[self.value_features_])
+        return self.value_model_.predict(self._value_input(X))
 
     def _predict_fit(self, X: pd.DataFrame) -> np.ndarray:
         p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]

@@ -57,7 +57,7 @@ merchants.describe().T
 merchants["business_type"].value_counts().to_frame("merchants")
 
 # %% [markdown]
-# Which sellers get free videos on `AS_OF`: the program rules of `configs/program.yaml`
+# Which sellers get free videos on `AS_OF`: the program rules of `matching/configs/program.yaml`
 # applied by `matching.policy.seller_status`.
 
 # %%

@@ -36,7 +36,6 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from sklearn.inspection import permutation_importance
 
 from matching import cli, data, evaluation, load_config, pipeline, plots, ranking, simulate
 from matching.simulate import write_marketplace
@@ -113,16 +112,13 @@ plots.score_distribution(matches, inputs.merchants);
 #
 # Which features the value model relies on: shuffle one feature at a time over all the
 # matched pairs and measure how far the model's (log) score moves from what it was
-# (`sklearn.inspection.permutation_importance`, with the model's own predictions as the
-# target). Pairs are featurised as `MatchRanker.score_pairs` does: one short video.
+# (`MatchRanker.feature_importance`: scikit-learn's permutation importance, with the model's
+# own predictions as the target; pairs featurised as `MatchRanker.score_pairs` scores them).
 
 # %%
 m, c = ranking.pair_positions(ranker, matches["merchant_id"], matches["creator_id"])
-X = ranker.snapshot_.pair_features(m, c).assign(content_type=0.0, log_videos=0.0)[ranker.value_features_]
-log_model = ranker.value_model_.regressor_
-imp = permutation_importance(log_model, X, log_model.predict(X), n_repeats=3, random_state=SEED)
-importance = pd.Series(imp.importances_mean, index=X.columns)
-plots.feature_importance(importance, std=pd.Series(imp.importances_std, index=X.columns));
+importance = ranker.feature_importance(m, c, n_repeats=3, random_state=SEED)
+plots.feature_importance(importance["mean"], std=importance["std"]);
 
 # %% [markdown]
 # One merchant's matches, and its best match's values of the most important features

@@ -32,7 +32,7 @@ N_MERCHANTS = 200  # merchants of the simulated marketplace
 N_CREATORS = 2000  # creators of the simulated marketplace
 CERTIFIED_SHARE = 0.1  # share of certified super-top sellers when simulating (configs/: 0.025)
 FAST = True  # small, quick models for exploring; False trains the models of configs/ as they are
-AS_OF = "2026-03-01"  # the day of the allocation (inside the program, see configs/program.yaml)
+AS_OF = "2026-03-01"  # the day of the allocation (inside the program, see matching/configs/program.yaml)
 FREE_VIDEOS = [250, 500, 1000, 2000]  # quota of free videos per seller (configs/: 1000)
 DECAYS = [0.5, 0.7, 0.9, 1.0]  # value of each next video of one pair relative to the previous one
 CAPACITY_FACTORS = [0.25, 0.5, 1.0, 2.0]  # creators' weekly capacity, times what the data says
@@ -47,7 +47,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from matching import cli, data, evaluation, load_config, pipeline, plots, policy, simulate
+from matching import cli, data, evaluation, load_config, pipeline, plots, policy, scenarios, simulate
 from matching.simulate import read_truth, write_marketplace
 
 cfg = load_config()
@@ -94,29 +94,17 @@ plots.greedy_gap(summary);
 # ## What if
 #
 # Each scenario changes one lever and re-runs the allocation on the same matches
-# (`matching.pipeline.allocate_quota`). GMV is the model's expected GMV of the placed
-# videos; fairness is how widely the videos spread: sellers served, creators used and
-# how full the chosen creators are.
+# (`matching.scenarios.what_if`). GMV is the model's expected GMV of the placed videos;
+# fairness is how widely the videos spread: sellers served, creators used and how full the
+# chosen creators are.
 
 # %%
-scenarios = (
-    [{"lever": "free videos per seller (videos)", "value": q, "config": {"program": {"free_videos": q}}}
-     for q in FREE_VIDEOS]
-    + [{"lever": "repeat decay (value of each next video, 0-1)", "value": d, "decay": d} for d in DECAYS]
-    + [{"lever": "creator capacity (x weekly capacity)", "value": f, "capacity": f} for f in CAPACITY_FACTORS]
-    + [{"lever": "diversity cap (max share of a seller's quota per creator)", "value": d,
-        "config": {"allocation": {"diversity_cap": d}}} for d in DIVERSITY_CAPS]
+levers = scenarios.one_at_a_time(
+    free_videos=FREE_VIDEOS, decays=DECAYS, capacity_factors=CAPACITY_FACTORS, diversity_caps=DIVERSITY_CAPS
 )
-rows = []
-for s in scenarios:
-    cfg_s = cfg.replace(**s.get("config", {}))
-    status_s = policy.seller_status(inputs.merchants, cfg_s.program, as_of)
-    creators_s = inputs.creators.assign(
-        weekly_video_capacity=(inputs.creators["weekly_video_capacity"] * s.get("capacity", 1.0)).round().astype("int64")
-    )
-    _, report = pipeline.allocate_quota(matches, status_s, creators_s, cfg_s, s.get("decay", summary.allocation.repeat_decay))
-    rows.append({"lever": s["lever"], "value": s["value"], **report.to_dict()})
-whatif = pd.DataFrame(rows)
+whatif = scenarios.what_if(
+    matches, inputs.merchants, inputs.creators, cfg, as_of, summary.allocation.repeat_decay, levers
+)
 whatif[["lever", "value", "sellers_served", "videos_placed", "expected_gmv_usd", "greedy_gap",
         "creators_used", "creator_utilisation"]]
 
@@ -126,7 +114,7 @@ for ax, (lever, table) in zip(axes.flat, whatif.groupby("lever", sort=False), st
     plots.what_if(table, x="value", y="expected_gmv_usd", y2="creators_used", xlabel=lever, ax=ax)
 
 # %%
-plots.greedy_gap(whatif, labels=whatif["lever"].str.split(" [(]").str[0] + " = " + whatif["value"].map("{:g}".format));
+plots.greedy_gap(whatif, labels=whatif["label"]);
 
 # %% [markdown]
 # ## The certified weight

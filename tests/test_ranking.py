@@ -110,3 +110,14 @@ def test_explain_names_the_features_that_moved_a_score(trained):
             lambda s: (np.diff(s.abs().to_numpy()) <= 1e-12).all()
         )
     ).all()
+
+
+def test_value_features_and_feature_importance(trained):
+    m, c = np.array([0, 1, 2, 2, 5, 8]), np.array([4, 1, 7, 3, 0, 2])
+    X = trained.value_features(m, c)
+    assert list(X.columns) == trained.value_features_
+    score, _ = trained.score_pairs(m, c)
+    assert np.array_equal(trained.value_model_.predict(X), score)  # what score_pairs scores
+    imp = trained.feature_importance(m, c, n_repeats=2, random_state=0)
+    assert list(imp.index) == trained.value_features_ and list(imp.columns) == ["mean", "std"]
+    assert imp["mean"].abs().sum() > 0
