@@ -247,9 +247,9 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def rankers(cfg, threads: int) -> dict[str, object]:
-    """The rankers compared, by name (``matching`` appears twice: by fit and by rank)."""
-    models = (cfg.ranking.model, *({"hgb", "lgbm"} - {cfg.ranking.model}))
+def rankers(cfg, models: tuple[str, ...]) -> dict[str, object]:
+    """The rankers compared, by name (``matching`` once per ``ranking.model`` in ``models``,
+    then ordered both by fit and by rank)."""
     return {
         **{
             f"matching {m}": MatchRanker(
@@ -273,6 +273,7 @@ def main(argv=None) -> int:
     ap.add_argument("--horizon-days", type=int, default=70)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--config", default=None, help="a YAML file laid over the default config")
+    ap.add_argument("--models", default="lgbm,hgb", help="ranking.model values to compare")
     ap.add_argument("--quick", action="store_true", help="small model settings: a smoke run")
     args = ap.parse_args(argv)
     cut = pd.Timestamp(args.cut)
@@ -297,7 +298,7 @@ def main(argv=None) -> int:
     rows, timings = [], {}
     top_n = cfg.candidates.top_n + cfg.candidates.partner_top_n
     with threadpool_limits(args.threads):
-        for name, ranker in rankers(cfg, args.threads).items():
+        for name, ranker in rankers(cfg, tuple(args.models.split(","))).items():
             t = time.perf_counter()
             ranker.fit(merchants, creators, history, as_of=cut)
             timings[name] = time.perf_counter() - t
