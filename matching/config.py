@@ -73,7 +73,6 @@ class SimulateConfig(_Section):
 class FeaturesConfig(_Section):
     prior_strength: float = Field(ge=0)
     recency_half_life_days: float = Field(gt=0)
-    n_price_bins: int = Field(ge=2)
 
 
 class CandidatesConfig(_Section):
