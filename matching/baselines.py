@@ -37,6 +37,21 @@ class BaseRanker(BaseEstimator):
     Subclasses implement ``_learn(X)`` (``X``: the merchants x creators count matrix of
     the history) and ``_scores(m)`` (dense preference of merchant rows ``m`` against
     every creator).
+
+    Attributes
+    ----------
+    merchant_ids_, creator_ids_ : ndarray of object
+        The ids of the merchant and creator rows.
+    seen_ : scipy.sparse.csr_matrix of bool
+        Who worked with whom before ``as_of_``.
+    popular_order_ : ndarray of int
+        Creator rows by popularity (collaborations, then followers): how ties are broken.
+    popular_rank_ : ndarray of int
+        Each creator row's place in ``popular_order_``.
+    certified_ : ndarray of bool
+        Each merchant's ``certified_super_top`` (False when the column is absent).
+    as_of_ : pandas.Timestamp or None
+        The as-of date given to ``fit``.
     """
 
     block_size: int = 1024
@@ -148,7 +163,18 @@ class BaseRanker(BaseEstimator):
 
 
 class RandomRanker(BaseRanker):
-    """A random order of the catalogue for each merchant (reproducible for a seed)."""
+    """A random order of the catalogue for each merchant (reproducible for a seed).
+
+    Parameters
+    ----------
+    random_state : int, default 0
+        Seed; each merchant row has its own stream, so its order does not depend on the batch.
+
+    Attributes
+    ----------
+    n_creators_ : int
+        Creators of the catalogue (and those of :class:`BaseRanker`).
+    """
 
     def __init__(self, *, random_state: int = 0):
         self.random_state = random_state
@@ -164,7 +190,13 @@ class RandomRanker(BaseRanker):
 
 
 class ReachRanker(BaseRanker):
-    """Every merchant gets the creators with the most average views."""
+    """Every merchant gets the creators with the most average views.
+
+    Attributes
+    ----------
+    reach_ : ndarray of shape (n_creators,)
+        Each creator's average views (and the attributes of :class:`BaseRanker`).
+    """
 
     def _learn(self, X, merchants, creators, history, mi, ci) -> None:
         self.reach_ = creators["avg_views"].to_numpy(float)
@@ -175,7 +207,17 @@ class ReachRanker(BaseRanker):
 
 class CategoryGMVLeadersRanker(BaseRanker):
     """The creators who made the most GMV with merchants of the merchant's primary category,
-    then reach (a strong hand-made heuristic where value drives the choices)."""
+    then reach (a strong hand-made heuristic where value drives the choices).
+
+    Attributes
+    ----------
+    m_cat_ : ndarray of int
+        Each merchant row's category code.
+    category_gmv_ : ndarray of shape (n_categories, n_creators)
+        GMV each creator made with merchants of each category.
+    reach_ : ndarray of shape (n_creators,)
+        Each creator's average views (and the attributes of :class:`BaseRanker`).
+    """
 
     def _learn(self, X, merchants, creators, history, mi, ci) -> None:
         cats, m_cat = np.unique(
@@ -204,7 +246,13 @@ class CategoryGMVLeadersRanker(BaseRanker):
 
 
 class PopularityRanker(BaseRanker):
-    """Every merchant gets the creators with the most past collaborations (then GMV)."""
+    """Every merchant gets the creators with the most past collaborations (then followers).
+
+    Attributes
+    ----------
+    n_creators_ : int
+        Creators of the catalogue (and the attributes of :class:`BaseRanker`).
+    """
 
     def _learn(self, X, merchants, creators, history, mi, ci) -> None:
         self.n_creators_ = X.shape[1]
@@ -214,7 +262,14 @@ class PopularityRanker(BaseRanker):
 
 
 class CategoryPopularityRanker(BaseRanker):
-    """Popularity among creators of the merchant's primary category, then the rest."""
+    """Popularity among creators of the merchant's primary category, then the rest.
+
+    Attributes
+    ----------
+    m_cat_, c_cat_ : ndarray of object
+        Each merchant's and creator's primary category (and the attributes of
+        :class:`BaseRanker`).
+    """
 
     def _learn(self, X, merchants, creators, history, mi, ci) -> None:
         self.m_cat_ = merchants["primary_category"].astype(str).to_numpy(dtype=object)
@@ -229,6 +284,24 @@ class ALSRanker(BaseRanker):
     the binary merchant x creator history with confidence ``1 + alpha``.
 
     Deterministic for a ``random_state`` (see :func:`matching.candidates.als_factors`).
+
+    Parameters
+    ----------
+    factors : int, default 64
+        Rank of the factorisation.
+    regularization : float, default 0.01
+        L2 penalty of the factors.
+    alpha : float, default 5.0
+        Confidence of an observed pair.
+    iterations : int, default 15
+        ALS sweeps.
+    random_state : int, default 0
+        Seed of the initial factors.
+
+    Attributes
+    ----------
+    merchant_factors_, creator_factors_ : ndarray
+        The factors (and the attributes of :class:`BaseRanker`).
     """
 
     def __init__(
@@ -263,7 +336,20 @@ class ALSRanker(BaseRanker):
 class EASERanker(BaseRanker):
     """EASE^R (Steck 2019): ``B = I - P / diag(P)`` with ``P = (X'X + lambda I)^-1`` on the
     binary history; a merchant's scores are ``x B``. Dense in creators: for catalogues
-    of a few ten thousand creators at most (a baseline, not the production path)."""
+    of a few ten thousand creators at most (a baseline, not the production path).
+
+    Parameters
+    ----------
+    l2 : float, default 300.0
+        The ridge penalty ``lambda``.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_creators, n_creators)
+        ``B``, zero on the diagonal.
+    history_ : scipy.sparse.csr_matrix
+        The binary history ``X`` (and the attributes of :class:`BaseRanker`).
+    """
 
     def __init__(self, *, l2: float = 300.0):
         self.l2 = l2

@@ -58,6 +58,61 @@ class CandidateRetriever(BaseEstimator):
     Fit on feature frames from :mod:`matching.features` (row-aligned with the
     merchants and creators tables) and the history; ``retrieve`` returns creator
     row positions and the per-source scores of each candidate.
+
+    Parameters
+    ----------
+    top_n : int, default 200
+        Candidates of the main pool (ranked by value) per merchant.
+    n_factors : int, default 32
+        Rank of the SVD of log GMV and of the ALS of who worked with whom.
+    als_regularization, als_alpha : float, default 0.01 and 5.0
+        ALS's L2 penalty and the confidence of an observed pair.
+    als_iterations : int, default 15
+        ALS sweeps.
+    trend_half_life_days : float, default 14.0
+        Half-life of a collaboration's weight in the trending source.
+    weight_collaborative, weight_content, weight_popularity : float, default 1.0, 1.0, 0.5
+        Shares of the main pool's sources in the interleaved list.
+    partner_top_n : int, default 0
+        Then up to this many likely partners not already in (ALS and trending).
+    partner_weight_als, partner_weight_trending : float, default 1.0
+        Shares of the partner sources in their interleaved list.
+    block_size : int, default 2048
+        Merchants scored at once, unless :meth:`retrieve` is given another.
+    block_memory_mb : float, default 1024.0
+        And fewer, so a block's dense scores stay under this much memory.
+    random_state : int, default 0
+        Seed of the randomised SVD and of ALS.
+
+    Attributes
+    ----------
+    m_cat_, c_cat_ : ndarray of int
+        Category code of each merchant and creator row (-1: unseen category).
+    category_lift_ : ndarray of shape (n_categories, n_categories)
+        The pair featuriser's category-transfer table.
+    category_gmv_ : ndarray of shape (n_creators, n_categories + 1)
+        Category popularity: log GMV plus log collaborations per creator and merchant
+        category (the last column: any category).
+    log_share_ : ndarray of shape (n_creators, n_categories + 1)
+        Log of the shrunk share of each creator's GMV made in each category.
+    seen_ : scipy.sparse.csr_matrix of bool
+        Who worked with whom (merchants x creators).
+    merchant_factors_, creator_factors_ : ndarray
+        SVD factors of the log-GMV history (cold merchants: their category's centroid).
+    als_merchant_factors_, als_creator_factors_ : ndarray
+        ALS factors of ``seen_``.
+    als_creator_mean_, als_creator_cov_ : ndarray
+        Mean and covariance of the creators' ALS factors (to standardise a merchant's scores).
+    als_creator_unit_ : ndarray
+        The creators' ALS factors scaled to unit length.
+    partner_direction_ : ndarray of shape (n_merchants, n_factors)
+        Mean unit factor of each merchant's past partners.
+    trend_ : ndarray of shape (n_creators,)
+        Log of each creator's recency-decayed collaborations.
+    m_terms_, c_terms_ : dict of ndarray
+        Merchant and creator terms of the content model.
+    content_coef_ : ndarray of shape (6,)
+        Ridge weights of the content model's terms.
     """
 
     def __init__(

@@ -125,6 +125,37 @@ class CreatorProfiler(_HistoryProfiler):
     """Creator profile: reach, engagement, audience, shrunk performance, price position
     and category affinities learned from the GMV of past collaborations.
 
+    Parameters
+    ----------
+    as_of : date-like, optional
+        Learn from the collaborations posted strictly before this day; default the day after
+        the last collaboration (:func:`matching.contract.default_as_of`).
+    prior_strength : float, default 5.0
+        Pseudo-videos of empirical-Bayes shrinkage of a rate towards its group's rate.
+    half_life_days : float, default 120.0
+        The weight of a collaboration's GMV in ``recent_gmv`` halves every this many days.
+
+    Attributes
+    ----------
+    as_of_ : pandas.Timestamp
+        The day the profiles are as of.
+    stats_ : pandas.DataFrame
+        Per creator id: collaborations, videos, views, GMV, recency-weighted GMV, days since
+        the last collaboration, and the GMV-weighted price position (log USD, shrunk).
+    categories_ : pandas.Index
+        The creators' and merchants' primary categories, sorted; a category's code is its
+        position.
+    category_gmv_, category_collabs_ : ndarray of shape (n_creators, n_categories)
+        GMV made, and collaborations, with merchants of each category.
+    category_log_price_ : ndarray of shape (n_categories,)
+        Mean log price of each category's merchants (the price position's prior).
+    audience_means_ : dict
+        Each audience share's mean, used where a creator has none.
+    global_gmv_per_video_, global_gmv_per_view_ : float
+        The history's rates, the priors of the shrunk ones.
+    views_per_collab_ : float
+        Median views of a collaboration (pseudo-views of the per-view shrinkage).
+
     Examples
     --------
     >>> from matching import load_config, simulate
@@ -235,6 +266,37 @@ class CreatorProfiler(_HistoryProfiler):
 class MerchantProfiler(_HistoryProfiler):
     """Merchant profile: size, price, rating, shrunk performance and the audience it sells
     to, learned from the creators it sold well with.
+
+    Parameters
+    ----------
+    as_of : date-like, optional
+        Learn from the collaborations posted strictly before this day; default the day after
+        the last collaboration (:func:`matching.contract.default_as_of`).
+    prior_strength : float, default 5.0
+        Pseudo-videos of empirical-Bayes shrinkage of a rate towards its group's rate.
+    half_life_days : float, default 120.0
+        The weight of a collaboration's GMV in ``recent_gmv`` halves every this many days.
+
+    Attributes
+    ----------
+    as_of_ : pandas.Timestamp
+        The day the profiles are as of.
+    stats_ : pandas.DataFrame
+        Per merchant id: collaborations, videos, views, GMV, recency-weighted GMV, days since
+        the last collaboration, and the audience shares of the creators it sold with
+        (GMV-weighted, shrunk to its category's).
+    categories_ : pandas.Index
+        The merchants' and creators' primary categories, sorted.
+    category_log_price_ : ndarray of shape (n_categories,)
+        Mean log price of each category's merchants.
+    audience_means_ : dict
+        For each audience share: its mean over creators and its mean per category.
+    mean_rating_ : float
+        The mean store rating, used where one is missing (0 when the column is absent).
+    global_gmv_per_video_, global_gmv_per_view_ : float
+        The history's rates, the priors of the shrunk ones.
+    views_per_collab_ : float
+        Median views of a collaboration.
 
     Examples
     --------
@@ -351,6 +413,32 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
     convert for merchants of another, shrunk) and each pair's own shrunk track
     record; ``transform`` takes ``(merchant_features, creator_features, m, c)``
     with row positions ``m``, ``c`` into the two feature frames.
+
+    Parameters
+    ----------
+    as_of : date-like, optional
+        Learn from the collaborations posted strictly before this day; default the day after
+        the last collaboration.
+    prior_strength : float, default 5.0
+        Pseudo-observations (in mean views) of the shrinkage of the category-transfer table.
+
+    Attributes
+    ----------
+    categories_ : pandas.Index
+        The categories the table is indexed by (the creator profiler's).
+    category_lift_ : ndarray of shape (n_categories, n_categories)
+        Shrunk log GMV per view of creators of category ``i`` with merchants of category
+        ``j``, relative to the history's rate.
+    global_gmv_per_view_ : float
+        The history's GMV per view.
+    pair_keys_ : ndarray of int64
+        The pairs seen, as ``merchant_row * n_creators_fitted_ + creator_row``, sorted.
+    pair_n_, pair_gmv_, pair_views_ : ndarray
+        Collaborations, GMV and views of each pair of ``pair_keys_``.
+    n_creators_fitted_ : int
+        Creators of the table fitted on (the key's multiplier).
+    m_index_, c_index_ : pandas.Index
+        Merchant and creator ids of the rows the keys refer to.
     """
 
     def __init__(self, *, as_of=None, prior_strength: float = 5.0):

@@ -25,7 +25,24 @@ def sampling_corrected(p: np.ndarray, rate: float) -> np.ndarray:
 class ListwiseFit(ClassifierMixin, BaseEstimator):
     """A learning-to-rank model of each merchant's candidates (e.g. LightGBM lambdarank), with
     its scores mapped to P(chosen) by a logistic calibration on the training rows, so it
-    answers ``predict_proba`` like a classifier."""
+    answers ``predict_proba`` like a classifier.
+
+    Parameters
+    ----------
+    ranker : estimator
+        A learning-to-rank estimator whose ``fit`` takes ``group`` (cloned before fitting).
+
+    Attributes
+    ----------
+    ranker_ : estimator
+        The fitted ranker.
+    calibrator_ : sklearn.linear_model.LogisticRegression
+        Its score mapped to P(chosen).
+    classes_ : ndarray
+        ``[0, 1]``.
+    feature_names_in_ : ndarray of str
+        The columns it was fitted on.
+    """
 
     def __init__(self, ranker):
         self.ranker = ranker
@@ -51,7 +68,22 @@ class ListwiseFit(ClassifierMixin, BaseEstimator):
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):
     """Regress ``log1p(y)`` (robust to GMV's heavy tail), predict in USD, calibrated so the
-    weighted total of predictions equals the observed total (a smearing factor)."""
+    weighted total of predictions equals the observed total (a smearing factor).
+
+    Parameters
+    ----------
+    regressor : estimator
+        The regressor of the log target (cloned before fitting).
+
+    Attributes
+    ----------
+    regressor_ : estimator
+        The fitted regressor (it predicts ``log1p`` of the target).
+    calibration_ : float
+        The smearing factor applied to ``expm1`` of its predictions.
+    feature_names_in_ : ndarray of str
+        The columns it was fitted on.
+    """
 
     def __init__(self, regressor):
         self.regressor = regressor

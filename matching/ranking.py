@@ -214,6 +214,32 @@ class MatchRanker(BaseEstimator):
     """Scores merchant x creator pairings: ``score`` (expected GMV of one short video, USD),
     ``fit`` (likelihood the pair works together) and ``priority_score``.
 
+    Parameters
+    ----------
+    features, candidates, ranking : FeaturesConfig, CandidatesConfig, RankingConfig
+        The config's sections for the profiles, the retrieval and the models.
+    progress : bool, default False
+        Show progress bars while training and ranking.
+
+    Attributes
+    ----------
+    value_model_ : LogTargetRegressor
+        The value model (``score``), fitted on every training window.
+    fit_model_ : estimator
+        The fit model (``fit``): a classifier, or a :class:`~matching.learners.ListwiseFit`.
+    fit_sampling_rate_ : float
+        The share of unchosen candidates the fit model saw (its probabilities are corrected
+        for it).
+    value_features_, fit_features_ : list of str
+        The columns each model takes.
+    snapshot_ : Snapshot
+        Profiles, pair featuriser and retriever as of ``as_of_``: what scoring uses (rebuilt
+        on new data by :meth:`with_data`).
+    as_of_ : pandas.Timestamp
+        The day the model was trained as of.
+    validation_ : dict of str to float
+        Held-out metrics of the most recent window (``val_*``).
+
     Examples
     --------
     >>> from matching import load_config, simulate

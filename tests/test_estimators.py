@@ -1,0 +1,126 @@
+"""Every estimator keeps scikit-learn's contract (``clone``, ``get_params``, ``set_params``)
+and documents, numpydoc-style, each parameter and each attribute it learns."""
+
+import importlib
+import pkgutil
+import re
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, clone
+
+import matching
+from matching import baselines
+from matching.candidates import CandidateRetriever
+from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer
+from matching.learners import ListwiseFit, LogTargetRegressor
+from matching.ranking import MatchRanker
+
+BASELINES = [
+    baselines.RandomRanker,
+    baselines.PopularityRanker,
+    baselines.CategoryPopularityRanker,
+    baselines.ReachRanker,
+    baselines.CategoryGMVLeadersRanker,
+    baselines.ALSRanker,
+    baselines.EASERanker,
+]
+
+
+@pytest.fixture(scope="module")
+def fitted(trained, small_market):
+    """A fitted instance of every estimator class of the package."""
+    snap = trained.snapshot_
+    found = [
+        trained,
+        snap.creator_profiler,
+        snap.merchant_profiler,
+        snap.pair_featurizer,
+        snap.retriever,
+        trained.value_model_,
+        trained.fit_model_,
+    ]
+    mk = small_market
+    found += [cls().fit(mk.merchants, mk.creators, mk.collaborations) for cls in BASELINES]
+    return {type(e): e for e in found}
+
+
+ESTIMATORS = [
+    MatchRanker,
+    CreatorProfiler,
+    MerchantProfiler,
+    PairFeaturizer,
+    CandidateRetriever,
+    LogTargetRegressor,
+    *BASELINES,
+]
+
+
+def _documented(cls: type, section: str) -> set[str]:
+    """Names listed in a numpydoc section of the class's docstring or of its bases'."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        doc = klass.__dict__.get("__doc__") or ""
+        match = re.search(rf"\n\s*{section}\n\s*-+\n(.*?)(\n\s*\n\s*\w+\n\s*-+\n|\Z)", doc, re.S)
+        if match:
+            for line in match.group(1).splitlines():
+                head = re.match(r"^\s{4}(\w[\w, ]*?) :", line)
+                if head:
+                    names.update(n.strip() for n in head.group(1).split(","))
+    return names
+
+
+def _learned(est) -> set[str]:
+    return {k for k in vars(est) if k.endswith("_") and not k.startswith("_")}
+
+
+def test_every_estimator_of_the_package_is_checked():
+    found = set()
+    for info in pkgutil.walk_packages(matching.__path__, "matching."):
+        if info.name == "matching.__main__":  # running it runs the command line
+            continue
+        module = importlib.import_module(info.name)
+        found |= {
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, BaseEstimator)
+            and obj.__module__ == info.name
+            and not obj.__name__.startswith("_")
+        }
+    assert found - {baselines.BaseRanker} == set(ESTIMATORS) | {ListwiseFit}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_clone_and_params(cls, fitted):
+    est = fitted[cls]
+    params = est.get_params(deep=False)
+    twin = clone(est)
+    assert type(twin) is cls and not _learned(twin), "a clone is unfitted"
+    assert twin.get_params(deep=False).keys() == params.keys()
+    for name, value in params.items():
+        got = twin.get_params(deep=False)[name]
+        assert got == value or isinstance(value, BaseEstimator), name
+    assert twin.set_params(**params) is twin
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_documented_numpydoc_style(cls, fitted):
+    est = fitted[cls]
+    params = set(est.get_params(deep=False))
+    missing = params - _documented(cls, "Parameters")
+    assert not missing, f"{cls.__name__}: parameters not in its docstring: {sorted(missing)}"
+    attributes = _learned(est)
+    missing = attributes - _documented(cls, "Attributes")
+    assert not missing, f"{cls.__name__}: attributes not in its docstring: {sorted(missing)}"
+
+
+def test_listwise_fit(fitted):
+    """The fit model of ``ranking.model: lgbm`` (the default); documented and clonable."""
+    fit_model = fitted[MatchRanker].fit_model_
+    if not isinstance(fit_model, ListwiseFit):
+        pytest.skip("the fit model is a classifier with this config")
+    assert not _learned(clone(fit_model))
+    assert _learned(fit_model) <= _documented(ListwiseFit, "Attributes")
+    assert set(fit_model.get_params(deep=False)) <= _documented(ListwiseFit, "Parameters")
+    assert np.all(np.isfinite(fit_model.calibrator_.coef_))
