@@ -19,8 +19,8 @@ Two kinds of evidence
 ---------------------
 *Within rows* (:func:`within_rows_evidence`): the GMV of a pair's *first* collaboration
 against the number of videos in it, across pairs, with a fixed effect per merchant and per
-creator (a Poisson pseudo-likelihood, so rows with no sales count and heavy tails do not
-break it). First collaborations are never chosen by their own outcome, so which pairs were
+creator (a negative-binomial pseudo-likelihood, so rows with no sales count and a few star
+creators cannot decide it). First collaborations are never chosen by their own outcome, so which pairs were
 repeated afterwards cannot bias this. It assumes that, given the merchant and the creator,
 the size of a first collaboration does not depend on how well that pair would do.
 
@@ -69,9 +69,9 @@ import scipy.sparse.linalg
 from matching.contract import SHORT_VIDEO
 
 __all__ = [
+    "KAPPA",
     "Evidence",
     "ReturnsEstimate",
-    "KAPPA",
     "across_rows_evidence",
     "estimate_returns",
     "first_collaborations",
@@ -195,7 +195,6 @@ class _Rows:
     pair: np.ndarray
     videos: np.ndarray
     gmv: np.ndarray
-    prior: np.ndarray  # short videos of the pair in its earlier collaborations
     rank: np.ndarray  # 0 for the pair's first collaboration, 1 for its second, ...
 
 
@@ -211,18 +210,13 @@ def _rows(collaborations: pd.DataFrame) -> _Rows:
     videos = sv["videos"].to_numpy(np.int64)[order]
     start = np.r_[True, pair[1:] != pair[:-1]] if len(pair) else np.zeros(0, bool)
     first = np.flatnonzero(start)
-    group = np.cumsum(start) - 1
-    total = np.cumsum(videos)
-    before = total - videos
-    prior = before - before[first][group]
-    rank = np.arange(len(pair)) - first[group]
+    rank = np.arange(len(pair)) - first[np.cumsum(start) - 1]
     return _Rows(
         merchant=merchant[order],
         creator=creator[order],
         pair=pair,
         videos=videos,
         gmv=sv["gmv_usd"].to_numpy(np.float64)[order],
-        prior=prior,
         rank=rank,
     )
 
@@ -304,10 +298,10 @@ def _solve(op, pre, rhs):
 
 
 def _fit_two_way(y, n, g1, g2, kappa, theta0):
-    """Merchant effects, creator effects and ``log d`` by Fisher scoring.
+    """Merchant effects, creator effects and ``log d`` by Newton's method.
 
     ``E[y] = exp(a1[g1] + a2[g2]) * S(exp(theta), n)``, negative-binomial pseudo-likelihood;
-    each step solves the information system by preconditioned conjugate gradients, so the
+    each step solves the curvature system by preconditioned conjugate gradients, so the
     cost is a few passes over the rows, whatever the number of merchants and creators.
     Returns ``(a1, a2, theta, inv_theta)``; ``inv_theta`` is the inverse information's
     column for ``theta``, for the sandwich standard error.
@@ -382,9 +376,6 @@ def within_rows_evidence(merchant, creator, videos, gmv) -> Evidence | None:
     keep = _drop_zero_groups(y, merchant, creator)
     g1 = pd.factorize(merchant[keep])[0]
     g2 = pd.factorize(creator[keep])[0]
-    cluster = g1
-    if g1.size and g1.max() > g2.max():  # the dense Schur system is on the smaller side
-        g1, g2 = g2, g1
     n, y = n[keep], y[keep]
     if y.size == 0:
         return None
@@ -400,7 +391,7 @@ def within_rows_evidence(merchant, creator, videos, gmv) -> Evidence | None:
     x = _dlog_geometric_sum(d, n)
     # sandwich: each row's influence on theta, summed by merchant (its cluster)
     infl = ((y - mu) / (1.0 + kappa * mu)) * (h1[g1] + h2[g2] + ht * x)
-    s = np.bincount(cluster, infl)
+    s = np.bincount(g1, infl)
     se_theta = float(np.sqrt(s @ s))
     if not np.isfinite(se_theta) or se_theta <= 0:
         return None
@@ -421,7 +412,7 @@ def _varies(values: np.ndarray, group: np.ndarray) -> np.ndarray:
 
 def nb_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray, kappa: float):
     """Coefficients, means and inverse information of ``E[y] = exp(X b + offset)`` under the
-    negative-binomial pseudo-likelihood (Fisher scoring with step halving)."""
+    negative-binomial pseudo-likelihood (Newton's method with step halving)."""
     b = np.zeros(X.shape[1])
     b[0] = np.log(max(y.mean(), 1e-12) / np.exp(offset).mean())
 
