@@ -43,7 +43,8 @@ class ValueCalibration:
     so a seller's values are pulled toward what its candidates make on average by a factor
     ``1 - (slope + uncertain_slope * u)`` (clipped to [0, 1]: never stretched), more for the
     pairs the history says less about, and each seller's level is calibrated, new sellers'
-    apart. ``u = 1 / (1 + n)`` with ``n`` the creator's short-video collaborations before
+    apart (``seller_slope`` held in [0, 1]: sellers' levels are pulled together, never
+    stretched apart). ``u = 1 / (1 + n)`` with ``n`` the creator's short-video collaborations before
     the date, ``w`` the same for the seller.
 
     Attributes
@@ -118,17 +119,18 @@ def fit_value_calibration(
     full = np.column_stack([np.ones(y.size), m - np.log(scale), w, dev, u * dev])
     # a term that does not vary here (every seller new, say) cannot be fitted: it is left out
     cols = [0] + [k for k in range(1, full.shape[1]) if np.ptp(full[:, k]) > 0]
-    X = full[:, cols]
-    if np.linalg.matrix_rank(X) < X.shape[1] or 3 not in cols:
+    if np.linalg.matrix_rank(full[:, cols]) < len(cols) or 3 not in cols:
         return None
-    fitted, mu, inv = nb_fit(X, y / scale, np.log(geometric_sum(decay, n)), KAPPA)
-    cluster = pd.factorize(np.asarray(merchant))[0]
-    score_rows = X * ((y / scale - mu) / (1.0 + KAPPA * mu))[:, None]
-    s = np.stack([np.bincount(cluster, score_rows[:, k]) for k in range(X.shape[1])], axis=1)
-    cov = inv @ (s.T @ s) @ inv
-    b = np.zeros(full.shape[1])
-    b[cols] = fitted
-    if 1 not in cols:  # one seller level only: nothing to calibrate between sellers
+    offset = np.log(geometric_sum(decay, n))
+    b, cov = _fit(full, cols, y / scale, offset, np.asarray(merchant))
+    if 1 in cols and not 0.0 <= b[1] <= 1.0:
+        # sellers' levels are shrunk toward each other or kept, never stretched apart:
+        # the seller slope is held at the bound and the rest fitted again
+        b1 = float(np.clip(b[1], 0.0, 1.0))
+        cols = [k for k in cols if k != 1]
+        b, cov = _fit(full, cols, y / scale, offset + b1 * full[:, 1], np.asarray(merchant))
+        b[1] = b1
+    elif 1 not in cols:  # one seller level only: nothing to calibrate between sellers
         b[1] = 1.0
         b[0] -= float(np.mean(m - np.log(scale)))
     # back to USD: intercept + seller_slope * (m - log scale) + log scale
@@ -141,3 +143,16 @@ def fit_value_calibration(
         slope_se=float(np.sqrt(max(cov[cols.index(3), cols.index(3)], 0.0))),
         rows=int(y.size),
     )
+
+
+def _fit(full, cols, y, offset, merchant):
+    """The coefficients of ``full[:, cols]`` (0 elsewhere) and their covariance (sandwich,
+    clustered by merchant)."""
+    X = full[:, cols]
+    fitted, mu, inv = nb_fit(X, y, offset, KAPPA)
+    cluster = pd.factorize(merchant)[0]
+    score_rows = X * ((y - mu) / (1.0 + KAPPA * mu))[:, None]
+    s = np.stack([np.bincount(cluster, score_rows[:, k]) for k in range(X.shape[1])], axis=1)
+    b = np.zeros(full.shape[1])
+    b[cols] = fitted
+    return b, inv @ (s.T @ s) @ inv

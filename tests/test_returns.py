@@ -227,3 +227,17 @@ def test_uncertainty_counts_short_videos_of_each_id():
     )
     np.testing.assert_allclose(uncertainty(["c", "d", "x"], h), [1 / 3, 1.0, 1.0])
     np.testing.assert_allclose(uncertainty(["m"], h, "merchant_id"), [1 / 3])
+
+
+def test_sellers_levels_are_pulled_together_never_stretched_apart():
+    rng = np.random.default_rng(6)
+    seller, score, u, _, videos, true = noisy_scores(rng, noise_known=0.1, noise_unknown=0.1)
+    mean = seller_means(seller, score)
+    # the sellers who score higher realise even more: a slope of 1.5 between their levels
+    stretched = true * np.exp(0.5 * (mean - mean.mean()))
+    gmv = rng.poisson(stretched * geometric_sum(0.8, videos)).astype(float)
+    cal = fit_value_calibration(
+        score, mean, u, np.zeros(u.size), gmv, videos, decay=0.8, merchant=seller
+    )
+    assert cal.seller_slope == 1.0
+    assert 0.8 < cal.slope <= 1.05
