@@ -24,6 +24,16 @@ from matching.errors import ConfigError
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # pydantic pickles the names of the fields set as a set of strings, whose order follows
+    # Python's per-process string hashing: sorted, a saved model is the same bytes every run
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        return {**state, "__pydantic_fields_set__": sorted(state["__pydantic_fields_set__"])}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        fields_set = set(state.get("__pydantic_fields_set__", ()))
+        super().__setstate__({**state, "__pydantic_fields_set__": fields_set})
+
 
 class ProgramConfig(_Section):
     """The TOP Program's terms."""

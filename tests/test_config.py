@@ -60,3 +60,27 @@ def test_replace_validates():
     assert cfg.replace(ranking={"certified_weight": 3.0}).ranking.certified_weight == 3.0
     with pytest.raises(ConfigError):
         cfg.replace(ranking={"certified_weight": -1})
+
+
+def test_a_pickled_config_is_the_same_bytes_in_every_process():
+    """Saved models pickle their config: the bytes must not follow Python's string hashing."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    code = (
+        "import pickle, sys; from matching.config import load_config; "
+        "sys.stdout.buffer.write(pickle.dumps(load_config()))"
+    )
+    blobs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert blobs[0] == blobs[1]
+    assert pickle.loads(blobs[0]) == load_config()
