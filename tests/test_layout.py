@@ -32,7 +32,6 @@ def test_no_private_name_is_imported_from_another_module():
 
 LONG_BUT_ONE_IDEA = {
     "allocation.py": "the allocation problem, its exact solver, the greedy and LP checks",
-    "ranking.py": "the ranking model: training windows, value and fit models, scoring",
     "simulate.py": "the marketplace generator and its ground truth",
     "plots.py": "every picture of a run and of the notebooks, one function each",
 }
