@@ -64,7 +64,9 @@ class CandidateRetriever(BaseEstimator):
     top_n : int, default 200
         Candidates of the main pool (ranked by value) per merchant.
     n_factors : int, default 32
-        Rank of the SVD of log GMV and of the ALS of who worked with whom.
+        Rank of the SVD of log GMV (the value pool's collaborative source).
+    als_factors : int, default 64
+        Rank of the ALS of who worked with whom (the partner pool, and ``fit``'s features).
     als_regularization, als_alpha : float, default 0.01 and 5.0
         ALS's L2 penalty and the confidence of an observed pair.
     als_iterations : int, default 15
@@ -120,6 +122,7 @@ class CandidateRetriever(BaseEstimator):
         *,
         top_n: int = 200,
         n_factors: int = 32,
+        als_factors: int = 64,
         als_regularization: float = 0.01,
         als_alpha: float = 5.0,
         als_iterations: int = 15,
@@ -136,6 +139,7 @@ class CandidateRetriever(BaseEstimator):
     ):
         self.top_n = top_n
         self.n_factors = n_factors
+        self.als_factors = als_factors
         self.als_regularization = als_regularization
         self.als_alpha = als_alpha
         self.als_iterations = als_iterations
@@ -202,7 +206,7 @@ class CandidateRetriever(BaseEstimator):
         self.creator_factors_ = V
         U, V = als_factors(
             self.seen_,
-            factors=self.n_factors,
+            factors=self.als_factors,
             regularization=self.als_regularization,
             alpha=self.als_alpha,
             iterations=self.als_iterations,
@@ -304,14 +308,15 @@ class CandidateRetriever(BaseEstimator):
         }
 
     def collaborative_features(self, m: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
-        """Per pair: the ALS score standardised over all of the merchant's creators, and the
-        cosine of the creator to the mean direction of the merchant's past partners."""
+        """Per pair: the ALS score, the same standardised over all of the merchant's creators,
+        and the cosine of the creator to the mean direction of the merchant's past partners."""
         check_is_fitted(self, "partner_direction_")
         U = self.als_merchant_factors_[m]
         raw = np.einsum("ik,ik->i", U, self.als_creator_factors_[c])
         mean = U @ self.als_creator_mean_
         sd = np.sqrt(np.clip(np.einsum("ik,kl,il->i", U, self.als_creator_cov_, U), 0, None))
         return {
+            "als": raw,
             "als_z": np.where(sd > 1e-12, (raw - mean) / np.maximum(sd, 1e-12), 0.0),
             "partner_similarity": np.einsum(
                 "ik,ik->i", self.partner_direction_[m], self.als_creator_unit_[c]

@@ -83,11 +83,13 @@ class SimulateConfig(_Section):
 class FeaturesConfig(_Section):
     prior_strength: float = Field(ge=0)
     recency_half_life_days: float = Field(gt=0)
+    activity_horizons_days: tuple[int, ...]
 
 
 class CandidatesConfig(_Section):
     top_n: int = Field(ge=1)
     n_factors: int = Field(ge=1)
+    als_factors: int = Field(ge=1)
     als_regularization: float = Field(ge=0)
     als_alpha: float = Field(gt=0)
     als_iterations: int = Field(ge=1)

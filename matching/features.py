@@ -532,3 +532,105 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
             g, v, self.global_gmv_per_view_, 1000.0
         ) - np.log(self.global_gmv_per_view_ + 1e-12)
         return pd.DataFrame(f)
+
+
+class PartnerActivity(BaseEstimator):
+    """Who has been choosing and chosen, how much and how lately: per-entity arrays of the
+    history before ``as_of``, gathered per pair by :meth:`transform` (no per-pair frames).
+
+    Collaborations are counted over each of ``horizons_days`` and over all time, for both
+    sides: demand moves (seasons, launches), and a short horizon sees it first. Besides the
+    counts: distinct partners, days since the last and the first collaboration, and the
+    pair's own count and recency.
+
+    Parameters
+    ----------
+    as_of : date-like, optional
+        Count the collaborations posted strictly before this day; default the day after the
+        last collaboration (:func:`matching.contract.default_as_of`).
+    horizons_days : tuple of int, default (7, 30, 90)
+        Count each side's collaborations over the last this many days, one feature each.
+
+    Attributes
+    ----------
+    as_of_ : pandas.Timestamp
+        The day the counts are as of.
+    counts_ : dict of str to ndarray
+        Per merchant row (``m_*``) or creator row (``c_*``): collaborations over each
+        horizon and in all, distinct partners, days since the last and the first one.
+    pair_keys_ : ndarray of int64
+        ``merchant_row * n_creators + creator_row`` of every pair with history, sorted.
+    pair_n_, pair_recency_ : ndarray of shape (n_pairs,)
+        Each such pair's collaborations and days since its last one.
+    n_creators_ : int
+        Rows of the creators table (the pair keys' base).
+
+    Examples
+    --------
+    >>> from matching import load_config, simulate
+    >>> mk = simulate(load_config(), merchants=30, creators=200, seed=0)
+    >>> act = PartnerActivity(horizons_days=(7, 30)).fit(mk.collaborations, mk.merchants, mk.creators)
+    >>> sorted(act.transform([0, 1], [5, 6]))[:3]
+    ['c_age_days', 'c_n', 'c_n30']
+    """
+
+    def __init__(self, *, as_of=None, horizons_days: tuple[int, ...] = (7, 30, 90)):
+        self.as_of = as_of
+        self.horizons_days = horizons_days
+
+    def fit(self, history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame):
+        """Count the collaborations before ``as_of`` (default: all) per merchant, creator, pair."""
+        as_of = default_as_of(history) if self.as_of is None else pd.Timestamp(self.as_of)
+        as_of = _NO_HISTORY if as_of is None else as_of
+        h = history_before(history, as_of)
+        n_m, n_c = len(merchants), len(creators)
+        mi = row_positions(h["merchant_id"], merchants["merchant_id"])
+        ci = row_positions(h["creator_id"], creators["creator_id"])
+        ok = (mi >= 0) & (ci >= 0)
+        mi, ci = mi[ok], ci[ok]
+        age = ((as_of - h["posted_at"]) / pd.Timedelta(days=1)).to_numpy(float)[ok]
+        self.counts_ = {}
+        for side, code, n in (("m", mi, n_m), ("c", ci, n_c)):
+            for days in self.horizons_days:
+                self.counts_[f"{side}_n{days}"] = np.bincount(
+                    code[age <= days], minlength=n
+                ).astype(np.float32)
+            self.counts_[f"{side}_n"] = np.bincount(code, minlength=n).astype(np.float32)
+            last = np.full(n, _NO_RECENCY_DAYS)
+            np.minimum.at(last, code, age)
+            self.counts_[f"{side}_recency_days"] = last.astype(np.float32)
+            first = np.full(n, -1.0)
+            np.maximum.at(first, code, age)
+            self.counts_[f"{side}_age_days"] = first.astype(np.float32)
+        key = mi.astype(np.int64) * n_c + ci
+        self.pair_keys_, inv = np.unique(key, return_inverse=True)
+        self.counts_["m_partners"] = np.bincount(self.pair_keys_ // n_c, minlength=n_m).astype(
+            np.float32
+        )
+        self.counts_["c_partners"] = np.bincount(self.pair_keys_ % n_c, minlength=n_c).astype(
+            np.float32
+        )
+        self.pair_n_ = np.bincount(inv, minlength=len(self.pair_keys_)).astype(np.float32)
+        pair_last = np.full(len(self.pair_keys_), _NO_RECENCY_DAYS)
+        np.minimum.at(pair_last, inv, age)
+        self.pair_recency_ = pair_last.astype(np.float32)
+        self.n_creators_ = n_c
+        self.as_of_ = as_of
+        return self
+
+    def transform(self, m, c) -> dict[str, np.ndarray]:
+        """Features of the pairs ``(m[i], c[i])`` (row positions), float32, by name."""
+        check_is_fitted(self, "counts_")
+        m, c = np.asarray(m, dtype=np.int64), np.asarray(c, dtype=np.int64)
+        out = {
+            name: values[m if name.startswith("m_") else c] for name, values in self.counts_.items()
+        }
+        key = m * self.n_creators_ + c
+        keys = self.pair_keys_
+        pos = np.searchsorted(keys, key).clip(0, max(len(keys) - 1, 0))
+        hit = keys[pos] == key if len(keys) else np.zeros(len(key), bool)
+        out["pair_n"] = np.where(hit, self.pair_n_[pos] if len(keys) else 0, 0).astype(np.float32)
+        out["pair_recency_days"] = np.where(
+            hit, self.pair_recency_[pos] if len(keys) else 0, _NO_RECENCY_DAYS
+        ).astype(np.float32)
+        return out

@@ -9,11 +9,12 @@ validates, then everything is refitted on all windows.
 The history is exposure-biased: an unobserved pair is not a known negative.
 Two stages handle that. The *fit* model learns who is chosen among a merchant's
 retrieved candidates (the retriever's list is the population; unchosen candidates,
-sampled per merchant, are the negatives): with ``ranking.model: lgbm`` a listwise
-LightGBM lambdarank over each merchant's group, its scores calibrated to a probability;
-with ``hgb`` a classifier; both corrected for the sampling rate. Its features include
-the collaborative ones (the ALS score standardised per merchant, similarity to the
-merchant's past partners), activity and recency of both sides and the trend. The
+sampled per merchant, are the negatives): with ``ranking.model: hgb`` (the default) a
+classifier; with ``lgbm`` a listwise LightGBM lambdarank over each merchant's group, its
+scores calibrated to a probability; both corrected for the sampling rate. Its features are
+who chose whom (:class:`matching.features.PartnerActivity`: both sides' activity over several
+horizons, the pair's record; the ALS score, similarity to the merchant's past partners) and
+how the pair matches (:data:`matching.snapshot.MATCH_FEATURES`). The
 *value* model (gradient boosting on log GMV per video, calibrated back to USD) learns
 only from observed pairs; optionally (``ranking.exposure_weighting``) weighted by the
 clipped inverse of their exposure propensity from the fit model, so rarely-tried kinds
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -36,28 +36,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from matching.candidates import SOURCES, CandidateRetriever
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
 from matching.contract import CONTENT_TYPES, SHORT_VIDEO, default_as_of, row_positions
-from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, history_before
 from matching.learners import ListwiseFit, make_models, sampling_corrected
 from matching.memory import RECOMMEND_BLOCK
+from matching.snapshot import PARTNER_FEATURES, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
-_DROP = ("row", "category")
-PARTNER_FEATURES = (
-    "src_als",
-    "src_trending",
-    "als_z",
-    "partner_similarity",
-    "m_log_partners",
-    "c_log_partners",
-    "m_log_recent_collabs",
-    "c_log_recent_collabs",
-)
-"""Features of who chooses whom, for ``fit`` only: to the value model they would be
-exposure, not value (it learns what a video earns from the pairs that were tried)."""
 
 
 @runtime_checkable
@@ -84,78 +70,6 @@ class Ranker(Protocol):
     def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything learned from the history before one date, ready to featurise pairs."""
-
-    as_of: pd.Timestamp
-    merchants: pd.DataFrame
-    creators: pd.DataFrame
-    creator_profiler: CreatorProfiler
-    merchant_profiler: MerchantProfiler
-    pair_featurizer: PairFeaturizer
-    retriever: CandidateRetriever
-    M: pd.DataFrame  # merchant features, row-aligned with merchants
-    C: pd.DataFrame  # creator features, row-aligned with creators
-
-    def pair_features(self, m: np.ndarray, c: np.ndarray) -> pd.DataFrame:
-        """Model features of the pairs (m[i], c[i]) given as row positions."""
-        mf = self.M.drop(columns=list(_DROP)).to_numpy(float)[m]
-        cf = self.C.drop(columns=list(_DROP)).to_numpy(float)[c]
-        cols = [f"m_{x}" for x in self.M.columns if x not in _DROP] + [
-            f"c_{x}" for x in self.C.columns if x not in _DROP
-        ]
-        out = pd.DataFrame(np.hstack([mf, cf]), columns=cols)
-        pf = self.pair_featurizer.transform(self.M, self.C, m, c, self.creator_profiler)
-        src = self.retriever.source_scores(m, c)
-        for name in SOURCES:
-            out[f"src_{name}"] = src[name]
-        for name, values in self.retriever.collaborative_features(m, c).items():
-            out[name] = values
-        return pd.concat([out, pf], axis=1)
-
-
-def build_snapshot(
-    merchants: pd.DataFrame,
-    creators: pd.DataFrame,
-    history: pd.DataFrame,
-    as_of,
-    features: FeaturesConfig,
-    candidates: CandidatesConfig,
-    random_state: int = 0,
-) -> Snapshot:
-    """Fit profilers, pair featuriser and retriever on the history strictly before ``as_of``."""
-    as_of = pd.Timestamp(as_of)
-    h = history_before(history, as_of)
-    kw = {"as_of": as_of, "prior_strength": features.prior_strength}
-    cp = CreatorProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
-        creators, h, merchants
-    )
-    mp = MerchantProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
-        merchants, h, creators
-    )
-    C, M = cp.transform(creators), mp.transform(merchants)
-    pf = PairFeaturizer(**kw).fit(h, merchants, creators, cp.categories_)
-    ret = CandidateRetriever(
-        top_n=candidates.top_n,
-        n_factors=candidates.n_factors,
-        als_regularization=candidates.als_regularization,
-        als_alpha=candidates.als_alpha,
-        als_iterations=candidates.als_iterations,
-        trend_half_life_days=candidates.trend_half_life_days,
-        weight_collaborative=candidates.weight_collaborative,
-        weight_content=candidates.weight_content,
-        weight_popularity=candidates.weight_popularity,
-        partner_top_n=candidates.partner_top_n,
-        partner_weight_als=candidates.partner_weight_als,
-        partner_weight_trending=candidates.partner_weight_trending,
-        block_size=candidates.block_size,
-        block_memory_mb=candidates.block_memory_mb,
-        random_state=random_state,
-    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)
-    return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, M, C)
-
-
 def _window_rows(
     snap: Snapshot,
     history: pd.DataFrame,
@@ -175,7 +89,12 @@ def _window_rows(
         Xv["content_type"] = w["content_type"].map(_CONTENT_CODES).to_numpy(float)
         Xv["log_videos"] = np.log(w["videos"].to_numpy(float))
         videos = w["videos"].to_numpy(float)
-        value = (Xv, w["gmv_usd"].to_numpy(float) / videos, videos, mi, ci)
+        value = (
+            Xv,
+            w["gmv_usd"].to_numpy(float) / videos,
+            videos,
+            snap.partner_features(mi, ci, Xv),
+        )
     # fit rows: chosen pairs against unchosen candidates of the same merchants, grouped by
     # merchant (a listwise model ranks each group), up to neg_per_pos negatives per positive
     n_c = len(snap.creators)
@@ -185,17 +104,21 @@ def _window_rows(
     if len(pm):
         cand, _ = snap.retriever.retrieve(pm)
         ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
-        neg = ck[~np.isin(ck, pos_key)]
-        quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos_key // n_c), minlength=len(pm))
+        # the rows are the merchant's candidates, as fit will rank them: a partner the
+        # retriever missed is not a row (as a positive with features unlike any candidate's,
+        # it would teach that being retrieved means not being chosen)
+        chosen = np.isin(ck, pos_key)
+        pos, neg = ck[chosen], ck[~chosen]
+        quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos // n_c), minlength=len(pm))
         group = np.searchsorted(pm, neg // n_c)
         order = np.lexsort((rng.random(len(neg)), group))
         place = np.arange(len(order)) - np.searchsorted(group[order], group[order])
         take = np.sort(order[place < quota[group[order]]])
-        keys = np.concatenate([pos_key, neg[take]])
-        y = np.r_[np.ones(len(pos_key)), np.zeros(len(take))]
+        keys = np.concatenate([pos, neg[take]])
+        y = np.r_[np.ones(len(pos)), np.zeros(len(take))]
         by = np.lexsort((keys, keys // n_c))
         keys, y = keys[by], y[by]
-        Xf = snap.pair_features(keys // n_c, keys % n_c)
+        Xf = snap.partner_features(keys // n_c, keys % n_c)
         rate = len(take) / max(len(neg), 1)
         fit = (Xf, y, rate, pos_key, np.unique(keys // n_c, return_counts=True)[1])
     return value, fit
@@ -295,10 +218,13 @@ class MatchRanker(BaseEstimator):
             fit.fit(Xf, yf)
         weight = wv.copy()
         if self.ranking.exposure_weighting:
-            p = fit.predict_proba(Xv[Xf.columns])[:, 1]
+            Xp = pd.concat([v[3] for v, _ in windows if v is not None], ignore_index=True)
+            p = fit.predict_proba(Xp[Xf.columns])[:, 1]
             cap = self.ranking.max_exposure_weight
             weight *= np.clip(np.mean(p) / np.clip(p, 1e-6, None), 1 / cap, cap)
-        value.fit(Xv.drop(columns=list(PARTNER_FEATURES)), yv, sample_weight=weight)
+        value.fit(
+            Xv.drop(columns=[f for f in PARTNER_FEATURES if f in Xv]), yv, sample_weight=weight
+        )
         return value, fit, rate
 
     def fit(
@@ -382,8 +308,9 @@ class MatchRanker(BaseEstimator):
     def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(score, fit)`` of pairs given as merchant and creator row positions."""
         check_is_fitted(self, "value_model_")
-        X = self.snapshot_.pair_features(np.asarray(m), np.asarray(c))
-        return self._predict_value(X), self._predict_fit(X)
+        m, c = np.asarray(m), np.asarray(c)
+        X = self.snapshot_.pair_features(m, c)
+        return self._predict_value(X), self._predict_fit(self.snapshot_.partner_features(m, c, X))
 
     def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
         """Which features drove each pair's score: for every feature, the change of the pair's
@@ -511,7 +438,8 @@ class MatchRanker(BaseEstimator):
             cc = cand.ravel()
             mm, cc = mm[cc >= 0], cc[cc >= 0]
             X = snap.pair_features(mm, cc)
-            score, fit = self._predict_value(X), self._predict_fit(X)
+            score = self._predict_value(X)
+            fit = self._predict_fit(snap.partner_features(mm, cc, X))
             cert = certified[mm]
             prio = np.where(cert, score * weight, score)
             # rank within merchant by priority; equal value goes to the likelier partner, then
@@ -581,7 +509,7 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
         np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)
     ] = pos_key % n_c
     cand, _ = snap.retriever.retrieve(qm)
-    X = snap.pair_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())
+    X = snap.partner_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())
     p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
     p = np.where(cand >= 0, p, -np.inf)  # padding (duplicates of the two pools) last
     by_fit = np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)

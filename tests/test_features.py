@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer
-from matching.ranking import build_snapshot
+from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, PartnerActivity
+from matching.snapshot import build_snapshot
 
 AS_OF = pd.Timestamp("2025-10-01")
 
@@ -98,3 +98,32 @@ def test_optional_columns_may_be_absent(small_market, drop):
     f = CreatorProfiler().fit(creators, mk.collaborations, merchants).transform(creators)
     g = MerchantProfiler().fit(merchants, mk.collaborations, creators).transform(merchants)
     assert np.isfinite(f.to_numpy()).all() and np.isfinite(g.to_numpy()).all()
+
+
+def test_partner_activity_counts_by_horizon_and_pair():
+    """Counts over each horizon, distinct partners and recencies, by hand on four rows; rows
+    on or after as_of are not seen."""
+    merchants = pd.DataFrame({"merchant_id": ["m0", "m1"]})
+    creators = pd.DataFrame({"creator_id": ["c0", "c1", "c2"]})
+    day = pd.Timestamp("2026-01-31")
+    history = pd.DataFrame(
+        {
+            "merchant_id": ["m0", "m0", "m0", "m1", "m1"],
+            "creator_id": ["c0", "c0", "c1", "c0", "c2"],
+            "posted_at": [day - pd.Timedelta(days=d) for d in (2, 20, 60, 5, -1)],
+        }
+    )
+    act = PartnerActivity(as_of=day, horizons_days=(7, 30)).fit(history, merchants, creators)
+    f = act.transform([0, 0, 1, 1], [0, 2, 0, 2])
+    np.testing.assert_array_equal(f["m_n7"], [1, 1, 1, 1])
+    np.testing.assert_array_equal(f["m_n30"], [2, 2, 1, 1])
+    np.testing.assert_array_equal(f["m_n"], [3, 3, 1, 1])
+    np.testing.assert_array_equal(f["m_partners"], [2, 2, 1, 1])
+    np.testing.assert_array_equal(f["c_n"], [3, 0, 3, 0])
+    np.testing.assert_array_equal(f["c_partners"], [2, 0, 2, 0])
+    np.testing.assert_array_equal(f["c_recency_days"][[0, 2]], [2, 2])
+    np.testing.assert_array_equal(f["c_age_days"][[0, 2]], [20, 20])
+    np.testing.assert_array_equal(f["pair_n"], [2, 0, 1, 0])
+    np.testing.assert_array_equal(f["pair_recency_days"][[0, 2]], [2, 5])
+    assert f["pair_recency_days"][1] > 365 and f["c_recency_days"][1] > 365
+    assert all(v.dtype == np.float32 and len(v) == 4 for v in f.values())

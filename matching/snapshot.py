@@ -1,0 +1,164 @@
+"""Everything learned from the history before one date, ready to featurise pairs: the
+profiles, the pair featuriser, the retriever and the partner activity, fitted together
+(:func:`build_snapshot`), and the two feature sets the models read (:class:`Snapshot`).
+
+The ranker builds one snapshot per training window and one for serving; both read pairs
+through the same methods, so training and serving see the same features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from matching.candidates import SOURCES, CandidateRetriever
+from matching.config import CandidatesConfig, FeaturesConfig
+from matching.features import (
+    CreatorProfiler,
+    MerchantProfiler,
+    PairFeaturizer,
+    PartnerActivity,
+    history_before,
+)
+
+_DROP = ("row", "category")
+PARTNER_FEATURES = (
+    "src_als",
+    "src_trending",
+    "als",
+    "als_z",
+    "partner_similarity",
+    "m_log_partners",
+    "c_log_partners",
+    "m_log_recent_collabs",
+    "c_log_recent_collabs",
+)
+"""Features of who chooses whom: to the value model they would be exposure, not value (it
+learns what a video earns from the pairs that were tried)."""
+MATCH_FEATURES = (
+    "src_collaborative",
+    "src_content",
+    "src_popularity",
+    "src_als",
+    "src_trending",
+    "same_category",
+    "category_lift",
+    "aud_female_gap",
+    "aud_young_gap",
+    "price_gap",
+    "creator_category_share",
+    "pair_log_collabs",
+    "c_tenure_days",
+    "c_aud_female",
+    "c_aud_young",
+    "c_capacity",
+    "c_price_position",
+    "c_log_collabs",
+    "c_log_recent_collabs",
+    "c_log_partners",
+    "c_recency_days",
+)
+"""Columns of :meth:`Snapshot.pair_features` that ``fit`` sees besides the partner features:
+how the pair matches, and what was known of the creator as of each training window (its
+history before the window, its fixed attributes). Not the tables' current counters
+(followers, views, engagement rate, annual GMV): a past window would see today's values,
+which already hold that window's outcome (on Online Retail they cost ``fit`` a sixth of its
+precision); nor the merchant's profile, the same over every list ``fit`` ranks."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything learned from the history before one date, ready to featurise pairs."""
+
+    as_of: pd.Timestamp
+    merchants: pd.DataFrame
+    creators: pd.DataFrame
+    creator_profiler: CreatorProfiler
+    merchant_profiler: MerchantProfiler
+    pair_featurizer: PairFeaturizer
+    retriever: CandidateRetriever
+    activity: PartnerActivity
+    M: pd.DataFrame  # merchant features, row-aligned with merchants
+    C: pd.DataFrame  # creator features, row-aligned with creators
+
+    def pair_features(self, m: np.ndarray, c: np.ndarray) -> pd.DataFrame:
+        """Model features of the pairs (m[i], c[i]) given as row positions."""
+        mf = self.M.drop(columns=list(_DROP)).to_numpy(float)[m]
+        cf = self.C.drop(columns=list(_DROP)).to_numpy(float)[c]
+        cols = [f"m_{x}" for x in self.M.columns if x not in _DROP] + [
+            f"c_{x}" for x in self.C.columns if x not in _DROP
+        ]
+        out = pd.DataFrame(np.hstack([mf, cf]), columns=cols)
+        pf = self.pair_featurizer.transform(self.M, self.C, m, c, self.creator_profiler)
+        src = self.retriever.source_scores(m, c)
+        for name in SOURCES:
+            out[f"src_{name}"] = src[name]
+        for name, values in self.retriever.collaborative_features(m, c).items():
+            out[name] = values
+        return pd.concat([out, pf], axis=1)
+
+    def partner_features(
+        self, m: np.ndarray, c: np.ndarray, pair: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """The fit model's input for the pairs (m[i], c[i]): who chose whom, how much and how
+        lately (activity of both sides over several horizons, the pair's own record, the ALS
+        score, the similarity to the merchant's past partners), gathered from per-entity
+        arrays, and the :data:`MATCH_FEATURES` of ``pair`` (:meth:`pair_features` of the same
+        pairs, computed here when not given)."""
+        m, c = np.asarray(m, dtype=np.int64), np.asarray(c, dtype=np.int64)
+        f = self.activity.transform(m, c)
+        for name, values in self.retriever.collaborative_features(m, c).items():
+            f[name] = values.astype(np.float32)
+        if pair is None:
+            pair = self.pair_features(m, c)
+        for name in MATCH_FEATURES:
+            if name in pair and name not in f:
+                f[name] = pair[name].to_numpy(np.float32)
+        return pd.DataFrame(f)
+
+
+def build_snapshot(
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of,
+    features: FeaturesConfig,
+    candidates: CandidatesConfig,
+    random_state: int = 0,
+) -> Snapshot:
+    """Fit profilers, pair featuriser and retriever on the history strictly before ``as_of``."""
+    as_of = pd.Timestamp(as_of)
+    h = history_before(history, as_of)
+    kw = {"as_of": as_of, "prior_strength": features.prior_strength}
+    cp = CreatorProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
+        creators, h, merchants
+    )
+    mp = MerchantProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
+        merchants, h, creators
+    )
+    C, M = cp.transform(creators), mp.transform(merchants)
+    pf = PairFeaturizer(**kw).fit(h, merchants, creators, cp.categories_)
+    ret = CandidateRetriever(
+        top_n=candidates.top_n,
+        n_factors=candidates.n_factors,
+        als_factors=candidates.als_factors,
+        als_regularization=candidates.als_regularization,
+        als_alpha=candidates.als_alpha,
+        als_iterations=candidates.als_iterations,
+        trend_half_life_days=candidates.trend_half_life_days,
+        weight_collaborative=candidates.weight_collaborative,
+        weight_content=candidates.weight_content,
+        weight_popularity=candidates.weight_popularity,
+        partner_top_n=candidates.partner_top_n,
+        partner_weight_als=candidates.partner_weight_als,
+        partner_weight_trending=candidates.partner_weight_trending,
+        block_size=candidates.block_size,
+        block_memory_mb=candidates.block_memory_mb,
+        random_state=random_state,
+    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)
+    act = PartnerActivity(as_of=as_of, horizons_days=features.activity_horizons_days).fit(
+        h, merchants, creators
+    )
+    return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, act, M, C)
