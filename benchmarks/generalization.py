@@ -7,7 +7,7 @@ skill, different tails and a history whose exposure is mostly random. The model
 is trained with the default config and scored against this generator's truth,
 beside the same baselines. Run by hand:
 
-    .venv/bin/python benchmarks/generalization.py [--seeds 0,1] [--merchants 400] [--creators 4000]
+    .venv/bin/python benchmarks/generalization.py [--seeds 0,1] [--merchants 400] [--creators 4000] [--config FILE]
 """
 
 from __future__ import annotations
@@ -199,8 +199,9 @@ def main(argv=None):
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--merchants", type=int, default=400)
     ap.add_argument("--creators", type=int, default=4000)
+    ap.add_argument("--config", default=None, help="a YAML file laid over the default config")
     args = ap.parse_args(argv)
-    cfg = load_config()
+    cfg = load_config(args.config)
     for seed in (int(s) for s in args.seeds.split(",")):
         inputs, truth = alt_market(args.merchants, args.creators, seed)
         t = time.perf_counter()

@@ -273,7 +273,7 @@ def main(argv=None) -> int:
     ap.add_argument("--horizon-days", type=int, default=70)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--config", default=None, help="a YAML file laid over the default config")
-    ap.add_argument("--models", default="lgbm,hgb", help="ranking.model values to compare")
+    ap.add_argument("--models", default="hgb,lgbm", help="ranking.model values to compare")
     ap.add_argument("--quick", action="store_true", help="small model settings: a smoke run")
     args = ap.parse_args(argv)
     cut = pd.Timestamp(args.cut)
