@@ -8,7 +8,7 @@ DEMO   := demo
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $@
 
 # simulate -> train -> match on the built-in small example (500 merchants x 5,000 creators)

@@ -123,7 +123,13 @@ def train_cmd(
 
 @app.command("match")
 def match_cmd(
-    data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
+    data_dir: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Folder with the three input tables (with --engine spark, any path Spark reads).",
+        ),
+    ],
     model: Annotated[
         Path, typer.Option("--model", help="A model directory saved by `matching train`.")
     ],
@@ -142,22 +148,62 @@ def match_cmd(
             help="Log the summary and pictures to MLflow (a store that cannot be used is a warning).",
         ),
     ] = True,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process) or spark (Apache Spark).")
+    ] = "local",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            help="Spark master URL with --engine spark (default: spark-submit's, else local[*]).",
+        ),
+    ] = None,
 ) -> None:
     """Rank creators for every merchant and allocate the free short videos."""
     from matching.pipeline import match
 
+    if engine not in ("local", "spark"):
+        raise typer.BadParameter(f"must be local or spark, not {engine!r}", param_hint="'--engine'")
+    if spark_master is not None and engine != "spark":
+        raise typer.BadParameter("needs --engine spark", param_hint="'--spark-master'")
+    if "://" in str(out) or str(out).split("/")[0].endswith(":"):
+        raise typer.BadParameter(
+            "the outputs are published atomically to a local or mounted folder, not a URI",
+            param_hint="'--out'",
+        )
     cfg = load_config(config) if config is not None else None
-    summary = match(
-        data_dir,
-        model,
-        out,
-        cfg,
-        top_k=top_k,
-        as_of=_date(as_of),
-        progress=True,
-        track=tracking,
-    )
+    day = _date(as_of)
+    with _engine(engine, spark_master) as runner:
+        summary = match(
+            data_dir,
+            model,
+            out,
+            cfg,
+            top_k=top_k,
+            as_of=day,
+            progress=True,
+            track=tracking,
+            engine=runner,
+        )
     typer.echo(format_summary(summary))
+
+
+@contextmanager
+def _engine(name: str, master: str | None) -> Iterator[object | None]:
+    """The engine of ``match`` (None: the local one); a Spark session started here is
+    stopped after."""
+    if name != "spark":
+        yield None
+        return
+    from matching import spark
+
+    active = spark.active_session()
+    session = spark.session(master)
+    try:
+        yield spark.SparkEngine(session)
+    finally:
+        if active is None:  # a session the caller started is theirs to stop
+            session.stop()
 
 
 # --------------------------------------------------------------------------- what it prints

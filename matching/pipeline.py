@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,40 @@ TOP_CREATOR_SHARE = 0.01
 """The fairness figures' "top creators": the 1% given most videos or most top slots."""
 _FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
 """The as-of dates pandas can hold with room for the program's windows."""
+
+
+class Engine(Protocol):
+    """Where ``match`` reads its inputs and ranks the merchants; everything else (seller
+    status, calibration, allocation, summary, publish) runs in this process the same way.
+    :class:`LocalEngine` is the default; :class:`matching.spark.SparkEngine` runs the ranking
+    on Apache Spark."""
+
+    def input_sizes(self, data_dir) -> dict[str, data.TableSize]: ...
+
+    def read_inputs(self, data_dir) -> data.Inputs: ...
+
+    def recommend(
+        self,
+        ranker: MatchRanker,
+        k: int,
+        *,
+        merchants: np.ndarray | None = None,
+        certified: np.ndarray | None = None,
+        block: int | None = None,
+    ) -> pd.DataFrame: ...
+
+
+class LocalEngine:
+    """This process: the tables read from a local folder, the merchants ranked in blocks."""
+
+    def input_sizes(self, data_dir) -> dict[str, data.TableSize]:
+        return data.input_sizes(data_dir)
+
+    def read_inputs(self, data_dir) -> data.Inputs:
+        return data.read_inputs(data_dir)
+
+    def recommend(self, ranker, k, *, merchants=None, certified=None, block=None) -> pd.DataFrame:
+        return ranker.recommend(k=k, merchants=merchants, certified=certified, block=block)
 
 
 # --------------------------------------------------------------------------- train
@@ -327,6 +362,7 @@ def value_calibration(
     config: Config,
     decay: float,
     block: int | None = None,
+    engine: Engine | None = None,
 ) -> ValueCalibration | None:
     """Calibrate the ranker's values against the optimiser's curse
     (:class:`matching.ValueCalibration`) on the pairs that first worked together in
@@ -335,7 +371,8 @@ def value_calibration(
     ``history`` must hold only collaborations before ``as_of``. The value model has seen
     these outcomes in training (the features have not), so the shrinkage it measures is if
     anything too small. None when the window holds too few first collaborations. ``block``:
-    merchants ranked at a time (:func:`matching.memory.plan_blocks`).
+    merchants ranked at a time (:func:`matching.memory.plan_blocks`); ``engine`` ranks them
+    (default :class:`LocalEngine`).
     """
     start = pd.Timestamp(as_of) - pd.Timedelta(days=config.ranking.validation_days)
     first = returns.first_collaborations(history).to_numpy()
@@ -347,7 +384,8 @@ def value_calibration(
     m = row_positions(window["merchant_id"], merchants["merchant_id"])
     c = row_positions(window["creator_id"], creators["creator_id"])
     score, _ = past.score_pairs(m, c)
-    candidates = past.recommend(k=config.match.top_k, merchants=np.unique(m), block=block)
+    engine = engine or LocalEngine()
+    candidates = engine.recommend(past, config.match.top_k, merchants=np.unique(m), block=block)
     mean = (
         pd.Series(
             seller_means(candidates["merchant_id"], candidates["score"]),
@@ -388,6 +426,7 @@ def match(
     as_of: date | None = None,
     progress: bool = False,
     track: bool = False,
+    engine: Engine | None = None,
 ) -> RunSummary:
     """Rank creators for every merchant and allocate the free videos; write both tables,
     ``summary.json`` and the run's pictures to ``out_dir`` as one unit
@@ -397,6 +436,7 @@ def match(
     is not an error: a warning, matches as usual and an empty allocation. With ``track``
     the summary, its figures and the pictures are logged to MLflow once the outputs are
     written; a tracking store that cannot be used is a warning, never a failed run.
+    ``engine`` reads the inputs and ranks the merchants (default :class:`LocalEngine`).
     """
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1, got {top_k}")
@@ -409,8 +449,17 @@ def match(
     data.recover(
         out, data.OUTPUT_FILES
     )  # a run killed while writing left a journal or temporary files
-    block = memory.plan_blocks(data.input_sizes(data_dir), saved.ranker.candidates, training=False)
-    inputs = data.read_inputs(data_dir)
+    engine = engine or LocalEngine()
+    block = memory.plan_blocks(
+        engine.input_sizes(data_dir), saved.ranker.candidates, training=False
+    )
+    inputs = engine.read_inputs(data_dir)
+    log.info(
+        "read %d merchants, %d creators, %d collaborations",
+        len(inputs.merchants),
+        len(inputs.creators),
+        len(inputs.collaborations),
+    )
     status = policy.seller_status(inputs.merchants, cfg.program, as_of)
     if not (
         pd.Timestamp(cfg.program.start)
@@ -431,13 +480,22 @@ def match(
     ranker = saved.ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations, as_of)
     ranker.progress = progress
     k = top_k or cfg.match.top_k
-    matches = ranker.recommend(k=k, certified=status["certified"].to_numpy(bool), block=block)
+    matches = engine.recommend(ranker, k, certified=status["certified"].to_numpy(bool), block=block)
+    log.info("ranked: %d matches", len(matches))
     history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
     estimate = history_returns(history, cfg.allocation)
     calibration = None
     if cfg.allocation.calibrate_values and status["eligible"].any():
         calibration = value_calibration(
-            ranker, inputs.merchants, inputs.creators, history, as_of, cfg, estimate.decay, block
+            ranker,
+            inputs.merchants,
+            inputs.creators,
+            history,
+            as_of,
+            cfg,
+            estimate.decay,
+            block,
+            engine,
         )
     allocation, report = allocate_quota(
         matches,
@@ -449,6 +507,7 @@ def match(
         calibration=calibration,
         history=history,
     )
+    log.info("allocated: %d videos to %d pairs", report.videos_placed, len(allocation))
     summary = RunSummary(
         as_of=as_of,
         merchants=int(len(inputs.merchants)),
