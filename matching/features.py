@@ -497,6 +497,19 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         creator_profiler: CreatorProfiler | None = None,
     ) -> pd.DataFrame:
         """Features of the pairs (m[i], c[i]) as a frame with one row per pair."""
+        return pd.DataFrame(
+            self.transform_columns(merchant_features, creator_features, m, c, creator_profiler)
+        )
+
+    def transform_columns(
+        self,
+        merchant_features: pd.DataFrame,
+        creator_features: pd.DataFrame,
+        m: np.ndarray,
+        c: np.ndarray,
+        creator_profiler: CreatorProfiler | None = None,
+    ) -> dict[str, np.ndarray]:
+        """:meth:`transform` as float64 arrays by name (no frame: the ranking's hot path)."""
         check_is_fitted(self, "category_lift_")
         M, C = merchant_features, creator_features
         mcat = M["category"].to_numpy()[m]
@@ -531,7 +544,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         f["pair_log_gmv_per_view"] = shrunk_log_rate(
             g, v, self.global_gmv_per_view_, 1000.0
         ) - np.log(self.global_gmv_per_view_ + 1e-12)
-        return pd.DataFrame(f)
+        return f
 
 
 class PartnerActivity(BaseEstimator):

@@ -40,10 +40,12 @@ from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
 from matching.contract import CONTENT_TYPES, SHORT_VIDEO, default_as_of, row_positions
 from matching.learners import ListwiseFit, make_models, sampling_corrected
 from matching.memory import RECOMMEND_BLOCK
-from matching.snapshot import PARTNER_FEATURES, Snapshot, build_snapshot
+from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
+_VALUE_CONSTANTS = {"content_type": float(_CONTENT_CODES[SHORT_VIDEO]), "log_videos": 0.0}
+"""The value model's inputs of a pair scored for one short video (the first of the pair)."""
 
 
 @runtime_checkable
@@ -308,9 +310,33 @@ class MatchRanker(BaseEstimator):
     def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(score, fit)`` of pairs given as merchant and creator row positions."""
         check_is_fitted(self, "value_model_")
-        m, c = np.asarray(m), np.asarray(c)
-        X = self.snapshot_.pair_features(m, c)
-        return self._predict_value(X), self._predict_fit(self.snapshot_.partner_features(m, c, X))
+        return self._score_columns(np.asarray(m), np.asarray(c))
+
+    def _score_columns(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(score, fit)`` of pairs, their features gathered as numpy columns."""
+        cols = self._pair_columns(m, c)
+        return self._value_of(cols, len(m)), self._fit_of(m, c, cols)
+
+    def _pair_columns(self, m: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+        """The pair columns both models read (:meth:`Snapshot.pair_columns`)."""
+        names = [f for f in self.value_features_ if f not in _VALUE_CONSTANTS]
+        return self.snapshot_.pair_columns(m, c, [*names, *PARTNER_FEATURES, *MATCH_FEATURES])
+
+    def _value_of(self, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+        """The value model on one float64 matrix in the order it was fitted on."""
+        X = np.empty((n, len(self.value_features_)))
+        for j, name in enumerate(self.value_features_):
+            X[:, j] = _VALUE_CONSTANTS[name] if name in _VALUE_CONSTANTS else cols[name]
+        return self.value_model_.predict(pd.DataFrame(X, columns=self.value_features_))
+
+    def _fit_of(self, m: np.ndarray, c: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """The fit model on one float32 matrix in the order it was fitted on."""
+        part = self.snapshot_.partner_columns(m, c, cols)
+        X = np.empty((len(m), len(self.fit_features_)), dtype=np.float32)
+        for j, name in enumerate(self.fit_features_):
+            X[:, j] = part[name]
+        p = self.fit_model_.predict_proba(pd.DataFrame(X, columns=self.fit_features_))[:, 1]
+        return sampling_corrected(p, self.fit_sampling_rate_)
 
     def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
         """Which features drove each pair's score: for every feature, the change of the pair's
@@ -419,6 +445,8 @@ class MatchRanker(BaseEstimator):
         bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it).
         """
         check_is_fitted(self, "value_model_")
+        from threadpoolctl import threadpool_limits
+
         snap = self.snapshot_
         if block is None:
             block = min(RECOMMEND_BLOCK, self.candidates.block_size)
@@ -427,41 +455,56 @@ class MatchRanker(BaseEstimator):
             col = snap.merchants.get("certified_super_top")
             certified = np.zeros(len(snap.merchants), bool) if col is None else col.to_numpy(bool)
         weight = self.ranking.certified_weight if certified_weight is None else certified_weight
+        c_ids = snap.creators["creator_id"].to_numpy(dtype=object)
+        # ties go to the smaller creator id: its place in the sorted ids, an integer key
+        c_place = np.empty(len(c_ids), dtype=np.int64)
+        c_place[np.argsort(c_ids, kind="stable")] = np.arange(len(c_ids))
         frames = []
         bar = tqdm(
             total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress
         )
-        for s in range(0, len(m_all), block):
-            mb = m_all[s : s + block]
-            cand, _ = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
-            mm = np.repeat(mb, cand.shape[1])
-            cc = cand.ravel()
-            mm, cc = mm[cc >= 0], cc[cc >= 0]
-            X = snap.pair_features(mm, cc)
-            score = self._predict_value(X)
-            fit = self._predict_fit(snap.partner_features(mm, cc, X))
-            cert = certified[mm]
-            prio = np.where(cert, score * weight, score)
-            # rank within merchant by priority; equal value goes to the likelier partner, then
-            # creator id for determinism; keep the top k
-            cid = snap.creators["creator_id"].to_numpy(dtype=object)[cc]
-            order = np.lexsort((cid, -fit, -prio, mm))
-            rank = np.empty(len(order), dtype=np.int64)
-            rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
-            keep = order[rank[order] < k]
-            df = pd.DataFrame(
-                {
-                    "m": mm[keep],
-                    "creator_id": cid[keep],
-                    "score": score[keep],
-                    "priority_score": prio[keep],
-                    "certified_super_top": cert[keep],
-                    "fit": fit[keep],
-                    "rank": rank[keep] + 1,
-                }
-            )
-            frames.append(df)
-            bar.update(len(mb))
+        # the BLAS products of retrieval and the trees' OpenMP loops: ranking.n_jobs threads
+        with threadpool_limits(self.ranking.n_jobs):
+            for s in range(0, len(m_all), block):
+                mb = m_all[s : s + block]
+                cand, _ = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
+                mm = np.repeat(mb, cand.shape[1])
+                cc = cand.ravel()
+                mm, cc = mm[cc >= 0], cc[cc >= 0]
+                cols = self._pair_columns(mm, cc)
+                score = self._value_of(cols, len(mm))
+                cert = certified[mm]
+                prio = np.where(cert, score * weight, score)
+                # fit only orders pairs of equal priority: it is needed for the pairs whose
+                # priority reaches their merchant's k-th best, not for the rest (ranked after)
+                by = np.lexsort((-prio, mm))
+                place = np.arange(len(by)) - np.searchsorted(mm[by], mm[by])
+                last = np.r_[mm[by][1:] != mm[by][:-1], True]
+                kth = np.where(place <= k - 1, prio[by], np.inf)
+                cut = np.minimum.reduceat(kth, np.flatnonzero(np.r_[True, last[:-1]]))
+                need = prio >= cut[np.searchsorted(np.unique(mm), mm)]
+                fit = np.zeros(len(mm))
+                sub = {name: values[need] for name, values in cols.items()}
+                fit[need] = self._fit_of(mm[need], cc[need], sub)
+                # rank within merchant by priority; equal value goes to the likelier partner,
+                # then creator id for determinism; keep the top k
+                order = np.lexsort((c_place[cc], -fit, -prio, mm))
+                rank = np.empty(len(order), dtype=np.int64)
+                rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
+                keep = order[rank[order] < k]
+                df = pd.DataFrame(
+                    {
+                        "m": mm[keep],
+                        "creator_id": c_ids[cc[keep]],
+                        "score": score[keep],
+                        "priority_score": prio[keep],
+                        "certified_super_top": cert[keep],
+                        "fit": fit[keep],
+                        "rank": rank[keep] + 1,
+                    }
+                )
+                frames.append(df)
+                bar.update(len(mb))
         bar.close()
         out = (
             pd.concat(frames, ignore_index=True)

@@ -9,6 +9,7 @@ through the same methods, so training and serving see the same features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,21 @@ from matching.features import (
 )
 
 _DROP = ("row", "category")
+PAIR_COLUMNS = (
+    "same_category",
+    "category_lift",
+    "aud_female_gap",
+    "aud_young_gap",
+    "price_gap",
+    "creator_category_share",
+    "pair_log_collabs",
+    "pair_log_gmv_per_view",
+)
+"""The columns of :meth:`matching.features.PairFeaturizer.transform`, in order."""
+
+
+_COLLABORATIVE = ("als", "als_z", "partner_similarity")
+"""The retriever's per-pair features (:meth:`CandidateRetriever.collaborative_features`)."""
 PARTNER_FEATURES = (
     "src_als",
     "src_trending",
@@ -83,21 +99,74 @@ class Snapshot:
     M: pd.DataFrame  # merchant features, row-aligned with merchants
     C: pd.DataFrame  # creator features, row-aligned with creators
 
+    def __getstate__(self):
+        # the per-entity arrays are derived, rebuilt on first use: never pickled
+        return {k: v for k, v in self.__dict__.items() if k != "_entity"}
+
+    @cached_property
+    def _entity(self) -> dict[str, np.ndarray]:
+        """Each model column that belongs to one side, as a float64 array per entity row."""
+        out = {}
+        for prefix, frame in (("m_", self.M), ("c_", self.C)):
+            for name in frame.columns:
+                if name not in _DROP:
+                    out[prefix + name] = frame[name].to_numpy(float)
+        return out
+
+    def pair_columns(self, m: np.ndarray, c: np.ndarray, names=None) -> dict[str, np.ndarray]:
+        """The :meth:`pair_features` columns ``names`` (default all) of the pairs (m[i], c[i]),
+        gathered from per-entity arrays as float64 numpy, in no per-pair frame: the hot path
+        of ranking. Groups of columns no name asks for are not computed."""
+        m, c = np.asarray(m), np.asarray(c)
+        ent = self._entity
+        want = None if names is None else set(names)
+
+        def needs(group) -> bool:
+            return want is None or not want.isdisjoint(group)
+
+        out = {
+            name: values[m if name.startswith("m_") else c]
+            for name, values in ent.items()
+            if want is None or name in want
+        }
+        if needs(f"src_{s}" for s in SOURCES):
+            for name, values in self.retriever.source_scores(m, c).items():
+                out[f"src_{name}"] = values
+        if needs(_COLLABORATIVE):
+            out.update(self.retriever.collaborative_features(m, c))
+        if needs(PAIR_COLUMNS):
+            out.update(
+                self.pair_featurizer.transform_columns(self.M, self.C, m, c, self.creator_profiler)
+            )
+        return out
+
     def pair_features(self, m: np.ndarray, c: np.ndarray) -> pd.DataFrame:
         """Model features of the pairs (m[i], c[i]) given as row positions."""
-        mf = self.M.drop(columns=list(_DROP)).to_numpy(float)[m]
-        cf = self.C.drop(columns=list(_DROP)).to_numpy(float)[c]
-        cols = [f"m_{x}" for x in self.M.columns if x not in _DROP] + [
-            f"c_{x}" for x in self.C.columns if x not in _DROP
-        ]
-        out = pd.DataFrame(np.hstack([mf, cf]), columns=cols)
-        pf = self.pair_featurizer.transform(self.M, self.C, m, c, self.creator_profiler)
-        src = self.retriever.source_scores(m, c)
-        for name in SOURCES:
-            out[f"src_{name}"] = src[name]
-        for name, values in self.retriever.collaborative_features(m, c).items():
-            out[name] = values
-        return pd.concat([out, pf], axis=1)
+        cols = self.pair_columns(m, c)
+        order = [f"m_{x}" for x in self.M.columns if x not in _DROP]
+        order += [f"c_{x}" for x in self.C.columns if x not in _DROP]
+        order += [f"src_{s}" for s in SOURCES] + list(_COLLABORATIVE)
+        order += list(PAIR_COLUMNS)
+        return pd.DataFrame({name: cols[name] for name in order if name in cols})
+
+    def partner_columns(
+        self, m: np.ndarray, c: np.ndarray, pair: dict | pd.DataFrame | None = None
+    ) -> dict[str, np.ndarray]:
+        """:meth:`partner_features` as float32 numpy columns by name (no frame); ``pair``: the
+        pairs' :meth:`pair_columns` when already computed."""
+        m, c = np.asarray(m, dtype=np.int64), np.asarray(c, dtype=np.int64)
+        f = self.activity.transform(m, c)
+        if pair is None:
+            pair = self.pair_columns(m, c, [*_COLLABORATIVE, *MATCH_FEATURES])
+        collab = {name: pair[name] for name in _COLLABORATIVE if name in pair}
+        if len(collab) < len(_COLLABORATIVE):
+            collab = self.retriever.collaborative_features(m, c)
+        for name, values in collab.items():
+            f[name] = np.asarray(values).astype(np.float32)
+        for name in MATCH_FEATURES:
+            if name in pair and name not in f:
+                f[name] = np.asarray(pair[name]).astype(np.float32)
+        return f
 
     def partner_features(
         self, m: np.ndarray, c: np.ndarray, pair: pd.DataFrame | None = None
@@ -107,16 +176,7 @@ class Snapshot:
         score, the similarity to the merchant's past partners), gathered from per-entity
         arrays, and the :data:`MATCH_FEATURES` of ``pair`` (:meth:`pair_features` of the same
         pairs, computed here when not given)."""
-        m, c = np.asarray(m, dtype=np.int64), np.asarray(c, dtype=np.int64)
-        f = self.activity.transform(m, c)
-        for name, values in self.retriever.collaborative_features(m, c).items():
-            f[name] = values.astype(np.float32)
-        if pair is None:
-            pair = self.pair_features(m, c)
-        for name in MATCH_FEATURES:
-            if name in pair and name not in f:
-                f[name] = pair[name].to_numpy(np.float32)
-        return pd.DataFrame(f)
+        return pd.DataFrame(self.partner_columns(m, c, pair))
 
 
 def build_snapshot(

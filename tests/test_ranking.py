@@ -121,3 +121,30 @@ def test_value_features_and_feature_importance(trained):
     imp = trained.feature_importance(m, c, n_repeats=2, random_state=0)
     assert list(imp.index) == trained.value_features_ and list(imp.columns) == ["mean", "std"]
     assert imp["mean"].abs().sum() > 0
+
+
+def test_recommend_scores_what_the_frames_score(trained):
+    """The hot path (numpy columns, fit only where it can change the top k) gives the rows
+    and values the feature frames give."""
+    snap = trained.snapshot_
+    m = np.repeat(np.arange(6), 40)
+    c = np.tile(np.arange(40) * 7 % len(snap.creators), 6)
+    frame = snap.pair_features(m, c)
+    cols = snap.pair_columns(m, c)
+    assert set(cols) == set(frame.columns)
+    for name in frame.columns:
+        np.testing.assert_array_equal(cols[name], frame[name].to_numpy())
+    value = trained.value_model_.predict(
+        frame.assign(content_type=0.0, log_videos=0.0)[trained.value_features_]
+    )
+    fit = trained.fit_model_.predict_proba(
+        snap.partner_features(m, c, frame)[trained.fit_features_]
+    )[:, 1]
+    score, p = trained.score_pairs(m, c)
+    np.testing.assert_array_equal(score, value)
+    np.testing.assert_array_equal(np.argsort(p, kind="stable"), np.argsort(fit, kind="stable"))
+    rec = trained.recommend(k=7, merchants=np.arange(6))
+    mi = pair_positions(trained, rec["merchant_id"], rec["creator_id"])
+    s2, f2 = trained.score_pairs(*mi)
+    np.testing.assert_array_equal(rec["score"].to_numpy(), s2)
+    np.testing.assert_array_equal(rec["fit"].to_numpy(), f2)

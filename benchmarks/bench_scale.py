@@ -1,0 +1,159 @@
+"""Wall time, peak RSS and pairs per second of each stage at catalogue scale.
+
+Every stage runs in a child process of its own (its peak RSS is the child's
+``ru_maxrss``, from ``os.wait4``): ``simulate``, ``train`` and ``match`` through the CLI,
+and ``rank``, which times ``MatchRanker.recommend`` on a sample of merchants in the
+library (pairs per second of retrieval plus ranking) against a naive reference on a slice
+of them in the same process: a pandas merge of the slice's merchants x their candidates
+with the entity features, then the model's ``score_pairs`` one merchant at a time. The
+ratio is what matters on a shared machine. Run by hand (never in tests):
+
+    nice -n 10 .venv/bin/python benchmarks/bench_scale.py --size 2000x20000 --work /tmp/bench
+    # match at a size without training there: reuse a model trained on a smaller market
+    nice -n 10 .venv/bin/python benchmarks/bench_scale.py --size 10000x100000 \\
+        --stages simulate,match,rank --model /tmp/bench/2000x20000/model
+
+``--profile`` writes a cProfile of the ``rank`` stage (``rank.prof`` in the work folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STAGES = ("simulate", "train", "match", "rank")
+
+
+def _child(cmd: list[str], log: Path) -> dict:
+    """Run ``cmd``; its wall time and peak RSS (GiB)."""
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed; see {log}")
+    return {"wall_s": round(wall, 1), "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2)}
+
+
+def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice: int, k: int):
+    """In a child: pairs per second of ``recommend`` on a sample, and of the naive reference."""
+    import numpy as np
+    import pandas as pd
+
+    from matching import data
+
+    saved = data.load_model(model_dir)
+    inputs = data.read_inputs(data_dir)
+    t0 = time.perf_counter()
+    ranker = saved.ranker.with_data(
+        inputs.merchants, inputs.creators, inputs.collaborations, pd.Timestamp(as_of)
+    )
+    snapshot_s = time.perf_counter() - t0
+    snap = ranker.snapshot_
+    n_m = len(snap.merchants)
+    sample = np.linspace(0, n_m - 1, min(n_merchants, n_m)).astype(np.int64)
+    t0 = time.perf_counter()
+    cand, _ = snap.retriever.retrieve(sample)
+    retrieve_s = time.perf_counter() - t0
+    pairs = int((cand >= 0).sum())
+    t0 = time.perf_counter()
+    ranker.recommend(k=k, merchants=sample)
+    recommend_s = time.perf_counter() - t0
+    rank_s = max(recommend_s - retrieve_s, 1e-9)
+
+    # the naive reference: per merchant, a pandas merge of its candidates with the entity
+    # features, then the model on that frame's pairs
+    part = sample[:n_slice]
+    c_slice = cand[:n_slice]
+    M = snap.M.add_prefix("m_").reset_index(names="m")
+    C = snap.C.add_prefix("c_").reset_index(names="c")
+    t0 = time.perf_counter()
+    naive_pairs = 0
+    for m, row in zip(part, c_slice, strict=True):
+        pairs_df = pd.DataFrame({"m": m, "c": row[row >= 0]})
+        frame = pairs_df.merge(M, on="m").merge(C, on="c")
+        ranker.score_pairs(frame["m"].to_numpy(), frame["c"].to_numpy())
+        naive_pairs += len(frame)
+    naive_s = time.perf_counter() - t0
+    lib_rate = pairs / rank_s
+    naive_rate = naive_pairs / naive_s
+    return {
+        "snapshot_s": round(snapshot_s, 1),
+        "rank_merchants": len(sample),
+        "rank_pairs": pairs,
+        "retrieve_s": round(retrieve_s, 2),
+        "recommend_s": round(recommend_s, 2),
+        "retrieve_merchants_per_s": round(len(sample) / retrieve_s, 1),
+        "ranking_pairs_per_s": round(lib_rate),
+        "naive_slice_merchants": len(part),
+        "naive_pairs_per_s": round(naive_rate),
+        "speedup_over_naive": round(lib_rate / naive_rate, 1),
+    }
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="2000x20000", help="merchants x creators")
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
+    p.add_argument("--stages", default=",".join(STAGES))
+    p.add_argument("--model", type=Path, help="model for match/rank (default: the one trained)")
+    p.add_argument("--as-of", default="2026-03-01")
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--rank-merchants", type=int, default=1000)
+    p.add_argument("--naive-slice", type=int, default=20)
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--_rank", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    n_m, n_c = (int(x) for x in a.size.lower().split("x"))
+    root = a.work / f"{n_m}x{n_c}"
+    data_dir, model_dir = root / "data", a.model or root / "model"
+    if a._rank:
+        print(
+            json.dumps(
+                _rank(data_dir, model_dir, a.as_of, a.rank_merchants, a.naive_slice, a.top_k)
+            )
+        )
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    cli = [sys.executable, "-m", "matching"]
+    stages = [s for s in a.stages.split(",") if s]
+    results: dict[str, dict] = {}
+    for stage in stages:
+        log = root / f"{stage}.log"
+        if stage == "simulate":
+            cmd = cli + ["simulate", "--out", str(data_dir), "--merchants", str(n_m)]
+            cmd += ["--creators", str(n_c), "--seed", str(a.seed)]
+        elif stage == "train":
+            cmd = cli + ["train", "--data", str(data_dir), "--model-dir", str(model_dir)]
+            cmd += ["--no-tracking"]
+        elif stage == "match":
+            cmd = cli + ["match", "--data", str(data_dir), "--model", str(model_dir)]
+            cmd += ["--out", str(root / "out"), "--as-of", a.as_of, "--top-k", str(a.top_k)]
+            cmd += ["--no-tracking"]
+        elif stage == "rank":
+            prof = ["-m", "cProfile", "-o", str(root / "rank.prof")] if a.profile else []
+            cmd = [sys.executable, *prof, __file__, "--_rank", "--size", a.size]
+            cmd += ["--work", str(a.work), "--as-of", a.as_of, "--top-k", str(a.top_k)]
+            cmd += ["--rank-merchants", str(a.rank_merchants)]
+            cmd += ["--naive-slice", str(a.naive_slice)]
+            if a.model:
+                cmd += ["--model", str(a.model)]
+        else:
+            raise SystemExit(f"unknown stage {stage!r}; one of {STAGES}")
+        results[stage] = _child(cmd, log)
+        if stage == "rank":
+            lines = [x for x in log.read_text().splitlines() if x.startswith("{")]
+            results[stage].update(json.loads(lines[-1]))
+        print(f"{a.size} {stage}: {json.dumps(results[stage])}", flush=True)
+    (root / "bench.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
