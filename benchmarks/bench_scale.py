@@ -13,7 +13,9 @@ ratio is what matters on a shared machine. Run by hand (never in tests):
     nice -n 10 .venv/bin/python benchmarks/bench_scale.py --size 10000x100000 \\
         --stages simulate,match,rank --model /tmp/bench/2000x20000/model
 
-``--profile`` writes a cProfile of the ``rank`` stage (``rank.prof`` in the work folder).
+``recall`` measures the approximate retrieval (``candidates.search: ann``) against the exact
+one on the same merchants: recall of the value pool's top 200 and of the whole list.
+``--profile`` writes a cProfile of the ``rank`` and ``recall`` stages (``*.prof``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("simulate", "train", "match", "rank")
+STAGES = ("simulate", "train", "match", "rank", "recall")
 
 
 def _child(cmd: list[str], log: Path) -> dict:
@@ -97,6 +99,50 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     }
 
 
+def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int) -> dict:
+    """In a child: the approximate retrieval's recall of the exact one, and both timings."""
+    import copy
+
+    import numpy as np
+    import pandas as pd
+
+    from matching import data
+
+    saved = data.load_model(model_dir)
+    inputs = data.read_inputs(data_dir)
+    ranker = saved.ranker.with_data(
+        inputs.merchants, inputs.creators, inputs.collaborations, pd.Timestamp(as_of)
+    )
+    ret = ranker.snapshot_.retriever
+    n_m = len(ranker.snapshot_.merchants)
+    sample = np.linspace(0, n_m - 1, min(n_merchants, n_m)).astype(np.int64)
+    out, lists = {}, {}
+    for search in ("exact", "ann"):
+        r = copy.copy(ret)
+        r.search = search
+        r.__dict__.pop("_ann_cache", None)
+        t0 = time.perf_counter()
+        r.retrieve(sample[:1])  # builds the indexes
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lists[search] = r.retrieve(sample)[0]
+        out[f"{search}_index_s"] = round(build, 2)
+        out[f"{search}_merchants_per_s"] = round(len(sample) / (time.perf_counter() - t0), 1)
+
+    def recall(n: int) -> float:
+        a, b = lists["ann"][:, :n], lists["exact"][:, :n]
+        hits = [
+            len(set(x[x >= 0]) & set(y[y >= 0])) / max((y >= 0).sum(), 1)
+            for x, y in zip(a, b, strict=True)
+        ]
+        return round(float(np.mean(hits)), 4)
+
+    out["recall@200_value_pool"] = recall(ret.top_n)
+    out["recall_all_candidates"] = recall(lists["exact"].shape[1])
+    out["recall_merchants"] = len(sample)
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="2000x20000", help="merchants x creators")
@@ -109,17 +155,17 @@ def main(argv=None) -> None:
     p.add_argument("--rank-merchants", type=int, default=1000)
     p.add_argument("--naive-slice", type=int, default=20)
     p.add_argument("--profile", action="store_true")
-    p.add_argument("--_rank", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--_rank", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     n_m, n_c = (int(x) for x in a.size.lower().split("x"))
     root = a.work / f"{n_m}x{n_c}"
     data_dir, model_dir = root / "data", a.model or root / "model"
-    if a._rank:
-        print(
-            json.dumps(
-                _rank(data_dir, model_dir, a.as_of, a.rank_merchants, a.naive_slice, a.top_k)
-            )
-        )
+    if a._rank == "rank":
+        res = _rank(data_dir, model_dir, a.as_of, a.rank_merchants, a.naive_slice, a.top_k)
+        print(json.dumps(res))
+        return
+    if a._rank == "recall":
+        print(json.dumps(_recall(data_dir, model_dir, a.as_of, a.rank_merchants)))
         return
     root.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "matching"]
@@ -137,9 +183,9 @@ def main(argv=None) -> None:
             cmd = cli + ["match", "--data", str(data_dir), "--model", str(model_dir)]
             cmd += ["--out", str(root / "out"), "--as-of", a.as_of, "--top-k", str(a.top_k)]
             cmd += ["--no-tracking"]
-        elif stage == "rank":
-            prof = ["-m", "cProfile", "-o", str(root / "rank.prof")] if a.profile else []
-            cmd = [sys.executable, *prof, __file__, "--_rank", "--size", a.size]
+        elif stage in ("rank", "recall"):
+            prof = ["-m", "cProfile", "-o", str(root / f"{stage}.prof")] if a.profile else []
+            cmd = [sys.executable, *prof, __file__, "--_rank", stage, "--size", a.size]
             cmd += ["--work", str(a.work), "--as-of", a.as_of, "--top-k", str(a.top_k)]
             cmd += ["--rank-merchants", str(a.rank_merchants)]
             cmd += ["--naive-slice", str(a.naive_slice)]
@@ -148,7 +194,7 @@ def main(argv=None) -> None:
         else:
             raise SystemExit(f"unknown stage {stage!r}; one of {STAGES}")
         results[stage] = _child(cmd, log)
-        if stage == "rank":
+        if stage in ("rank", "recall"):
             lines = [x for x in log.read_text().splitlines() if x.startswith("{")]
             results[stage].update(json.loads(lines[-1]))
         print(f"{a.size} {stage}: {json.dumps(results[stage])}", flush=True)

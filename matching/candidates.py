@@ -25,6 +25,9 @@ merchant's past partners.
 
 from __future__ import annotations
 
+import inspect
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -33,7 +36,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import check_is_fitted
 
-from matching import memory
+from matching import ann, memory
 from matching.contract import row_positions
 from matching.features import CreatorProfiler, history_before, shrunk_log_rate
 
@@ -83,8 +86,17 @@ class CandidateRetriever(BaseEstimator):
         Merchants scored at once, unless :meth:`retrieve` is given another.
     block_memory_mb : float, default 1024.0
         And fewer, so a block's dense scores stay under this much memory.
+    search : {"auto", "exact", "ann"}, default "auto"
+        ``exact``: every block scored densely against every creator (the reference);
+        ``ann``: each source's top list from vectors (:mod:`matching.ann`: faiss IVF for
+        the inner-product sources, exact per-category lists for the others); ``auto``: ann
+        from ``ann_min_creators`` creators on.
+    ann_min_creators : int, default 50000
+        Where ``auto`` switches to the approximate search.
+    ann_nlist, ann_nprobe : int, default 1024 and 32
+        Inverted lists of the faiss index (at most one per 39 creators) and lists searched.
     random_state : int, default 0
-        Seed of the randomised SVD and of ALS.
+        Seed of the randomised SVD, of ALS and of the index's k-means.
 
     Attributes
     ----------
@@ -135,6 +147,10 @@ class CandidateRetriever(BaseEstimator):
         partner_weight_trending: float = 1.0,
         block_size: int = 2048,
         block_memory_mb: float = 1024.0,
+        search: str = "auto",
+        ann_min_creators: int = 50_000,
+        ann_nlist: int = 1024,
+        ann_nprobe: int = 32,
         random_state: int = 0,
     ):
         self.top_n = top_n
@@ -152,6 +168,10 @@ class CandidateRetriever(BaseEstimator):
         self.partner_weight_trending = partner_weight_trending
         self.block_size = block_size
         self.block_memory_mb = block_memory_mb
+        self.search = search
+        self.ann_min_creators = ann_min_creators
+        self.ann_nlist = ann_nlist
+        self.ann_nprobe = ann_nprobe
         self.random_state = random_state
 
     def fit(
@@ -352,14 +372,24 @@ class CandidateRetriever(BaseEstimator):
             n_c, self.block_size if block_size is None else block_size, self.block_memory_mb
         )
         c_all = np.arange(n_c)
+        approximate = self.search == "ann" or (
+            self.search == "auto" and n_c >= self.ann_min_creators
+        )
+        if approximate:
+            block = self.block_size if block_size is None else block_size
         for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
-            raw = self.source_scores(mb[:, None], c_all[None, :])
-            seen = self.seen_[mb].toarray() if exclude_seen else None
-            rows = _blend(raw, weights, n, seen)
+            if approximate:
+                raw = None
+                pool = partial(self._blend_ann, mb, exclude_seen=exclude_seen)
+            else:
+                raw = self.source_scores(mb[:, None], c_all[None, :])
+                seen = self.seen_[mb].toarray() if exclude_seen else None
+                pool = partial(_blend, raw, seen=seen)
+            rows = pool(weights, n)
             if width > n and sum(w for w in partner.values() if w > 0) > 0:
                 # the likely partners not already in: a pool of their own, after the blend
-                extra = _blend(raw, partner, width, seen)
+                extra = pool(partner, width)
                 both = np.hstack([rows, extra])
                 pos = np.where(both >= 0, np.arange(both.shape[1], dtype=float), np.nan)
                 rows = _interleave(np.clip(both, 0, None), pos, width)
@@ -367,9 +397,76 @@ class CandidateRetriever(BaseEstimator):
                 rows = np.hstack([rows, np.full((len(mb), width - n), -1, np.int64)])
             out[s : s + len(mb)] = rows
             got = np.clip(rows, 0, None)
-            for name in SOURCES:
-                scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], got, 1)
+            if raw is None:
+                raw_got = self.source_scores(mb[:, None], got)
+                for name in SOURCES:
+                    scores[name][s : s + len(mb)] = raw_got[name]
+            else:
+                for name in SOURCES:
+                    scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], got, 1)
         return out, scores
+
+    def __getstate__(self):
+        # the faiss indexes are rebuilt on first use, never pickled
+        return {k: v for k, v in super().__getstate__().items() if k != "_ann_cache"}
+
+    def __setstate__(self, state):
+        # a parameter added since the retriever was saved takes its default
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+        super().__setstate__({**defaults, **state})
+
+    def _blend_ann(self, mb: np.ndarray, weights: dict, n: int, *, exclude_seen: bool):
+        """:func:`_blend` of a block from each source's approximate top list."""
+        cache = self.__dict__.setdefault("_ann_cache", {})
+        extra = int(self.seen_[mb].getnnz(axis=1).max()) if exclude_seen and len(mb) else 0
+        size = n + extra
+        n_k = self.category_lift_.shape[0]
+        tops = {}
+        for name, w in weights.items():
+            if w <= 0:
+                continue
+            if name in ann.INNER_PRODUCT_SOURCES:
+                if name not in cache:
+                    Q, P = ann.source_vectors(self, name)
+                    cache[name] = (
+                        Q,
+                        ann.InnerProductIndex(
+                            P,
+                            nlist=self.ann_nlist,
+                            nprobe=self.ann_nprobe,
+                            seed=self.random_state,
+                            threads=_threads(),
+                        ),
+                    )
+                Q, index = cache[name]
+                top = index.search(Q[mb], size)
+                flat = ~(np.abs(Q[mb]).max(1) > 0)
+            else:
+                y = self.category_gmv_ if name == "popularity" else self.trend_[:, None]
+                key = (name, size)
+                if key not in cache:
+                    spread = y.max(0) - y.min(0)
+                    flat_col = spread <= 1e-12 * np.maximum(np.abs(y).max(0), 1.0)
+                    cache[key] = (ann.column_tops(y, size), flat_col)
+                tops_col, flat_col = cache[key]
+                col = np.where(self.m_cat_[mb] >= 0, self.m_cat_[mb], n_k)
+                col = col if name == "popularity" else np.zeros(len(mb), np.int64)
+                top, flat = tops_col[col], flat_col[col]
+            is_seen = None
+            if exclude_seen:
+                r = np.repeat(mb, top.shape[1])
+                is_seen = np.asarray(self.seen_[r, np.clip(top, 0, None).ravel()]).reshape(
+                    top.shape
+                )
+                # past partners to the back, as the dense search does, then cut to n
+                o = np.argsort(is_seen | (top < 0), axis=1, kind="stable")[:, :n]
+                top, is_seen = np.take_along_axis(top, o, 1), np.take_along_axis(is_seen, o, 1)
+            tops[name] = (top[:, :n], flat, None if is_seen is None else is_seen[:, :n])
+        return _interleave_tops(tops, weights, n)
 
 
 def _blend(
@@ -377,23 +474,41 @@ def _blend(
 ) -> np.ndarray:
     """The sources' top lists interleaved in proportion to their weights: ``n`` distinct
     creator columns per row, best first, padded with -1; ``seen`` cells are left out."""
-    total = sum(w for w in weights.values() if w > 0)
-    idx, pos = [], []
+    tops = {}
     for name, w in weights.items():
         if w <= 0:
             continue
         x = raw[name] if seen is None else np.where(seen, -np.inf, raw[name])
         top = _top(x, n)
-        idx.append(top)
-        # a source's r-th best sits at r / share in the interleaved list; a source that
-        # can't tell this merchant's creators apart (e.g. no history) gives way to the others
         y = raw[name]
         flat = (y.max(1) - y.min(1)) <= 1e-12 * np.maximum(np.abs(y).max(1), 1.0)
-        p = np.where(flat[:, None], np.inf, np.arange(n) / (w / total))
-        if seen is not None:
-            p = np.where(np.take_along_axis(seen, top, 1), np.nan, p)
+        tops[name] = (top, flat, None if seen is None else np.take_along_axis(seen, top, 1))
+    return _interleave_tops(tops, weights, n)
+
+
+def _interleave_tops(tops: dict, weights: dict[str, float], n: int) -> np.ndarray:
+    """Each source's top list (creator columns, -1 for none), whether the source is flat for
+    the row, and which of the list are left out, interleaved into ``n`` per row."""
+    total = sum(w for w in weights.values() if w > 0)
+    idx, pos = [], []
+    for name, (top, flat, left_out) in tops.items():
+        # a source's r-th best sits at r / share in the interleaved list; a source that
+        # can't tell this merchant's creators apart (e.g. no history) gives way to the others
+        p = np.where(flat[:, None], np.inf, np.arange(top.shape[1]) / (weights[name] / total))
+        if left_out is not None:
+            p = np.where(left_out, np.nan, p)
+        p = np.where(top < 0, np.nan, p)
+        idx.append(np.clip(top, 0, None))
         pos.append(p)
     return _interleave(np.hstack(idx), np.hstack(pos), n)
+
+
+def _threads() -> int:
+    """The OpenMP threads a caller allowed (threadpoolctl), for faiss."""
+    from threadpoolctl import threadpool_info
+
+    info = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+    return int(min(info)) if info else 1
 
 
 def als_factors(

@@ -32,7 +32,14 @@ class _Section(BaseModel):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         fields_set = set(state.get("__pydantic_fields_set__", ()))
-        super().__setstate__({**state, "__pydantic_fields_set__": fields_set})
+        # a field added since the model was saved takes its default
+        values = {
+            name: field.default
+            for name, field in type(self).model_fields.items()
+            if not field.is_required()
+        }
+        values.update(state.get("__dict__", {}))
+        super().__setstate__({**state, "__dict__": values, "__pydantic_fields_set__": fields_set})
 
 
 class ProgramConfig(_Section):
@@ -102,6 +109,10 @@ class CandidatesConfig(_Section):
     partner_weight_trending: float = Field(ge=0)
     block_size: int = Field(ge=1)
     block_memory_mb: float = Field(gt=0)
+    search: Literal["auto", "exact", "ann"] = "auto"
+    ann_min_creators: int = Field(default=50_000, ge=1)
+    ann_nlist: int = Field(default=1024, ge=1)
+    ann_nprobe: int = Field(default=32, ge=1)
 
 
 class RankingConfig(_Section):

@@ -216,6 +216,10 @@ def build_snapshot(
         partner_weight_trending=candidates.partner_weight_trending,
         block_size=candidates.block_size,
         block_memory_mb=candidates.block_memory_mb,
+        search=candidates.search,
+        ann_min_creators=candidates.ann_min_creators,
+        ann_nlist=candidates.ann_nlist,
+        ann_nprobe=candidates.ann_nprobe,
         random_state=random_state,
     ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)
     act = PartnerActivity(as_of=as_of, horizons_days=features.activity_horizons_days).fit(
