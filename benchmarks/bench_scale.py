@@ -5,7 +5,8 @@ Every stage runs in a child process of its own (its peak RSS is the child's
 and ``rank``, which times ``MatchRanker.recommend`` on a sample of merchants in the
 library (pairs per second of retrieval plus ranking) against a naive reference on a slice
 of them in the same process: a pandas merge of the slice's merchants x their candidates
-with the entity features, then the model's ``score_pairs`` one merchant at a time. The
+with the entity features, the model's feature frames and both models on every pair, one
+merchant at a time. The
 ratio is what matters on a shared machine. Run by hand (never in tests):
 
     nice -n 10 .venv/bin/python benchmarks/bench_scale.py --size 2000x20000 --work /tmp/bench
@@ -70,7 +71,7 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     rank_s = max(recommend_s - retrieve_s, 1e-9)
 
     # the naive reference: per merchant, a pandas merge of its candidates with the entity
-    # features, then the model on that frame's pairs
+    # features, then the feature frames and both models on every pair
     part = sample[:n_slice]
     c_slice = cand[:n_slice]
     M = snap.M.add_prefix("m_").reset_index(names="m")
@@ -80,7 +81,11 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     for m, row in zip(part, c_slice, strict=True):
         pairs_df = pd.DataFrame({"m": m, "c": row[row >= 0]})
         frame = pairs_df.merge(M, on="m").merge(C, on="c")
-        ranker.score_pairs(frame["m"].to_numpy(), frame["c"].to_numpy())
+        mi, ci = frame["m"].to_numpy(), frame["c"].to_numpy()
+        X = snap.pair_features(mi, ci).assign(content_type=0.0, log_videos=0.0)
+        ranker.value_model_.predict(X[ranker.value_features_])
+        F = snap.partner_features(mi, ci, X)
+        ranker.fit_model_.predict_proba(F[ranker.fit_features_])
         naive_pairs += len(frame)
     naive_s = time.perf_counter() - t0
     lib_rate = pairs / rank_s
