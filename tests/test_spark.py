@@ -150,3 +150,36 @@ def test_spark_options_are_checked_in_one_line(folders, tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ("Java" in err[0] or "pyspark" in err[0])
     assert not (tmp_path / "o").exists()
+
+
+@needs_spark
+def test_the_registered_model_scores_pairs_in_spark_udf(
+    spark, trained, folders, tracking_uri, tmp_path
+):
+    """The README's `mlflow.pyfunc.spark_udf` example: the registered model, applied to a
+    Spark DataFrame of pairs, gives the ranker's own scores (on its training as-of)."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from matching import tracking
+
+    with tracking.run("spark-udf", "train"):
+        tracking.log_model(folders / "model", "matching-ranker", "champion")
+    want = trained.recommend(k=5)
+    want.to_parquet(tmp_path / "pairs.parquet")
+
+    # the README's example, on these pairs
+    predict = mlflow.pyfunc.spark_udf(
+        spark,
+        "models:/matching-ranker@champion",
+        result_type="score double, fit double",
+        env_manager="local",
+    )
+    pairs = spark.read.parquet(str(tmp_path / "pairs.parquet")).select("merchant_id", "creator_id")
+    scored = pairs.withColumn("pred", predict(F.struct("merchant_id", "creator_id")))
+    got = scored.select("merchant_id", "creator_id", "pred.*").toPandas()
+
+    got = got.merge(want, on=["merchant_id", "creator_id"], suffixes=("", "_ranker"))
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got["score"], got["score_ranker"], rtol=1e-12)
+    np.testing.assert_allclose(got["fit"], got["fit_ranker"], rtol=1e-12)
