@@ -20,7 +20,9 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,9 @@ DEFAULT_MASTER = "local[*]"
 """Spark's master when neither ``--spark-master`` nor spark-submit names one."""
 _POSITION = "merchant_row"
 """The merchants' row positions, the column partitioned across the cluster."""
+_PANDAS3_NOTICE = "PySpark does not yet fully support pandas"
+"""pyspark 4.x's warning on every pandas conversion under pandas 3: nothing a user can act
+on, so silenced in the engine (driver and workers) and nowhere else."""
 _MATCHES_SCHEMA = (
     f"{_POSITION} long, merchant_id string, creator_id string, rank long, score double, "
     "priority_score double, certified_super_top boolean, fit double"
@@ -69,6 +74,15 @@ def _check_java() -> None:
             "--engine spark needs Java 17 or later: none on PATH and JAVA_HOME is not set "
             "(e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME)"
         )
+
+
+@contextmanager
+def quiet_pandas3() -> Iterator[None]:
+    """Silence, inside the block only, pyspark's notice that it does not yet fully support
+    pandas 3 (:data:`_PANDAS3_NOTICE`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_PANDAS3_NOTICE, category=FutureWarning)
+        yield
 
 
 def active_session() -> SparkSession | None:
@@ -104,6 +118,16 @@ def session(
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
 
+    if (
+        master
+        and not master.startswith("local")
+        and os.environ.get("SPARK_LOCAL_IP") == "127.0.0.1"
+    ):
+        log.warning(
+            "SPARK_LOCAL_IP is 127.0.0.1 (pandera sets it when unset): executors on other "
+            "machines cannot reach this driver; set SPARK_LOCAL_IP to this machine's address "
+            "or use spark-submit"
+        )
     chosen = master
     try:
         settings = SparkConf()
@@ -112,6 +136,10 @@ def session(
         if chosen.startswith("local"):  # pyspark reads the workers' Python from here only
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        if "PYTHONWARNINGS" not in os.environ:
+            builder = builder.config(
+                "spark.executorEnv.PYTHONWARNINGS", f"ignore:{_PANDAS3_NOTICE}:FutureWarning"
+            )
         for key, value in (conf or {}).items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
@@ -164,7 +192,9 @@ def read_inputs(spark: SparkSession, uri: str) -> data.Inputs:
     folder). The driver needs them whole: the snapshot profiles every merchant and creator."""
     frames = read_tables(spark, uri)
     sources = {name: f"{uri.rstrip('/')}/{name}" for name in TABLES}
-    return data.validate_inputs(*(frames[name].toPandas() for name in TABLES), sources=sources)
+    with quiet_pandas3():
+        tables = [frames[name].toPandas() for name in TABLES]
+    return data.validate_inputs(*tables, sources=sources)
 
 
 class SparkEngine:
@@ -227,10 +257,11 @@ def recommend(
     start = time.perf_counter()
     log.info("spark: ranking %d merchants in %d partitions (top %d)", len(rows), parts, k)
     try:
-        positions = spark.createDataFrame(pd.DataFrame({_POSITION: rows})).repartition(parts)
-        ranked = positions.mapInPandas(
-            _ranking(shipped, k, block), schema=_MATCHES_SCHEMA
-        ).toPandas()
+        with quiet_pandas3():
+            positions = spark.createDataFrame(pd.DataFrame({_POSITION: rows})).repartition(parts)
+            ranked = positions.mapInPandas(
+                _ranking(shipped, k, block), schema=_MATCHES_SCHEMA
+            ).toPandas()
     finally:
         shipped.unpersist()
     log.info("spark: %d matches in %.1f s", len(ranked), time.perf_counter() - start)
