@@ -144,8 +144,9 @@ def session(
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
     except (PySparkException, Py4JError, OSError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"Spark could not start on master {chosen!r}: {first}") from None
+        raise ConfigError(
+            f"Spark could not start on master {chosen!r}: {_first_line(exc)}"
+        ) from None
     spark.sparkContext.setLogLevel("WARN")
     log.info("spark: master %s, %d cores", chosen, spark.sparkContext.defaultParallelism)
     return spark
@@ -166,35 +167,64 @@ def _local_path(path: str | os.PathLike) -> Path:
     )
 
 
-def read_tables(spark: SparkSession, uri: str) -> dict[str, DataFrame]:
-    """The three input tables under ``uri`` as Spark DataFrames: ``<name>.parquet``,
-    else ``<name>.csv`` (with a header row), as :func:`matching.data.read_inputs` finds them."""
-    from pyspark.errors import AnalysisException
+def read_tables(spark: SparkSession, uri: str) -> dict[str, tuple[DataFrame, str]]:
+    """The three input tables under ``uri``, each as a Spark DataFrame and its path:
+    ``<name>.parquet``, else ``<name>.csv`` (with a header row), as
+    :func:`matching.data.read_inputs` finds them.
+
+    Raises
+    ------
+    DataError
+        A table that is missing or that Spark cannot read; one line.
+    """
+    from py4j.protocol import Py4JError
+    from pyspark.errors import AnalysisException, PySparkException
 
     base = uri.rstrip("/")
-    frames = {}
+    tables = {}
     for name in TABLES:
+        path = f"{base}/{name}.parquet"
         try:
-            frames[name] = spark.read.parquet(f"{base}/{name}.parquet")
-            continue
-        except AnalysisException:
-            pass
-        try:
-            frames[name] = spark.read.csv(f"{base}/{name}.csv", header=True, inferSchema=True)
-        except AnalysisException:
-            raise DataError(f"{base}: no {name}.parquet or {name}.csv") from None
-    return frames
+            try:
+                tables[name] = spark.read.parquet(path), path
+                continue
+            except AnalysisException as exc:
+                if "PATH_NOT_FOUND" not in str(exc):
+                    raise
+            path = f"{base}/{name}.csv"
+            try:
+                tables[name] = spark.read.csv(path, header=True, inferSchema=True), path
+            except AnalysisException as exc:
+                if "PATH_NOT_FOUND" not in str(exc):
+                    raise
+                raise DataError(f"{base}: no {name}.parquet or {name}.csv") from None
+        except (PySparkException, Py4JError) as exc:
+            raise DataError(f"{path}: Spark cannot read it: {_first_line(exc)}") from None
+    return tables
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_inputs(spark: SparkSession, uri: str) -> data.Inputs:
     """The input tables under ``uri`` read by Spark, collected and validated by
     :func:`matching.data.validate_inputs` (the same checks and one-line errors as a local
     folder). The driver needs them whole: the snapshot profiles every merchant and creator."""
-    frames = read_tables(spark, uri)
-    sources = {name: f"{uri.rstrip('/')}/{name}" for name in TABLES}
-    with quiet_pandas3():
-        tables = [frames[name].toPandas() for name in TABLES]
-    return data.validate_inputs(*tables, sources=sources)
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    tables = read_tables(spark, uri)
+    frames = []
+    for name in TABLES:
+        frame, path = tables[name]
+        try:
+            with quiet_pandas3():
+                frames.append(frame.toPandas())
+        except (PySparkException, Py4JError) as exc:
+            raise DataError(f"{path}: Spark cannot read it: {_first_line(exc)}") from None
+    return data.validate_inputs(*frames, sources={n: tables[n][1] for n in TABLES})
 
 
 class SparkEngine:
@@ -209,13 +239,14 @@ class SparkEngine:
     def __init__(self, spark: SparkSession, partitions: int | None = None):
         self.spark = spark
         self.partitions = partitions
-        self._frames: dict[str, dict[str, DataFrame]] = {}
 
     def input_sizes(self, data_dir) -> dict[str, data.TableSize]:
         if is_local(data_dir):
             return data.input_sizes(_local_path(data_dir))
-        frames = self._frames.setdefault(str(data_dir), read_tables(self.spark, str(data_dir)))
-        return {name: data.TableSize(df.count(), len(df.columns)) for name, df in frames.items()}
+        tables = read_tables(self.spark, str(data_dir))
+        return {
+            name: data.TableSize(df.count(), len(df.columns)) for name, (df, _) in tables.items()
+        }
 
     def read_inputs(self, data_dir) -> data.Inputs:
         if is_local(data_dir):

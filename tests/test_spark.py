@@ -131,7 +131,11 @@ def test_spark_reads_the_tables_with_the_same_validation(spark, folders, tmp_pat
     m = pd.read_parquet(bad / "merchants.parquet")
     m.loc[3, "avg_price_usd"] = -1.0
     m.to_parquet(bad / "merchants.parquet")
-    with pytest.raises(data.DataError, match="avg_price_usd"):
+    with pytest.raises(data.DataError, match="avg_price_usd") as err:
+        engine.read_inputs(spark, str(bad))
+    assert "merchants.parquet" in str(err.value) and "\n" not in str(err.value)
+    (bad / "creators.parquet").unlink()
+    with pytest.raises(data.DataError, match="no creators.parquet or creators.csv"):
         engine.read_inputs(spark, str(bad))
 
 
