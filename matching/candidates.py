@@ -93,7 +93,7 @@ class CandidateRetriever(BaseEstimator):
         from ``ann_min_creators`` creators on.
     ann_min_creators : int, default 50000
         Where ``auto`` switches to the approximate search.
-    ann_nlist, ann_nprobe : int, default 1024 and 32
+    ann_nlist, ann_nprobe : int, default 1024 and 384
         Inverted lists of the faiss index (at most one per 39 creators) and lists searched.
     random_state : int, default 0
         Seed of the randomised SVD, of ALS and of the index's k-means.
@@ -150,7 +150,7 @@ class CandidateRetriever(BaseEstimator):
         search: str = "auto",
         ann_min_creators: int = 50_000,
         ann_nlist: int = 1024,
-        ann_nprobe: int = 32,
+        ann_nprobe: int = 384,
         random_state: int = 0,
     ):
         self.top_n = top_n

@@ -112,7 +112,7 @@ class CandidatesConfig(_Section):
     search: Literal["auto", "exact", "ann"] = "auto"
     ann_min_creators: int = Field(default=50_000, ge=1)
     ann_nlist: int = Field(default=1024, ge=1)
-    ann_nprobe: int = Field(default=32, ge=1)
+    ann_nprobe: int = Field(default=384, ge=1)
 
 
 class RankingConfig(_Section):
