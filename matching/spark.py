@@ -322,7 +322,12 @@ def _ranking(shipped, k: int, block: int | None):
                 continue
             got = ranker.recommend(k=k, merchants=rows, certified=certified, block=block)
             ids = ranker.snapshot_.merchants["merchant_id"]
-            got.insert(0, _POSITION, row_positions(got["merchant_id"], ids).astype(np.int64))
-            yield got
+            # plain numpy columns: Arrow-backed strings arrive chunked past a size, which
+            # Spark's Arrow writer refuses ("Cannot convert ChunkedArray to Array")
+            out = {_POSITION: row_positions(got["merchant_id"], ids).astype(np.int64)}
+            for col in MATCHES_COLUMNS:
+                text = col in ("merchant_id", "creator_id")
+                out[col] = got[col].to_numpy(dtype=object if text else None)
+            yield pd.DataFrame(out)
 
     return rank
