@@ -5,10 +5,18 @@
 >>> market = matching.simulate(cfg, merchants=50, creators=500, seed=1)
 """
 
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 
-from matching.config import Config, ConfigError, load_config
-from matching.simulate import GroundTruth, Marketplace, simulate
+# pandera imports pyspark.pandas whenever pyspark is installed (the [spark] extra), and
+# pyspark 4 then warns about pandas 3 on every import, though matching never uses
+# pyspark.pandas: without this every command of a [spark] install starts with two warnings.
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)
+
+from matching.config import Config, ConfigError, load_config  # noqa: E402 (after the filter)
+from matching.simulate import GroundTruth, Marketplace, simulate  # noqa: E402
 
 try:
     __version__ = version("matching")
