@@ -1,0 +1,197 @@
+"""Tests of the dual decomposition: always feasible, primal <= optimum <= bound, small gap."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import matching.decomposition
+from matching.allocation import AllocationProblem, allocate, build_problem, greedy_allocate
+from matching.config import AllocationConfig
+from matching.decomposition import DualResult, dual_allocate
+
+SEGMENTS = (1, 2, 4, 8, 16)
+
+
+def assert_feasible(p: AllocationProblem, videos: np.ndarray) -> None:
+    assert videos.dtype == np.int64 and videos.shape == (p.n_pairs,)
+    assert np.all(videos >= 0) and np.all(videos <= p.pair_cap)
+    assert np.all(np.bincount(p.seller, weights=videos, minlength=p.n_sellers) <= p.quota)
+    level = p.seller_level[p.seller]
+    for lv in range(p.n_levels):
+        upto = np.bincount(p.creator, weights=videos * (level <= lv), minlength=p.n_creators)
+        assert np.all(upto <= p.level_capacity[:, lv])
+
+
+def assert_bounds(p: AllocationProblem, res: DualResult) -> None:
+    """Feasible, valued with the true gains, and primal <= exact optimum <= dual bound."""
+    assert_feasible(p, res.videos)
+    assert res.solver == "dual"
+    np.testing.assert_allclose(res.expected_value, p.pair_value(res.videos), rtol=1e-12)
+    assert res.objective == pytest.approx(res.expected_value.sum(), rel=1e-12, abs=1e-12)
+    assert res.placed == int(res.videos.sum()) <= res.max_flow
+    assert np.all(res.videos[p.value == 0] == 0)
+    exact = allocate(p).objective
+    slack = 1e-9 * max(1.0, exact)
+    assert res.objective <= exact + slack
+    assert exact <= res.dual_bound + slack
+    assert res.gap >= -1e-9
+    if res.dual_bound > 0:
+        assert res.gap == pytest.approx((res.dual_bound - res.objective) / res.dual_bound)
+    assert np.all(res.prices >= 0) and res.prices.shape == p.level_capacity.shape
+
+
+@st.composite
+def problems(draw):
+    """Small problems with ties, zero values and caps, quotas and capacities of 0, and
+    sellers with windows of different lengths sharing creators."""
+    n_sellers = draw(st.integers(1, 5))
+    n_creators = draw(st.integers(1, 5))
+    cells = [(s, c) for s in range(n_sellers) for c in range(n_creators)]
+    chosen = sorted(draw(st.lists(st.sampled_from(cells), unique=True, max_size=len(cells))))
+    n = len(chosen)
+    values = st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0, 3.7, 10.0])
+    n_levels = draw(st.integers(1, 3))
+    weekly = np.array(draw(st.lists(st.integers(0, 6), min_size=n_creators, max_size=n_creators)))
+    steps = np.array(draw(st.lists(st.integers(0, 3), min_size=n_levels, max_size=n_levels)))
+    level = draw(st.lists(st.integers(0, n_levels - 1), min_size=n_sellers, max_size=n_sellers))
+    decay_values = st.sampled_from([0.3, 0.5, 0.8, 0.95, 1.0])
+    return AllocationProblem(
+        seller=np.array([s for s, _ in chosen], dtype=np.int64),
+        creator=np.array([c for _, c in chosen], dtype=np.int64),
+        value=np.array(draw(st.lists(values, min_size=n, max_size=n))),
+        quota=np.array(draw(st.lists(st.integers(0, 10), min_size=n_sellers, max_size=n_sellers))),
+        capacity=weekly[:, None] * np.cumsum(steps + 1)[None, :] // 2,
+        pair_cap=np.array(draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)), dtype=int),
+        decay=np.array(draw(st.lists(decay_values, min_size=n, max_size=n)))
+        if draw(st.booleans())
+        else draw(decay_values),
+        segments=draw(st.sampled_from([(1,), (1, 2), (2, 3), SEGMENTS])),
+        seller_level=np.array(level, dtype=np.int64),
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(), st.sampled_from([1, 3, 40]))
+def test_primal_is_feasible_and_below_the_optimum_and_the_bound_above(p, iterations):
+    assert_bounds(p, dual_allocate(p, iterations=iterations, tol=0.0))
+
+
+def contended(n_sellers: int, candidates: int, seed: int, levels: int = 1) -> AllocationProblem:
+    """Sellers competing for a pool of heavy-tailed creators whose capacities bind (the
+    benchmark's instances, smaller), optionally with windows of several lengths."""
+    rng = np.random.default_rng(seed)
+    n_creators = 5 * n_sellers
+    quality = rng.lognormal(0.0, 1.5, n_creators)
+    weekly = rng.integers(1, 6, n_creators)
+    pick = rng.random((n_sellers, n_creators)) * quality < np.quantile(quality, 0.3)
+    score = rng.random((n_sellers, n_creators)) + pick
+    cand = np.argsort(-score, axis=1, kind="stable")[:, :candidates]
+    seller = np.repeat(np.arange(n_sellers), candidates)
+    creator = cand.ravel()
+    value = rng.lognormal(0.0, 1.0, n_sellers)[seller] * quality[creator]
+    value *= rng.lognormal(0.0, 0.5, seller.size)
+    quota = rng.integers(20, 60, n_sellers)
+    cfg = AllocationConfig(
+        segments=SEGMENTS, default_decay=0.8, max_videos_per_pair=40, diversity_cap=0.1
+    )
+    capacity = weekly[:, None] * (np.arange(levels) + 2)[None, :]
+    return build_problem(
+        seller,
+        creator,
+        value,
+        quota=quota,
+        quota_total=quota,
+        capacity=capacity,
+        config=cfg,
+        seller_level=rng.integers(0, levels, n_sellers),
+    )
+
+
+@pytest.mark.parametrize("levels", [1, 3])
+def test_gap_is_small_where_capacities_bind(levels):
+    p = contended(40, 30, seed=levels, levels=levels)
+    exact = allocate(p)
+    assert exact.placed < p.quota.sum()  # the creators' capacities bind
+    res = dual_allocate(p, iterations=300, tol=1e-3)
+    assert_bounds(p, res)
+    assert res.gap < 0.02
+    assert res.objective / exact.objective > 0.99
+    # two-sided contention is where greedy loses; the decomposition should not
+    assert res.objective >= greedy_allocate(p).objective * 0.995
+
+
+def test_stops_at_the_tolerance_and_is_deterministic():
+    p = contended(20, 20, seed=5)
+    loose = dual_allocate(p, iterations=300, tol=0.05)
+    assert loose.gap <= 0.05 and loose.iterations < 300
+    again = dual_allocate(p, iterations=300, tol=0.05)
+    assert np.array_equal(loose.videos, again.videos)
+    assert loose.dual_bound == again.dual_bound and loose.iterations == again.iterations
+    np.testing.assert_array_equal(loose.prices, again.prices)
+
+
+def test_without_contention_the_first_prices_are_optimal():
+    # capacities far above the quotas: zero prices, every seller takes its best, gap 0
+    p = contended(10, 10, seed=1)
+    p = AllocationProblem(
+        seller=p.seller,
+        creator=p.creator,
+        value=p.value,
+        quota=p.quota,
+        capacity=np.full(p.n_creators, 10_000),
+        pair_cap=p.pair_cap,
+        decay=p.decay,
+        segments=p.segments,
+    )
+    res = dual_allocate(p, iterations=100, tol=0.0)
+    assert res.iterations == 1
+    assert res.gap == pytest.approx(0.0, abs=1e-12)
+    assert res.objective == pytest.approx(allocate(p).objective, rel=1e-12)
+    assert not res.prices.any()
+
+
+def test_two_sided_contention_reaches_the_optimum():
+    # greedy gives the shared star to seller 0 (10) and leaves seller 1 nothing; optimum 17
+    p = AllocationProblem(
+        seller=np.array([0, 0, 1]),
+        creator=np.array([0, 1, 0]),
+        value=np.array([10.0, 9.0, 8.0]),
+        quota=np.array([1, 1]),
+        capacity=np.array([1, 1]),
+        pair_cap=np.array([1, 1, 1]),
+        decay=0.8,
+        segments=SEGMENTS,
+    )
+    res = dual_allocate(p, iterations=100, tol=1e-9)
+    assert res.videos.tolist() == [0, 1, 1]
+    assert res.objective == 17.0 and res.dual_bound == pytest.approx(17.0)
+
+
+def test_empty_problem_and_bad_arguments():
+    p = AllocationProblem(
+        seller=np.zeros(0, dtype=np.int64),
+        creator=np.zeros(0, dtype=np.int64),
+        value=np.zeros(0),
+        quota=np.array([3]),
+        capacity=np.array([2]),
+        pair_cap=np.zeros(0, dtype=np.int64),
+        decay=0.8,
+        segments=SEGMENTS,
+    )
+    res = dual_allocate(p)
+    assert res.objective == 0.0 and res.dual_bound == 0.0 and res.gap == 0.0
+    assert res.iterations == 0 and res.videos.shape == (0,)
+    with pytest.raises(ValueError, match="iterations"):
+        dual_allocate(p, iterations=0)
+    with pytest.raises(ValueError, match="tol"):
+        dual_allocate(p, tol=-1.0)
+
+
+def test_docstring_example():
+    result = doctest.testmod(matching.decomposition, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted and not result.failed
