@@ -149,6 +149,12 @@ class AllocationConfig(_Section):
     # Added later; the defaults keep configs and models saved before them loadable.
     decay_prior_strength: float = Field(default=10.0, gt=0)
     calibrate_values: bool = True
+    # exact: min-cost flow; dual: decomposition (matching.decomposition); auto: dual from
+    # dual_min_pairs candidate pairs on
+    solver: Literal["exact", "dual", "auto"] = "auto"
+    dual_min_pairs: int = Field(default=10_000_000, ge=1)
+    dual_iterations: int = Field(default=300, ge=1)
+    dual_tol: float = Field(default=1e-3, ge=0)
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

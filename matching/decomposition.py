@@ -142,8 +142,7 @@ class _Arcs:
     quota: np.ndarray  # per arc: its seller's quota
     capacity: np.ndarray  # (C', L) capacities of the creators with an arc
     creators: np.ndarray  # (C',) their indices into the problem's creators
-    row: np.ndarray  # per arc: its seller's row among the sellers with arcs
-    col: np.ndarray  # per arc: its position among its seller's arcs
+    cell: np.ndarray  # per arc: its flat position in the padded (seller, arc) matrix
     row_first: np.ndarray  # per row: its first arc
     row_len: np.ndarray  # per row: its number of arcs
     padded_rows: int
@@ -168,6 +167,7 @@ def _arcs(problem: AllocationProblem) -> _Arcs:
     group_start = np.maximum.accumulate(np.where(new, np.arange(n), 0))
     row_first = np.flatnonzero(new)
     row_len = np.diff(np.r_[row_first, n])
+    width = int(row_len.max()) if n else 0
     return _Arcs(
         pair=pair,
         seller=seller,
@@ -180,36 +180,36 @@ def _arcs(problem: AllocationProblem) -> _Arcs:
         quota=problem.quota[seller],
         capacity=problem.level_capacity[creators].astype(np.float64),
         creators=creators,
-        row=np.cumsum(new) - 1,
-        col=np.arange(n) - group_start,
+        cell=(np.cumsum(new) - 1) * width + np.arange(n) - group_start,
         row_first=row_first,
         row_len=row_len,
         padded_rows=int(row_first.size),
-        padded_width=int(row_len.max()) if n else 0,
+        padded_width=width,
     )
 
 
 def _group_take(order: np.ndarray, room: np.ndarray, limit: np.ndarray, start: np.ndarray):
-    """Along ``order`` (grouped), fill each group up to ``limit`` with the ``room`` of its
-    items in turn; ``start`` is each position's group start. Returns the take, per item."""
+    """Along ``order`` (items grouped), fill each group up to its limit with the ``room`` of
+    its items in turn. ``limit`` and ``start`` (the position of the group's first item) are
+    per position of ``order``. Returns the take, per item."""
     r = room[order]
-    cum = np.cumsum(r)
-    before = cum - r - (cum - r)[start]
+    before = np.cumsum(r) - r
+    before -= before[start]
     take = np.zeros_like(room)
-    take[order] = np.clip(limit[order] - before, 0, r)
+    take[order] = np.clip(limit - before, 0, r)
     return take
 
 
 def _by_seller(arcs: _Arcs, key: np.ndarray) -> np.ndarray:
-    """The arcs' order by seller, then ``key`` (ties: arc order), as ``np.lexsort((key,
-    arcs.seller))``; row by row in a padded (seller, arc) matrix when that is not much
-    larger than the arcs (several times faster than a lexsort of all arcs)."""
-    n = key.size
-    if arcs.padded_rows * arcs.padded_width > _PAD_LIMIT * n:
+    """The arcs' order by seller (kept in its place: position ``i`` of the order is an arc of
+    seller ``arcs.seller[i]``), then ``key``; row by row in a padded (seller, arc) matrix
+    when that is not much larger than the arcs (several times faster than a lexsort of all
+    arcs). Ties are in no particular order, the same every run."""
+    if arcs.padded_rows * arcs.padded_width > _PAD_LIMIT * key.size:
         return np.lexsort((key, arcs.seller))
-    m = np.full((arcs.padded_rows, arcs.padded_width), np.inf)
-    m[arcs.row, arcs.col] = key
-    cols = np.argsort(m, axis=1, kind="stable")
+    m = np.full(arcs.padded_rows * arcs.padded_width, np.inf)
+    m[arcs.cell] = key
+    cols = np.argsort(m.reshape(arcs.padded_rows, arcs.padded_width), axis=1)
     idx = cols + arcs.row_first[:, None]
     return idx[cols < arcs.row_len[:, None]]
 

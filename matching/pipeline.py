@@ -23,10 +23,11 @@ from matching import data, memory, metrics, policy, returns
 from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
 from matching.config import AllocationConfig, Config, RankingConfig
 from matching.contract import default_as_of, row_positions
+from matching.decomposition import DualResult, dual_allocate
 from matching.errors import DataError
 from matching.ranking import MatchRanker, window_starts
 from matching.simulate import read_truth
-from matching.summary import AllocationReport, FairnessReport, RunSummary
+from matching.summary import AllocationReport, DualReport, FairnessReport, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,8 @@ def allocate_quota(
     is known of each creator and seller); ``estimate`` is the decay's estimate, reported.
     Returns the ``allocation`` table (its ``expected_gmv_usd`` from the values allocated)
     and its report (objective, placed videos, max-flow limit, greedy baseline, the decay's
-    evidence, the calibration, fairness).
+    evidence, the calibration, fairness; the solver, and the dual bound when it is the
+    decomposition, see :func:`solve`).
     """
     score = np.clip(matches["score"].to_numpy(float), 0, None)
     value = None
@@ -273,7 +275,7 @@ def allocate_quota(
     problem, pairs, elig = quota_problem(matches, status, creators, config, decay, value)
     s, c = problem.seller, problem.creator
     horizon = policy.allocation_horizon(status)
-    best = alloc.allocate(problem)
+    best = solve(problem, config.allocation)
     greedy = alloc.greedy_allocate(problem)
     take = best.videos > 0
     out = pd.DataFrame(
@@ -308,8 +310,31 @@ def allocate_quota(
         if problem.n_pairs
         else 0.0,
         fairness=fairness(out, status, matches, len(creators)),
+        solver=best.solver,
+        dual=DualReport(best.dual_bound, best.gap, best.iterations)
+        if isinstance(best, DualResult)
+        else None,
     )
     return out, report
+
+
+def solve(problem: alloc.AllocationProblem, config: AllocationConfig) -> alloc.AllocationResult:
+    """The allocation by ``config.solver``: the exact min-cost flow, or the dual
+    decomposition (``auto``: from ``config.dual_min_pairs`` candidate pairs on)."""
+    if config.solver == "dual" or (
+        config.solver == "auto" and problem.n_pairs >= config.dual_min_pairs
+    ):
+        log.info("allocating %d candidate pairs by dual decomposition", problem.n_pairs)
+        res = dual_allocate(problem, iterations=config.dual_iterations, tol=config.dual_tol)
+        log.info(
+            "dual decomposition: %.6g expected GMV, bound %.6g (gap %.3f%%) after %d iterations",
+            res.objective,
+            res.dual_bound,
+            100 * res.gap,
+            res.iterations,
+        )
+        return res
+    return alloc.allocate(problem)
 
 
 def fairness(

@@ -23,7 +23,20 @@ import numpy as np
 from matching.calibration import ValueCalibration
 from matching.returns import ReturnsEstimate
 
-__all__ = ["AllocationReport", "FairnessReport", "OutputFile", "RunSummary"]
+__all__ = ["AllocationReport", "DualReport", "FairnessReport", "OutputFile", "RunSummary"]
+
+
+@dataclass(frozen=True)
+class DualReport:
+    """What the dual decomposition (:func:`matching.decomposition.dual_allocate`) proved
+    about its allocation: no allocation is worth more than ``bound_usd``."""
+
+    bound_usd: float
+    """The dual bound: an upper bound on the optimal expected GMV."""
+    gap: float
+    """``(bound_usd - expected_gmv_usd) / bound_usd``: the allocation is at least this close
+    to the optimum (usually closer: the bound converges more slowly)."""
+    iterations: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,7 @@ class AllocationReport:
     max_flow_limit: int
     """The most videos any allocation could place (capacities and caps allowing)."""
     expected_gmv_usd: float
-    """Expected GMV of the optimal (min-cost flow) allocation."""
+    """Expected GMV of the allocation (optimal with the exact solver)."""
     greedy_expected_gmv_usd: float
     """Expected GMV of the greedy baseline on the same problem."""
     greedy_gap: float
@@ -82,6 +95,10 @@ class AllocationReport:
     expected_gmv_uncalibrated_usd: float | None = None
     """The same allocation valued with the ranker's scores as they are."""
     fairness: FairnessReport | None = None
+    solver: str = "min_cost_flow"
+    """``min_cost_flow`` (exact) or ``dual`` (``allocation.solver``)."""
+    dual: DualReport | None = None
+    """With the dual solver: its bound and gap (None with the exact one)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

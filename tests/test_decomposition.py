@@ -195,3 +195,62 @@ def test_empty_problem_and_bad_arguments():
 def test_docstring_example():
     result = doctest.testmod(matching.decomposition, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted and not result.failed
+
+
+def test_match_allocates_by_the_configured_solver():
+    """``allocation.solver`` picks the solver of ``match``'s allocation step (either engine
+    calls it), and the report, hence summary.json and the MLflow metrics, carries the bound."""
+    import datetime as dt
+    import json
+
+    import pandas as pd
+
+    from matching.config import load_config
+    from matching.pipeline import allocate_quota, solve
+    from matching.policy import seller_status
+    from matching.summary import RunSummary
+
+    cfg = load_config()
+    as_of = cfg.program.start + dt.timedelta(days=10)
+    rng = np.random.default_rng(0)
+    merchants = pd.DataFrame(
+        {
+            "merchant_id": [f"m{i}" for i in range(6)],
+            "annual_gmv_usd": np.full(6, 5e7),
+            "onboarded_at": pd.to_datetime([cfg.program.start] * 6),
+        }
+    )
+    status = seller_status(merchants, cfg.program, as_of)
+    creators = pd.DataFrame(
+        {"creator_id": [f"c{i}" for i in range(8)], "weekly_video_capacity": rng.integers(1, 4, 8)}
+    )
+    pairs = [(m, c) for m in range(6) for c in range(8) if (m + c) % 3]
+    matches = pd.DataFrame(
+        {
+            "merchant_id": [f"m{m}" for m, _ in pairs],
+            "creator_id": [f"c{c}" for _, c in pairs],
+            "score": rng.lognormal(3.0, 1.0, len(pairs)),
+            "certified_super_top": True,
+        }
+    )
+    matches["rank"] = matches.groupby("merchant_id")["score"].rank(ascending=False).astype(int)
+
+    def run(**allocation):
+        c = cfg.replace(allocation=allocation)
+        return allocate_quota(matches, status, creators, c, 0.8)[1]
+
+    exact, dual = run(solver="exact"), run(solver="dual", dual_tol=0.0)
+    assert exact.solver == "min_cost_flow" and exact.dual is None
+    assert dual.solver == "dual" and dual.dual.iterations >= 1
+    assert dual.expected_gmv_usd <= exact.expected_gmv_usd * (1 + 1e-9)
+    assert exact.expected_gmv_usd <= dual.dual.bound_usd * (1 + 1e-9)
+    assert dual.dual.gap == pytest.approx(1 - dual.expected_gmv_usd / dual.dual.bound_usd)
+    summary = json.loads(RunSummary(as_of, 6, 8, len(matches), 6, 1, dual).to_json())
+    assert summary["solver"] == "dual" and summary["dual"]["bound_usd"] == dual.dual.bound_usd
+
+    # auto: the decomposition from dual_min_pairs candidate pairs on
+    p = contended(5, 5, seed=0)
+    auto = cfg.allocation.model_copy(update={"solver": "auto", "dual_min_pairs": p.n_pairs})
+    assert isinstance(solve(p, auto), DualResult)
+    bigger = auto.model_copy(update={"dual_min_pairs": p.n_pairs + 1})
+    assert solve(p, bigger).solver == "min_cost_flow"

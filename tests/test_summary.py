@@ -47,6 +47,8 @@ KEYS = set(
         "value_calibration",
         "expected_gmv_uncalibrated_usd",
         "fairness",
+        "solver",
+        "dual",
     ]
 )
 
