@@ -95,6 +95,10 @@ units of the mean row: rows count as in a Poisson model below the typical row an
 Gamma model above it. Any value gives a consistent estimate; this one keeps rows without
 sales and a few star creators from deciding it."""
 _CG_RTOL = 1e-8
+_MAX_STEP = 4.0
+"""Largest Newton step of any effect or of ``log d`` taken at once: effects of entities that
+sold little are weakly determined and a full step can jump to where ``exp`` overflows."""
+_MIN_STEP = 1e-6
 _START_SWEEPS = 5
 
 _RIDGE = 1e-9
@@ -243,14 +247,23 @@ def first_collaborations(collaborations: pd.DataFrame) -> pd.Series:
 # --------------------------------------------------------------------------- within rows
 
 
-def _drop_zero_groups(y: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
-    """Rows whose merchant and creator both sold something: only they inform the
-    fixed-effects fit (an entity that never sold has an effect of minus infinity)."""
+def _informative_rows(y: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    """Rows that inform the fixed-effects fit, found by dropping the others until none is left.
+
+    An entity that never sold has an effect of minus infinity, and an entity with one row
+    (a singleton) fits it exactly: its effect makes ``mu == y``, so the row adds nothing to
+    any other score. Dropping both leaves the estimate and its sandwich error unchanged and
+    keeps the Newton system well conditioned (singletons are most creators at catalogue size).
+    """
     keep = np.ones(y.size, dtype=bool)
+    k1 = g1.max() + 1 if g1.size else 0
+    k2 = g2.max() + 1 if g2.size else 0
     while True:
-        s1 = np.bincount(g1[keep], y[keep], minlength=g1.max() + 1 if g1.size else 0)
-        s2 = np.bincount(g2[keep], y[keep], minlength=g2.max() + 1 if g2.size else 0)
-        new = keep & (s1[g1] > 0) & (s2[g2] > 0)
+        s1 = np.bincount(g1[keep], y[keep], minlength=k1)
+        s2 = np.bincount(g2[keep], y[keep], minlength=k2)
+        c1 = np.bincount(g1[keep], minlength=k1)
+        c2 = np.bincount(g2[keep], minlength=k2)
+        new = keep & (s1[g1] > 0) & (s2[g2] > 0) & (c1[g1] > 1) & (c2[g2] > 1)
         if new.sum() == keep.sum():
             return keep
         keep = new
@@ -328,7 +341,9 @@ def _fit_two_way(y, n, g1, g2, kappa, theta0):
         step = _solve(
             op, pre, np.concatenate([np.bincount(g1, u, k1), np.bincount(g2, u, k2), [u @ x]])
         )
-        t = 1.0
+        # a trust region on the effects (log units), then step halving; a step that does not
+        # improve the likelihood is never taken (it would end in overflow)
+        t = min(1.0, _MAX_STEP / max(float(np.abs(step).max()), 1e-300))
         while True:
             cand = (
                 a1 + t * step[:k1],
@@ -336,9 +351,11 @@ def _fit_two_way(y, n, g1, g2, kappa, theta0):
                 float(np.clip(theta + t * step[-1], *_THETA_BOUNDS)),
             )
             mu_new, ll_new = state(*cand)
-            if ll_new >= ll - 1e-12 * abs(ll) or t < 1e-4:
+            if ll_new >= ll - 1e-12 * abs(ll) or t < _MIN_STEP:
                 break
             t /= 2.0
+        if not ll_new >= ll - 1e-12 * abs(ll):
+            break
         a1, a2, theta = cand
         done = abs(ll_new - ll) <= 1e-9 * abs(ll) and t * abs(step[-1]) < 1e-5
         mu, ll = mu_new, ll_new
@@ -373,7 +390,7 @@ def within_rows_evidence(merchant, creator, videos, gmv) -> Evidence | None:
     creator = pd.factorize(np.asarray(creator))[0]
     n = np.asarray(videos, dtype=np.int64)
     y = np.asarray(gmv, dtype=np.float64)
-    keep = _drop_zero_groups(y, merchant, creator)
+    keep = _informative_rows(y, merchant, creator)
     g1 = pd.factorize(merchant[keep])[0]
     g2 = pd.factorize(creator[keep])[0]
     n, y = n[keep], y[keep]
