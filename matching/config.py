@@ -129,6 +129,8 @@ class RankingConfig(_Section):
     max_leaf_nodes: int = Field(ge=2)
     n_jobs: int = Field(ge=1)
     random_state: int = Field(ge=0)
+    # Added later; the default keeps configs and models saved before it loadable.
+    compile_min_pairs: int | None = Field(default=1_000_000, ge=1)
 
 
 class TrackingConfig(_Section):
@@ -149,6 +151,7 @@ class AllocationConfig(_Section):
     # Added later; the defaults keep configs and models saved before them loadable.
     decay_prior_strength: float = Field(default=10.0, gt=0)
     calibrate_values: bool = True
+    calibration_merchants: int | None = Field(default=2000, ge=1)
     # exact: min-cost flow; dual: decomposition (matching.decomposition); auto: dual from
     # dual_min_pairs candidate pairs on
     solver: Literal["exact", "dual", "auto"] = "auto"

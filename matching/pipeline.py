@@ -395,7 +395,8 @@ def value_calibration(
 
     ``history`` must hold only collaborations before ``as_of``. The value model has seen
     these outcomes in training (the features have not), so the shrinkage it measures is if
-    anything too small. None when the window holds too few first collaborations. ``block``:
+    anything too small. At most ``allocation.calibration_merchants`` sellers of the window
+    (a fixed sample) take part. None when the window holds too few first collaborations. ``block``:
     merchants ranked at a time (:func:`matching.memory.plan_blocks`); ``engine`` ranks them
     (default :class:`LocalEngine`).
     """
@@ -404,6 +405,17 @@ def value_calibration(
     window = history[first & (history["posted_at"] >= start).to_numpy()]
     if window.empty:
         return None
+    sellers = window["merchant_id"].unique()
+    cap = config.allocation.calibration_merchants
+    if cap is not None and len(sellers) > cap:
+        # a fixed sample of sellers: their candidates are ranked again, a second pass over
+        # the catalogue otherwise
+        rng = np.random.default_rng(config.ranking.random_state)
+        sample = rng.choice(np.sort(sellers.astype(str)), cap, replace=False)
+        window = window[window["merchant_id"].astype(str).isin(sample).to_numpy()]
+        log.info(
+            "value calibration on a sample of %d of the window's %d sellers", cap, len(sellers)
+        )
     before = history[history["posted_at"] < start]
     past = ranker.with_data(merchants, creators, before, start)
     m = row_positions(window["merchant_id"], merchants["merchant_id"])

@@ -9,6 +9,7 @@ import pytest
 
 from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
 from matching.config import load_config
+from matching.pipeline import value_calibration
 from matching.returns import (
     across_rows_evidence,
     estimate_returns,
@@ -44,6 +45,29 @@ def test_within_rows_evidence_recovers_the_decay(decay):
     assert e.kind == "within_rows"
     assert e.decay == pytest.approx(decay, abs=0.04)
     assert 0 < e.se < 0.05
+
+
+def test_singletons_and_sellers_that_barely_sold_change_nothing_and_never_overflow():
+    """Entities with one row fit it exactly and add nothing; a catalogue-size history is
+    mostly such creators, plus sellers whose few sales make their effects weakly determined:
+    the fit must neither change nor wander off to where ``exp`` overflows (it once did, and
+    spent its 500 Newton steps there)."""
+    rng = np.random.default_rng(3)
+    m, c, n, gmv = first_rows(rng, 0.75)
+    base = within_rows_evidence(m, c, n, gmv)
+    k = 4000
+    m2 = np.r_[m, rng.integers(0, 300, k)]
+    c2 = np.r_[c, 10_000 + np.arange(k)]  # each a creator of its own
+    n2 = np.r_[n, 1 + rng.poisson(1.5, k)]
+    gmv2 = np.r_[gmv, rng.poisson(2.0, k) + 1.0]
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        more = within_rows_evidence(m2, c2, n2, gmv2)
+    assert more.decay == pytest.approx(base.decay, rel=1e-6)
+    assert more.se == pytest.approx(base.se, rel=1e-4)
+    # a seller whose only sale is a hundred-thousandth of a typical row
+    weak = np.r_[m, 1000, 1000], np.r_[c, 0, 1], np.r_[n, 1, 3], np.r_[gmv, 1e-5, 0.0]
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        assert within_rows_evidence(*weak).decay == pytest.approx(base.decay, abs=0.01)
 
 
 def test_within_rows_evidence_needs_collaborations_of_different_sizes():
@@ -241,3 +265,26 @@ def test_sellers_levels_are_pulled_together_never_stretched_apart():
     )
     assert cal.seller_slope == 1.0
     assert 0.8 < cal.slope <= 1.05
+
+
+def test_value_calibration_samples_the_windows_sellers_beyond_its_cap(trained, small_market):
+    """At catalogue size the calibration ranks a fixed sample of sellers, not all again; a cap
+    the window does not reach changes nothing."""
+    mk, cfg = small_market, load_config()
+    as_of = mk.collaborations["posted_at"].max() + pd.Timedelta(days=1)
+    window_start = as_of - pd.Timedelta(days=cfg.ranking.validation_days)
+    sellers = mk.collaborations.loc[
+        mk.collaborations["posted_at"] >= window_start, "merchant_id"
+    ].nunique()
+
+    def calibrate(cap):
+        c = cfg.replace(allocation={"calibration_merchants": cap})
+        return value_calibration(
+            trained, mk.merchants, mk.creators, mk.collaborations, as_of, c, decay=0.8
+        )
+
+    everyone = calibrate(None)
+    assert calibrate(sellers) == everyone
+    sample = calibrate(max(sellers // 3, 1))
+    assert sample is not None and sample != everyone
+    assert calibrate(max(sellers // 3, 1)) == sample  # the same sample every time
