@@ -331,10 +331,12 @@ class CandidateRetriever(BaseEstimator):
         """Per pair: the ALS score, the same standardised over all of the merchant's creators,
         and the cosine of the creator to the mean direction of the merchant's past partners."""
         check_is_fitted(self, "partner_direction_")
-        U = self.als_merchant_factors_[m]
-        raw = np.einsum("ik,ik->i", U, self.als_creator_factors_[c])
-        mean = U @ self.als_creator_mean_
-        sd = np.sqrt(np.clip(np.einsum("ik,kl,il->i", U, self.als_creator_cov_, U), 0, None))
+        raw = np.einsum("ik,ik->i", self.als_merchant_factors_[m], self.als_creator_factors_[c])
+        # the mean and spread over all creators are per merchant: computed once for each
+        um, at = np.unique(m, return_inverse=True)
+        U = self.als_merchant_factors_[um]
+        mean = (U @ self.als_creator_mean_)[at]
+        sd = np.sqrt(np.clip(np.einsum("ik,kl,il->i", U, self.als_creator_cov_, U), 0, None))[at]
         return {
             "als": raw,
             "als_z": np.where(sd > 1e-12, (raw - mean) / np.maximum(sd, 1e-12), 0.0),
