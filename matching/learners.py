@@ -98,7 +98,11 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self, "regressor_")
-        return np.clip(np.expm1(self.regressor_.predict(X)), 0, None) * self.calibration_
+        return self.from_log(self.regressor_.predict(X))
+
+    def from_log(self, log_prediction: np.ndarray) -> np.ndarray:
+        """The prediction in USD from the regressor's (e.g. computed by a compiled copy)."""
+        return np.clip(np.expm1(log_prediction), 0, None) * self.calibration_
 
 
 def make_models(ranking: RankingConfig):

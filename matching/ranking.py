@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
+from matching.compiled import compile_forest
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
 from matching.contract import CONTENT_TYPES, SHORT_VIDEO, default_as_of, row_positions
 from matching.learners import ListwiseFit, make_models, sampling_corrected
@@ -295,6 +296,7 @@ class MatchRanker(BaseEstimator):
         ``as_of`` (the learned models are kept): how a saved model meets new data."""
         check_is_fitted(self, "value_model_")
         new = copy.copy(self)
+        new._compiled = self.__dict__.setdefault("_compiled", {})
         new.snapshot_ = build_snapshot(
             merchants,
             creators,
@@ -322,21 +324,43 @@ class MatchRanker(BaseEstimator):
         names = [f for f in self.value_features_ if f not in _VALUE_CONSTANTS]
         return self.snapshot_.pair_columns(m, c, [*names, *PARTNER_FEATURES, *MATCH_FEATURES])
 
-    def _value_of(self, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+    def _forest(self, which: str, model, X: np.ndarray, build: bool):
+        """``model`` compiled to native code (:mod:`matching.compiled`): compiled once per
+        fitted model when ``build`` (a large ranking run), then reused; None to use ``model``."""
+        cache = self.__dict__.setdefault("_compiled", {})  # shared by with_data's copies
+        if which not in cache and build and len(X):
+            cache[which] = compile_forest(model, X, self.ranking.n_jobs)
+        return cache.get(which)
+
+    def _value_of(self, cols: dict[str, np.ndarray], n: int, compile: bool = False) -> np.ndarray:
         """The value model on one float64 matrix in the order it was fitted on."""
         X = np.empty((n, len(self.value_features_)))
         for j, name in enumerate(self.value_features_):
             X[:, j] = _VALUE_CONSTANTS[name] if name in _VALUE_CONSTANTS else cols[name]
-        return self.value_model_.predict(pd.DataFrame(X, columns=self.value_features_))
+        model = self.value_model_
+        forest = self._forest("value", getattr(model, "regressor_", None), X, compile)
+        if forest is not None:
+            return model.from_log(forest.predict(X))
+        return model.predict(pd.DataFrame(X, columns=self.value_features_))
 
-    def _fit_of(self, m: np.ndarray, c: np.ndarray, cols: dict[str, np.ndarray]) -> np.ndarray:
+    def _fit_of(
+        self, m: np.ndarray, c: np.ndarray, cols: dict[str, np.ndarray], compile: bool = False
+    ) -> np.ndarray:
         """The fit model on one float32 matrix in the order it was fitted on."""
         part = self.snapshot_.partner_columns(m, c, cols)
         X = np.empty((len(m), len(self.fit_features_)), dtype=np.float32)
         for j, name in enumerate(self.fit_features_):
             X[:, j] = part[name]
-        p = self.fit_model_.predict_proba(pd.DataFrame(X, columns=self.fit_features_))[:, 1]
+        forest = self._forest("fit", self.fit_model_, X, compile)
+        if forest is not None:
+            p = forest.predict_proba(X)[:, 1]
+        else:
+            p = self.fit_model_.predict_proba(pd.DataFrame(X, columns=self.fit_features_))[:, 1]
         return sampling_corrected(p, self.fit_sampling_rate_)
+
+    def __getstate__(self):
+        # compiled trees are native libraries of this process, rebuilt where needed
+        return {k: v for k, v in super().__getstate__().items() if k != "_compiled"}
 
     def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
         """Which features drove each pair's score: for every feature, the change of the pair's
@@ -472,7 +496,10 @@ class MatchRanker(BaseEstimator):
                 cc = cand.ravel()
                 mm, cc = mm[cc >= 0], cc[cc >= 0]
                 cols = self._pair_columns(mm, cc)
-                score = self._value_of(cols, len(mm))
+                # compiling pays for itself on a run of this many pairs (ranking.compile_min_pairs)
+                limit = self.ranking.compile_min_pairs
+                compile = limit is not None and len(m_all) * cand.shape[1] >= limit
+                score = self._value_of(cols, len(mm), compile)
                 cert = certified[mm]
                 prio = np.where(cert, score * weight, score)
                 # fit only orders pairs of equal priority: it is needed for the pairs whose
@@ -485,7 +512,7 @@ class MatchRanker(BaseEstimator):
                 need = prio >= cut[np.searchsorted(np.unique(mm), mm)]
                 fit = np.zeros(len(mm))
                 sub = {name: values[need] for name, values in cols.items()}
-                fit[need] = self._fit_of(mm[need], cc[need], sub)
+                fit[need] = self._fit_of(mm[need], cc[need], sub, compile)
                 # rank within merchant by priority; equal value goes to the likelier partner,
                 # then creator id for determinism; keep the top k
                 order = np.lexsort((c_place[cc], -fit, -prio, mm))
