@@ -119,17 +119,19 @@ def test_gap_is_small_where_capacities_bind(levels):
     assert exact.placed < p.quota.sum()  # the creators' capacities bind
     res = dual_allocate(p, iterations=300, tol=1e-3)
     assert_bounds(p, res)
-    assert res.gap < 0.02
-    assert res.objective / exact.objective > 0.99
+    assert res.gap <= 1e-3 and res.iterations < 300
+    assert res.objective / exact.objective > 0.998
     # two-sided contention is where greedy loses; the decomposition should not
-    assert res.objective >= greedy_allocate(p).objective * 0.995
+    assert res.objective > greedy_allocate(p).objective
 
 
 def test_stops_at_the_tolerance_and_is_deterministic():
     p = contended(20, 20, seed=5)
-    loose = dual_allocate(p, iterations=300, tol=0.05)
-    assert loose.gap <= 0.05 and loose.iterations < 300
-    again = dual_allocate(p, iterations=300, tol=0.05)
+    loose = dual_allocate(p, iterations=300, tol=2e-3)
+    assert loose.gap <= 2e-3 and 1 < loose.iterations < 300
+    tight = dual_allocate(p, iterations=300, tol=0.0)
+    assert tight.gap < loose.gap and tight.iterations > loose.iterations
+    again = dual_allocate(p, iterations=300, tol=2e-3)
     assert np.array_equal(loose.videos, again.videos)
     assert loose.dual_bound == again.dual_bound and loose.iterations == again.iterations
     np.testing.assert_array_equal(loose.prices, again.prices)
