@@ -154,7 +154,7 @@ class AllocationConfig(_Section):
     calibration_merchants: int | None = Field(default=2000, ge=1)
     # exact: min-cost flow; dual: decomposition (matching.decomposition); auto: dual from
     # dual_min_pairs candidate pairs on
-    solver: Literal["exact", "dual", "auto"] = "auto"
+    solver: Literal["exact", "dual", "auto"] = "exact"
     dual_min_pairs: int = Field(default=10_000_000, ge=1)
     dual_iterations: int = Field(default=300, ge=1)
     dual_tol: float = Field(default=1e-3, ge=0)

@@ -1,9 +1,11 @@
 """The allocation by dual decomposition over the creators' capacities, with its gap known.
 
-For allocations too large for the exact min-cost flow of :mod:`matching.allocation` on one
-machine, the way LinkedIn's DuaLip solves its matching LPs: relax the constraints that tie
+The alternative to the exact min-cost flow of :mod:`matching.allocation` that splits by
+seller, the way LinkedIn's DuaLip solves its matching LPs: relax the constraints that tie
 the sellers together (the creators' capacities) with prices, so that what is left splits
-into one small problem per seller, and search for the prices.
+into one small problem per seller, and search for the prices. Its allocation comes with a
+bound on the optimum, so how far from optimal it may be is known without the exact solve.
+On one machine it takes about the exact solve's time and memory (``bench_allocation.py``).
 
 Same problem as :func:`matching.allocation.allocate` (an :class:`AllocationProblem`): the
 (pair, segment) arcs, each with a per-video gain ``g_a`` and a capacity ``u_a``; per seller
