@@ -16,7 +16,9 @@ Needs the ``[fast]`` extra (``pip install "matching[fast]"``) and ``gcc`` or ``c
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
 import shutil
 import tempfile
@@ -76,13 +78,16 @@ class CompiledForest:
         self._folder = tempfile.mkdtemp(prefix="matching-trees-")
         weakref.finalize(self, shutil.rmtree, self._folder, True)
         lib = Path(self._folder) / "forest.so"
-        tl2cgen.export_lib(
-            treelite.sklearn.import_model(shifted),
-            toolchain=_compiler(),
-            libpath=lib,
-            params={"parallel_comp": max(1, len(model._predictors) // _TREES_PER_UNIT)},
-            nthread=threads,
-        )
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):  # TL2cgen prints its progress
+            tl2cgen.export_lib(
+                treelite.sklearn.import_model(shifted),
+                toolchain=_compiler(),
+                libpath=lib,
+                params={"parallel_comp": max(1, len(model._predictors) // _TREES_PER_UNIT)},
+                nthread=threads,
+            )
+        log.debug("tl2cgen: %s", said.getvalue().strip())
         self._predictor = tl2cgen.Predictor(lib, nthread=threads)
         self._dmatrix = tl2cgen.DMatrix
 
