@@ -131,6 +131,7 @@ class RankingConfig(_Section):
     random_state: int = Field(ge=0)
     # Added later; the default keeps configs and models saved before it loadable.
     compile_min_pairs: int | None = Field(default=1_000_000, ge=1)
+    evaluation_merchants: int | None = Field(default=5000, ge=1)
 
 
 class TrackingConfig(_Section):

@@ -67,6 +67,14 @@ def segments(
     }
 
 
+def _chosen(n: int, sample: np.ndarray | None) -> np.ndarray:
+    """A mask of the ``n`` merchants: those of ``sample`` (row positions), or all."""
+    mask = np.ones(n, bool) if sample is None else np.zeros(n, bool)
+    if sample is not None:
+        mask[np.asarray(sample, dtype=np.int64)] = True
+    return mask
+
+
 def evaluate(
     ranker: Ranker,
     truth: GroundTruth,
@@ -79,6 +87,7 @@ def evaluate(
     n_true: int = 50,
     n_candidates: int | None = None,
     random_state: int = 0,
+    sample: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """NDCG@k, recall@k, MAP@k and coverage of a fitted ranker and the reference rankers
     (fitted here on the same tables before ``as_of``), per segment, from what each one's
@@ -86,7 +95,8 @@ def evaluate(
 
     With ``n_candidates``, also the recall of the true top-``n_true`` in the ranker's top
     ``n_candidates`` (row ``method == "candidates"``; for :class:`MatchRanker` with
-    ``candidates.top_n``, its retrieval).
+    ``candidates.top_n``, its retrieval). ``sample``: row positions of the merchants
+    evaluated (default all; the ``merchants`` column counts those evaluated).
     """
     mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
     crow = row_positions(creators["creator_id"], truth.creator_id)
@@ -99,13 +109,15 @@ def evaluate(
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
     width = max(k, n_candidates or 0)
-    model = ranked_rows(ranker.recommend(k=width, certified_weight=1.0), m_ids, c_ids, width)
+    rec = ranker.recommend(k=width, merchants=sample, certified_weight=1.0)
+    model = ranked_rows(rec, m_ids, c_ids, width)
     lists = {"model": model[:, :k]}
     for name, cls in REFERENCE_RANKERS.items():
         ref = cls(random_state=random_state) if name == "random" else cls()
         ref.fit(merchants, creators, collaborations, as_of=as_of)
-        lists[name] = ranked_rows(ref.recommend(k=k), m_ids, c_ids, k)
-    segs = segments(merchants, collaborations, as_of)
+        lists[name] = ranked_rows(ref.recommend(k=k, merchants=sample), m_ids, c_ids, k)
+    chosen = _chosen(len(merchants), sample)
+    segs = {seg: mask & chosen for seg, mask in segments(merchants, collaborations, as_of).items()}
     rows = []
     for name, ranked in lists.items():
         safe = np.where(ranked >= 0, ranked, 0)
@@ -170,12 +182,17 @@ def priority_tradeoff(
     slots: int = 10,
     candidates: int = 50,
     top_creator_share: float = 0.05,
+    sample: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The price of priority: for each certified weight, creators' weekly slots are given out
     optimally by ``priority_score`` (each merchant wants ``slots`` creators, each creator has
     its weekly capacity); then per weight: NDCG@slots of non-certified merchants, certified
     sellers' share of the top creators' slots (by reach), and the total true GMV of the
     assignment. Reads only the ranker's ``recommend``.
+
+    ``sample``: row positions of the merchants taking part (default all); each creator's
+    capacity is then scaled to the sample's share of the merchants (rounded up), so slots
+    stay as scarce as in the whole market.
     """
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
@@ -183,11 +200,15 @@ def priority_tradeoff(
     crow = row_positions(c_ids, truth.creator_id)
     col = merchants.get("certified_super_top")
     cert = np.zeros(len(merchants), bool) if col is None else col.to_numpy(bool)
-    rec = ranker.recommend(k=candidates, certified_weight=1.0)
+    rec = ranker.recommend(k=candidates, merchants=sample, certified_weight=1.0)
     m = row_positions(rec["merchant_id"], m_ids)
     c = row_positions(rec["creator_id"], c_ids)
     score = rec["score"].to_numpy()
     capacity = creators["weekly_video_capacity"].to_numpy(np.int64)
+    chosen = _chosen(len(merchants), sample)
+    if sample is not None:
+        share = chosen.sum() / max(len(merchants), 1)
+        capacity = np.ceil(capacity * share).astype(np.int64)
     reach = creators["avg_views"].to_numpy(float)
     top = reach >= np.quantile(reach, 1 - top_creator_share)
     _, ideal = truth.top_creators(mrow, slots)
@@ -217,8 +238,10 @@ def priority_tradeoff(
         rows.append(
             {
                 "certified_weight": float(w),
-                "ndcg_non_certified": float(np.nanmean(ndcg[~cert])),
-                "ndcg_certified": float(np.nanmean(ndcg[cert])) if cert.any() else float("nan"),
+                "ndcg_non_certified": float(np.nanmean(ndcg[~cert & chosen])),
+                "ndcg_certified": float(np.nanmean(ndcg[cert & chosen]))
+                if (cert & chosen).any()
+                else float("nan"),
                 "certified_share_of_top_slots": float(cert[m[top_slots]].mean())
                 if top_slots.any()
                 else 0.0,

@@ -121,6 +121,18 @@ def _flat(cfg: Config) -> dict[str, object]:
     return {f"{sec}.{k}": v for sec, vals in cfg.model_dump().items() for k, v in vals.items()}
 
 
+def evaluation_sample(n_merchants: int, ranking: RankingConfig) -> np.ndarray | None:
+    """Row positions of the merchants ``train`` evaluates: a fixed sample of
+    ``ranking.evaluation_merchants`` when there are more, else None (all of them)."""
+    cap = ranking.evaluation_merchants
+    if cap is None or n_merchants <= cap:
+        return None
+    rng = np.random.default_rng(ranking.random_state)
+    sample = np.sort(rng.choice(n_merchants, cap, replace=False))
+    log.info("evaluating on a sample of %d of the %d merchants", cap, n_merchants)
+    return sample
+
+
 def train(
     data_dir: str | os.PathLike,
     config: Config,
@@ -162,6 +174,9 @@ def train(
         report = tradeoff = None
         truth = read_truth(data_dir) if evaluate else None
         if truth is not None:
+            sample = evaluation_sample(len(inputs.merchants), config.ranking)
+            if sample is not None:
+                metrics["evaluation_merchants"] = len(sample)
             report = evaluation.evaluate(
                 ranker,
                 truth,
@@ -169,6 +184,7 @@ def train(
                 inputs.creators,
                 inputs.collaborations,
                 n_candidates=config.candidates.top_n + config.candidates.partner_top_n,
+                sample=sample,
             )
             lift = evaluation.lift_over_baselines(report)
             for seg, row in lift.iterrows():
@@ -179,7 +195,12 @@ def train(
             cand = report[report["method"] == "candidates"].set_index("segment")
             metrics["candidate_recall"] = float(cand.iloc[:, -1].get("all", np.nan))
             tradeoff = evaluation.priority_tradeoff(
-                ranker, truth, config.ranking.sweep_weights, inputs.merchants, inputs.creators
+                ranker,
+                truth,
+                config.ranking.sweep_weights,
+                inputs.merchants,
+                inputs.creators,
+                sample=sample,
             )
         data.save_model(ranker, model_dir, config, metrics)
         model_uri = run_id = None

@@ -1,0 +1,48 @@
+"""Evaluation on a sample of merchants: what train does at catalogue size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from matching import evaluation
+from matching.pipeline import evaluation_sample
+
+
+def test_a_sample_of_everyone_is_the_whole_evaluation_and_a_smaller_one_counts_its_merchants(
+    trained, small_market
+):
+    mk = small_market
+    args = (trained, mk.truth, mk.merchants, mk.creators, mk.collaborations)
+    everyone = evaluation.evaluate(*args, n_candidates=30)
+    pd.testing.assert_frame_equal(
+        evaluation.evaluate(*args, n_candidates=30, sample=np.arange(len(mk.merchants))), everyone
+    )
+    sample = np.arange(0, len(mk.merchants), 3)
+    part = evaluation.evaluate(*args, n_candidates=30, sample=sample)
+    counts = part[(part["method"] == "model")].set_index("segment")["merchants"]
+    assert counts["all"] == len(sample)
+    cold = evaluation.segments(mk.merchants, mk.collaborations)["cold_start"]
+    assert counts.get("cold_start", 0) == cold[sample].sum()
+    assert not part.equals(everyone)
+
+
+def test_the_priority_sweep_on_a_sample_keeps_slots_as_scarce(trained, small_market):
+    mk = small_market
+    args = (trained, mk.truth, (1.0, 3.0), mk.merchants, mk.creators)
+    everyone = evaluation.priority_tradeoff(*args)
+    all_rows = np.arange(len(mk.merchants))
+    pd.testing.assert_frame_equal(evaluation.priority_tradeoff(*args, sample=all_rows), everyone)
+    half = evaluation.priority_tradeoff(*args, sample=all_rows[::2])
+    assert half["total_true_gmv"].lt(everyone["total_true_gmv"]).all()
+    assert half["ndcg_non_certified"].between(0, 1).all()
+
+
+def test_train_samples_merchants_only_beyond_the_cap(fast_config):
+    ranking = fast_config.ranking.model_copy(update={"evaluation_merchants": 10})
+    assert evaluation_sample(10, ranking) is None
+    s = evaluation_sample(50, ranking)
+    assert len(s) == 10 == len(np.unique(s)) and s.max() < 50
+    np.testing.assert_array_equal(s, evaluation_sample(50, ranking))
+    none = fast_config.ranking.model_copy(update={"evaluation_merchants": None})
+    assert evaluation_sample(10**6, none) is None
