@@ -75,6 +75,15 @@ def _chosen(n: int, sample: np.ndarray | None) -> np.ndarray:
     return mask
 
 
+def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int):
+    """``truth.top_creators`` of the chosen merchants only (a pass over every creator each);
+    the others' rows are -1 and 0."""
+    k = min(k, truth.n_creators)
+    top, val = np.full((len(mrow), k), -1, dtype=np.int64), np.zeros((len(mrow), k))
+    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k)
+    return top, val
+
+
 def evaluate(
     ranker: Ranker,
     truth: GroundTruth,
@@ -102,10 +111,11 @@ def evaluate(
     crow = row_positions(creators["creator_id"], truth.creator_id)
     if (mrow < 0).any() or (crow < 0).any():
         raise ValueError("the merchants and creators are not those of this ground truth")
-    true_top, true_val = truth.top_creators(mrow, max(k, n_true))
+    chosen = _chosen(len(merchants), sample)
+    true_top, true_val = _true_top(truth, mrow, chosen, max(k, n_true))
     to_row = np.full(len(truth.creator_id), -1, dtype=np.int64)
     to_row[crow] = np.arange(len(crow))
-    true_top = to_row[true_top]
+    true_top = np.where(true_top >= 0, to_row[true_top], -1)
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
     width = max(k, n_candidates or 0)
@@ -116,7 +126,6 @@ def evaluate(
         ref = cls(random_state=random_state) if name == "random" else cls()
         ref.fit(merchants, creators, collaborations, as_of=as_of)
         lists[name] = ranked_rows(ref.recommend(k=k, merchants=sample), m_ids, c_ids, k)
-    chosen = _chosen(len(merchants), sample)
     segs = {seg: mask & chosen for seg, mask in segments(merchants, collaborations, as_of).items()}
     rows = []
     for name, ranked in lists.items():
@@ -211,7 +220,7 @@ def priority_tradeoff(
         capacity = np.ceil(capacity * share).astype(np.int64)
     reach = creators["avg_views"].to_numpy(float)
     top = reach >= np.quantile(reach, 1 - top_creator_share)
-    _, ideal = truth.top_creators(mrow, slots)
+    _, ideal = _true_top(truth, mrow, chosen, slots)
     true_v = truth.value(mrow[m], crow[c])
     rows = []
     for w in weights:
