@@ -113,6 +113,30 @@ class BaseRanker(BaseEstimator):
         np.put_along_axis(pref, order, 1.0 - np.arange(n_c) / n_c, axis=1)
         return pref
 
+    def _top(self, mb: np.ndarray, k: int, exclude_seen: bool):
+        """The top ``k`` of each merchant of ``mb`` by :meth:`_preference`, without ordering
+        the whole catalogue: ``(row in mb, creator, preference)``, best first per row."""
+        s = self._scores(mb)
+        n_c = s.shape[1]
+        seen = self.seen_[mb] if exclude_seen else None
+        # enough to be left with k once the row's past partners are dropped
+        kk = min(k + (int(seen.sum(axis=1).max()) if exclude_seen and len(mb) else 0), n_c)
+        if kk == 0:
+            return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+        kth = -np.partition(-s, kk - 1, axis=1)[:, kk - 1]
+        # every creator ahead of one in this set is in it too, so its place in the set is its
+        # place in the whole order (ties: the more popular first, as _preference)
+        row, c = np.nonzero(s >= kth[:, None])
+        order = np.lexsort((self.popular_rank_[c], -s[row, c], row))
+        row, c = row[order], c[order]
+        place = np.arange(len(row)) - np.searchsorted(row, row)
+        pref = 1.0 - place / n_c
+        if exclude_seen:
+            fresh = ~np.asarray(seen[row, c], dtype=bool).ravel()
+            row, c, pref = row[fresh], c[fresh], pref[fresh]
+        keep = (np.arange(len(row)) - np.searchsorted(row, row)) < k
+        return row[keep], c[keep], pref[keep]
+
     def recommend(
         self,
         k: int = 100,
@@ -131,29 +155,20 @@ class BaseRanker(BaseEstimator):
         frames = []
         for s in range(0, len(m_all), self.block_size):
             mb = m_all[s : s + self.block_size]
-            pref = self._preference(mb)
-            if exclude_seen:
-                seen = self.seen_[mb].toarray()
-                pref = np.where(seen, -np.inf, pref)
-            kk = min(k, pref.shape[1])
-            top = np.argsort(-pref, axis=1, kind="stable")[:, :kk]
-            val = np.take_along_axis(pref, top, 1)
-            keep = np.isfinite(val)
-            mm = np.repeat(mb, kk).reshape(len(mb), kk)
-            rank = np.tile(np.arange(1, kk + 1), (len(mb), 1))
+            row, top, val = self._top(mb, k, exclude_seen)
+            rank = np.arange(len(row)) - np.searchsorted(row, row) + 1
+            mm = mb[row]
             cert = self.certified_[mm]
             frames.append(
                 pd.DataFrame(
                     {
-                        "merchant_id": self.merchant_ids_[mm[keep]],
-                        "creator_id": self.creator_ids_[top[keep]],
-                        "rank": rank[keep].astype(np.int64),
-                        "score": val[keep],
-                        "priority_score": np.where(
-                            cert[keep], val[keep] * certified_weight, val[keep]
-                        ),
-                        "certified_super_top": cert[keep],
-                        "fit": val[keep],
+                        "merchant_id": self.merchant_ids_[mm],
+                        "creator_id": self.creator_ids_[top],
+                        "rank": rank.astype(np.int64),
+                        "score": val,
+                        "priority_score": np.where(cert, val * certified_weight, val),
+                        "certified_super_top": cert,
+                        "fit": val,
                     }
                 )
             )

@@ -259,3 +259,35 @@ def test_fit_finds_partners_that_only_co_occurrence_reveals(fast_config, model):
     pop = PopularityRanker().fit(mk.merchants, mk.creators, h, as_of=cut)
     by_pop = precision(pop.recommend(k=10, exclude_seen=True), "rank")
     assert by_fit > 1.5 * by_pop, (by_fit, by_pop)
+
+
+def _full_sort_top(ranker, k, exclude_seen):
+    """The references' top k by ordering the whole catalogue (what ``_top`` avoids)."""
+    m_all = np.arange(len(ranker.merchant_ids_))
+    pref = ranker._preference(m_all)
+    if exclude_seen:
+        pref = np.where(ranker.seen_[m_all].toarray(), -np.inf, pref)
+    top = np.argsort(-pref, axis=1, kind="stable")[:, :k]
+    val = np.take_along_axis(pref, top, 1)
+    keep = np.isfinite(val)
+    return ranker.creator_ids_[top[keep]], val[keep]
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        PopularityRanker,
+        CategoryPopularityRanker,
+        ReachRanker,
+        CategoryGMVLeadersRanker,
+        RandomRanker,
+    ],
+)
+@pytest.mark.parametrize("exclude_seen", [False, True])
+def test_reference_top_k_equals_ordering_the_whole_catalogue(cls, exclude_seen, small_market):
+    mk = small_market
+    ranker = cls().fit(mk.merchants, mk.creators, mk.collaborations)
+    rec = ranker.recommend(k=25, exclude_seen=exclude_seen)
+    creators, values = _full_sort_top(ranker, 25, exclude_seen)
+    np.testing.assert_array_equal(rec["creator_id"].to_numpy(dtype=object), creators)
+    np.testing.assert_array_equal(rec["score"].to_numpy(), values)
