@@ -16,6 +16,8 @@ ratio is what matters on a shared machine. Run by hand (never in tests):
 
 ``recall`` measures the approximate retrieval (``candidates.search: ann``) against the exact
 one on the same merchants: recall of the value pool's top 200 and of the whole list.
+``rank`` also times the same ``recommend`` with the trees compiled (:mod:`matching.compiled`,
+whatever ``ranking.compile_min_pairs`` says) and checks its output is identical.
 ``--profile`` writes a cProfile of the ``rank`` and ``recall`` stages (``*.prof``).
 """
 
@@ -67,9 +69,22 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     retrieve_s = time.perf_counter() - t0
     pairs = int((cand >= 0).sum())
     t0 = time.perf_counter()
-    ranker.recommend(k=k, merchants=sample)
+    plain = ranker.recommend(k=k, merchants=sample)
     recommend_s = time.perf_counter() - t0
     rank_s = max(recommend_s - retrieve_s, 1e-9)
+
+    # the same run with the trees compiled (matching.compiled), whatever the run's size
+    import copy
+
+    fast = copy.copy(ranker)
+    fast.ranking = ranker.ranking.model_copy(update={"compile_min_pairs": 1})
+    t0 = time.perf_counter()
+    fast.recommend(k=k, merchants=sample[:2])
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compiled = fast.recommend(k=k, merchants=sample)
+    compiled_s = time.perf_counter() - t0
+    same = plain.equals(compiled)
 
     # the naive reference: per merchant, a pandas merge of its candidates with the entity
     # features, then the feature frames and both models on every pair
@@ -100,6 +115,10 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
         "retrieve_merchants_per_s": round(len(sample) / retrieve_s, 1),
         "recommend_pairs_per_s": round(pairs / recommend_s),
         "ranking_pairs_per_s": round(lib_rate),
+        "compile_s": round(compile_s, 1),
+        "compiled_recommend_s": round(compiled_s, 2),
+        "compiled_ranking_pairs_per_s": round(pairs / max(compiled_s - retrieve_s, 1e-9)),
+        "compiled_same_output": bool(same),
         "naive_slice_merchants": len(part),
         "naive_pairs_per_s": round(naive_rate),
         "speedup_over_naive": round(lib_rate / naive_rate, 1),

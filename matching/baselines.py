@@ -124,9 +124,17 @@ class BaseRanker(BaseEstimator):
         if kk == 0:
             return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
         kth = -np.partition(-s, kk - 1, axis=1)[:, kk - 1]
-        # every creator ahead of one in this set is in it too, so its place in the set is its
-        # place in the whole order (ties: the more popular first, as _preference)
-        row, c = np.nonzero(s >= kth[:, None])
+        # the set: every creator above the kk-th score, then of those tied with it the most
+        # popular ones up to kk (ties are broken by popularity, as _preference): every creator
+        # ahead of one in the set is in it too, so its place in the set is its place in the
+        # whole order. One pass in popularity order, no sort of the catalogue (a category
+        # ranker ties most creators at 0).
+        chosen = s > kth[:, None]
+        need = kk - chosen.sum(axis=1)
+        by_pop = np.argsort(self.popular_rank_, kind="stable")
+        tie = s[:, by_pop] == kth[:, None]
+        chosen[:, by_pop] |= tie & (np.cumsum(tie, axis=1, dtype=np.int32) <= need[:, None])
+        row, c = np.nonzero(chosen)
         order = np.lexsort((self.popular_rank_[c], -s[row, c], row))
         row, c = row[order], c[order]
         place = np.arange(len(row)) - np.searchsorted(row, row)
