@@ -30,6 +30,9 @@ from sklearn.utils.validation import check_is_fitted
 from matching.candidates import als_factors
 from matching.contract import MATCHES_COLUMNS, row_positions
 
+_TIE_CHUNK = 4096
+"""Creators, in popularity order, scanned at a time for the ties at a merchant's k-th score."""
+
 
 class BaseRanker(BaseEstimator):
     """Shared fitting of ids, seen pairs and popularity, and the shared top-k.
@@ -132,8 +135,16 @@ class BaseRanker(BaseEstimator):
         chosen = s > kth[:, None]
         need = kk - chosen.sum(axis=1)
         by_pop = np.argsort(self.popular_rank_, kind="stable")
-        tie = s[:, by_pop] == kth[:, None]
-        chosen[:, by_pop] |= tie & (np.cumsum(tie, axis=1, dtype=np.int32) <= need[:, None])
+        for start in range(0, n_c, _TIE_CHUNK):  # most rows are done in the first chunk
+            left = np.flatnonzero(need > 0)
+            if not len(left):
+                break
+            cols = by_pop[start : start + _TIE_CHUNK]
+            tie = s[np.ix_(left, cols)] == kth[left, None]
+            pick = tie & (np.cumsum(tie, axis=1, dtype=np.int32) <= need[left, None])
+            r, j = np.nonzero(pick)
+            chosen[left[r], cols[j]] = True
+            need[left] -= pick.sum(axis=1)
         row, c = np.nonzero(chosen)
         order = np.lexsort((self.popular_rank_[c], -s[row, c], row))
         row, c = row[order], c[order]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from matching import data
+from matching import baselines, data
 from matching.baselines import (
     ALSRanker,
     CategoryGMVLeadersRanker,
@@ -284,7 +284,11 @@ def _full_sort_top(ranker, k, exclude_seen):
     ],
 )
 @pytest.mark.parametrize("exclude_seen", [False, True])
-def test_reference_top_k_equals_ordering_the_whole_catalogue(cls, exclude_seen, small_market):
+@pytest.mark.parametrize("chunk", [4096, 7])
+def test_reference_top_k_equals_ordering_the_whole_catalogue(
+    cls, exclude_seen, chunk, small_market, monkeypatch
+):
+    monkeypatch.setattr(baselines, "_TIE_CHUNK", chunk)  # ties found over several chunks too
     mk = small_market
     ranker = cls().fit(mk.merchants, mk.creators, mk.collaborations)
     rec = ranker.recommend(k=25, exclude_seen=exclude_seen)
