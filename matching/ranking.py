@@ -328,9 +328,10 @@ class MatchRanker(BaseEstimator):
         """``model`` compiled to native code (:mod:`matching.compiled`): compiled once per
         fitted model when ``build`` (a large ranking run), then reused; None to use ``model``."""
         cache = self.__dict__.setdefault("_compiled", {})  # shared by with_data's copies
-        if which not in cache and build and len(X):
-            cache[which] = compile_forest(model, X, self.ranking.n_jobs)
-        return cache.get(which)
+        if cache.get(which, (None,))[0] is not model and build and len(X):
+            cache[which] = (model, compile_forest(model, X, self.ranking.n_jobs))
+        held, forest = cache.get(which, (None, None))
+        return forest if held is model else None  # a refit model is not the one compiled
 
     def _value_of(self, cols: dict[str, np.ndarray], n: int, compile: bool = False) -> np.ndarray:
         """The value model on one float64 matrix in the order it was fitted on."""

@@ -60,6 +60,11 @@ def test_ranking_with_compiled_trees_gives_the_same_matches(trained):
     fast = ranker(1)
     got = fast.recommend(k=15)
     assert set(fast._compiled) == {"value", "fit"}
-    assert all(f is not None for f in fast._compiled.values())
+    assert all(f is not None for _, f in fast._compiled.values())
+    refit = copy.copy(fast)
+    refit._compiled = fast._compiled  # as with_data shares it
+    refit.fit_model_ = copy.deepcopy(fast.fit_model_)
+    assert refit._forest("value", refit.value_model_.regressor_, None, build=False) is not None
+    assert refit._forest("fit", refit.fit_model_, np.zeros((0, 1)), build=False) is None
     pd.testing.assert_frame_equal(got, ranker(None).recommend(k=15), check_exact=True)
     assert not pickle.loads(pickle.dumps(fast)).__dict__.get("_compiled")
