@@ -155,6 +155,15 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
         lists[search] = r.retrieve(sample)[0]
         out[f"{search}_index_s"] = round(build, 2)
         out[f"{search}_merchants_per_s"] = round(len(sample) / (time.perf_counter() - t0), 1)
+        for name, entry in r.__dict__.get("_ann_cache", {}).items():
+            if isinstance(name, str):  # an inner-product source's (Q, HubSearch)
+                hub = entry[1]
+                out[f"ann_{name}"] = {
+                    "hub_creators": int(len(hub.hub)),
+                    "nprobe": hub.nprobe,
+                    "nlist": hub.ivf.nlist,
+                    "held_out_recall": round(hub.measured_recall, 4),
+                }
 
     def recall(n: int) -> float:
         a, b = lists["ann"][:, :n], lists["exact"][:, :n]
@@ -167,7 +176,7 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
     out["recall@200_value_pool"] = recall(ret.top_n)
     out["recall_all_candidates"] = recall(lists["exact"].shape[1])
     out["recall_merchants"] = len(sample)
-    out["nprobe"] = r.ann_nprobe
+    out["max_nprobe"] = r.ann_nprobe
     return out
 
 

@@ -1,11 +1,21 @@
 """Retrieval that does not touch every (merchant, creator) cell: each source's top list
 from vectors, for :class:`matching.candidates.CandidateRetriever` (``search: ann``).
 
-- The sources that are inner products are searched with a faiss IVF index of the creators
-  (maximum inner product, exact distances within the ``nprobe`` nearest lists): the SVD and
-  ALS factors as they are, and the content model as one inner product of augmented vectors
-  (its category-transfer and category-share terms through one-hot codes, its squared gaps
-  expanded, so ``q_m . p_c`` equals the dense score up to float32 rounding).
+- The sources that are inner products (the SVD and ALS factors as they are, the content
+  model as one inner product of augmented vectors: its category-transfer and category-share
+  terms through one-hot codes, its squared gaps expanded, so ``q_m . p_c`` equals the dense
+  score up to float32 rounding) are searched in two parts, merged by score
+  (:class:`HubSearch`):
+
+  * the *hub*: every creator in the exact top list of a sample of merchants, searched
+    exactly. Scores in a marketplace are dominated by creators who are strong for almost
+    everyone (reach, conversion, a category's leaders), so a few thousand creators hold
+    nearly all of every merchant's top list;
+  * the rest through a faiss IVF index (maximum inner product, exact distances within the
+    ``nprobe`` lists nearest the merchant), ``nprobe`` the smallest that reaches the target
+    recall of the exact top list on held-out merchants of the sample. Where the hub does
+    not concentrate (tops that differ merchant by merchant) that is more lists, up to the
+    cap, and the measured recall says so.
 - Category popularity depends on the merchant's category alone, trending on nothing of the
   merchant: each is one exact top list per category, or one in all.
 
@@ -98,14 +108,133 @@ class InnerProductIndex:
         index.train(P)
         index.add(P)
         index.nprobe = int(min(nprobe, nlist))
-        self.index, self.threads, self.n = index, threads, n
+        self.index, self.threads, self.n, self.nlist = index, threads, n, nlist
+
+    def search(self, Q: np.ndarray, k: int, nprobe: int | None = None):
+        """Scores and creator rows of the ``k`` best of each query row, best first (-1:
+        fewer found), probing ``nprobe`` lists (default: the index's)."""
+        faiss = _faiss()
+        faiss.omp_set_num_threads(self.threads)
+        if nprobe is not None:
+            self.index.nprobe = int(min(max(nprobe, 1), self.nlist))
+        d, idx = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, self.n)))
+        return d, idx.astype(np.int64)
+
+
+def _exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int):
+    """Scores and rows of the exact top ``k`` of ``Q @ P.T`` per row (float32, faiss)."""
+    faiss = _faiss()
+    faiss.omp_set_num_threads(threads)
+    flat = faiss.IndexFlatIP(P.shape[1])
+    flat.add(np.ascontiguousarray(P, dtype=np.float32))
+    d, idx = flat.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, len(P))))
+    return d, idx.astype(np.int64)
+
+
+def merge_tops(lists: list[tuple[np.ndarray, np.ndarray]], k: int) -> np.ndarray:
+    """The ``k`` best distinct rows of several (scores, rows) top lists per query row, best
+    first, ties to the lower row; -1 where fewer. A row in two lists keeps its first score."""
+    rows = np.hstack([r for _, r in lists])
+    score = np.hstack([np.asarray(d, dtype=np.float64) for d, _ in lists])
+    score = np.where(rows < 0, -np.inf, score)
+    o = np.argsort(rows, axis=1, kind="stable")
+    rows, score = np.take_along_axis(rows, o, 1), np.take_along_axis(score, o, 1)
+    score[:, 1:][rows[:, 1:] == rows[:, :-1]] = -np.inf
+    o = np.lexsort((rows, -score), axis=1)[:, :k]
+    rows, score = np.take_along_axis(rows, o, 1), np.take_along_axis(score, o, 1)
+    return np.where(np.isfinite(score), rows, -1)
+
+
+def recall_of(found: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of each row's exact list that ``found`` holds."""
+    hits = [
+        len(np.intersect1d(f[f >= 0], e[e >= 0])) / max(int((e >= 0).sum()), 1)
+        for f, e in zip(found, exact, strict=True)
+    ]
+    return float(np.mean(hits)) if hits else 1.0
+
+
+class HubSearch:
+    """Top lists of one inner-product source: exact over the hub, IVF over everyone, merged.
+
+    Parameters
+    ----------
+    Q, P : ndarray
+        Merchant and creator vectors (``Q @ P.T`` is the source's score).
+    k : int
+        The list length the hub is built for and the recall is measured at.
+    nlist, max_nprobe : int
+        IVF lists, and the most searched per merchant.
+    recall : float
+        Target recall of the exact top ``k`` on the held-out half of the sample.
+    sample : int
+        Merchants whose exact top lists are computed: one half builds the hub the recall is
+        measured against on the other half, then the whole sample's tops form the hub.
+    seed, threads : int
+        The sample's and k-means' seed; faiss's OpenMP threads.
+
+    Attributes
+    ----------
+    hub : ndarray
+        Creator rows searched exactly.
+    nprobe : int
+        Lists searched per merchant.
+    measured_recall : float
+        Recall of the exact top ``k`` of the held-out merchants at ``nprobe`` (NaN when the
+        sample is too small to hold any out).
+    """
+
+    def __init__(
+        self,
+        Q: np.ndarray,
+        P: np.ndarray,
+        *,
+        k: int,
+        nlist: int,
+        max_nprobe: int,
+        recall: float,
+        sample: int,
+        seed: int,
+        threads: int,
+    ):
+        P = np.ascontiguousarray(P, dtype=np.float32)
+        self.threads = threads
+        self.ivf = InnerProductIndex(P, nlist=nlist, nprobe=max_nprobe, seed=seed, threads=threads)
+        # merchants whose vector is all zeros have no ordering of creators to learn from
+        live = np.flatnonzero(np.abs(Q).max(1) > 0) if len(Q) else np.arange(0)
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(live, min(sample, len(live)), replace=False))
+        _, tops = _exact_tops(Q[picked], P, k, threads)
+        half = len(picked) // 2
+        cap = min(max_nprobe, self.ivf.nlist)
+        self.nprobe, self.measured_recall = cap, float("nan")
+        if half >= 1:
+            self._use_hub(P, tops[:half])
+            held_out = Q[picked[half:]]
+            ladder = sorted({*(2**i for i in range(cap.bit_length())), cap})
+            for nprobe in ladder:
+                got = self._search(held_out, k, nprobe)
+                self.nprobe, self.measured_recall = nprobe, recall_of(got, tops[half:])
+                if self.measured_recall >= recall:
+                    break
+        self._use_hub(P, tops)
+
+    def _use_hub(self, P: np.ndarray, tops: np.ndarray) -> None:
+        """Search the creators of ``tops`` exactly (only their vectors are kept)."""
+        self.hub = np.unique(tops[tops >= 0])
+        self.hub_vectors = P[self.hub]
+
+    def _search(self, Q: np.ndarray, k: int, nprobe: int) -> np.ndarray:
+        k = min(k, self.ivf.n)
+        found = [self.ivf.search(Q, k, nprobe)]
+        if len(self.hub):
+            hub_d, hub_i = _exact_tops(Q, self.hub_vectors, k, self.threads)
+            found.insert(0, (hub_d, np.where(hub_i >= 0, self.hub[np.clip(hub_i, 0, None)], -1)))
+        return merge_tops(found, k)
 
     def search(self, Q: np.ndarray, k: int) -> np.ndarray:
         """The ``k`` best creator rows of each query row, best first (-1: fewer found)."""
-        faiss = _faiss()
-        faiss.omp_set_num_threads(self.threads)
-        _, idx = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, self.n)))
-        return idx.astype(np.int64)
+        return self._search(Q, k, self.nprobe)
 
 
 def column_tops(score: np.ndarray, n: int) -> np.ndarray:

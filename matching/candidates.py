@@ -26,6 +26,7 @@ merchant's past partners.
 from __future__ import annotations
 
 import inspect
+import logging
 from functools import partial
 
 import numpy as np
@@ -39,6 +40,8 @@ from sklearn.utils.validation import check_is_fitted
 from matching import ann, memory
 from matching.contract import row_positions
 from matching.features import CreatorProfiler, history_before, shrunk_log_rate
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("collaborative", "content", "popularity", "als", "trending")
 _VALUE_SOURCES = ("collaborative", "content", "popularity")
@@ -88,13 +91,20 @@ class CandidateRetriever(BaseEstimator):
         And fewer, so a block's dense scores stay under this much memory.
     search : {"auto", "exact", "ann"}, default "auto"
         ``exact``: every block scored densely against every creator (the reference);
-        ``ann``: each source's top list from vectors (:mod:`matching.ann`: faiss IVF for
-        the inner-product sources, exact per-category lists for the others); ``auto``: ann
-        from ``ann_min_creators`` creators on.
+        ``ann``: each source's top list from vectors (:mod:`matching.ann`: an exact hub of
+        strong creators and a faiss IVF index for the inner-product sources, exact
+        per-category lists for the others); ``auto``: ann from ``ann_min_creators``
+        creators on.
     ann_min_creators : int, default 50000
         Where ``auto`` switches to the approximate search.
     ann_nlist, ann_nprobe : int, default 1024 and 384
-        Inverted lists of the faiss index (at most one per 39 creators) and lists searched.
+        Inverted lists of the faiss index (at most one per 39 creators) and the most
+        searched per merchant.
+    ann_recall : float, default 0.97
+        Lists are searched until the recall of the exact top list on held-out merchants
+        reaches this (or ``ann_nprobe`` lists are).
+    ann_sample : int, default 1000
+        Merchants whose exact top lists build the hub and measure that recall.
     random_state : int, default 0
         Seed of the randomised SVD, of ALS and of the index's k-means.
 
@@ -151,6 +161,8 @@ class CandidateRetriever(BaseEstimator):
         ann_min_creators: int = 50_000,
         ann_nlist: int = 1024,
         ann_nprobe: int = 384,
+        ann_recall: float = 0.97,
+        ann_sample: int = 1000,
         random_state: int = 0,
     ):
         self.top_n = top_n
@@ -172,6 +184,8 @@ class CandidateRetriever(BaseEstimator):
         self.ann_min_creators = ann_min_creators
         self.ann_nlist = ann_nlist
         self.ann_nprobe = ann_nprobe
+        self.ann_recall = ann_recall
+        self.ann_sample = ann_sample
         self.random_state = random_state
 
     def fit(
@@ -374,9 +388,7 @@ class CandidateRetriever(BaseEstimator):
             n_c, self.block_size if block_size is None else block_size, self.block_memory_mb
         )
         c_all = np.arange(n_c)
-        approximate = self.search == "ann" or (
-            self.search == "auto" and n_c >= self.ann_min_creators
-        )
+        approximate = memory.approximate(self, n_c)
         if approximate:
             block = self.block_size if block_size is None else block_size
         for s in range(0, len(m_all), block):
@@ -434,16 +446,28 @@ class CandidateRetriever(BaseEstimator):
             if name in ann.INNER_PRODUCT_SOURCES:
                 if name not in cache:
                     Q, P = ann.source_vectors(self, name)
-                    cache[name] = (
+                    index = ann.HubSearch(
                         Q,
-                        ann.InnerProductIndex(
-                            P,
-                            nlist=self.ann_nlist,
-                            nprobe=self.ann_nprobe,
-                            seed=self.random_state,
-                            threads=_threads(),
-                        ),
+                        P,
+                        k=n,
+                        nlist=self.ann_nlist,
+                        max_nprobe=self.ann_nprobe,
+                        recall=self.ann_recall,
+                        sample=self.ann_sample,
+                        seed=self.random_state,
+                        threads=_threads(),
                     )
+                    log.info(
+                        "ann %s: hub of %d creators, %d of %d lists searched, recall@%d of "
+                        "held-out merchants %.3f",
+                        name,
+                        len(index.hub),
+                        index.nprobe,
+                        index.ivf.nlist,
+                        n,
+                        index.measured_recall,
+                    )
+                    cache[name] = (Q, index)
                 Q, index = cache[name]
                 top = index.search(Q[mb], size)
                 flat = ~(np.abs(Q[mb]).max(1) > 0)

@@ -113,6 +113,8 @@ class CandidatesConfig(_Section):
     ann_min_creators: int = Field(default=50_000, ge=1)
     ann_nlist: int = Field(default=1024, ge=1)
     ann_nprobe: int = Field(default=384, ge=1)
+    ann_recall: float = Field(default=0.97, gt=0, le=1)
+    ann_sample: int = Field(default=1000, ge=2)
 
 
 class RankingConfig(_Section):

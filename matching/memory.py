@@ -17,9 +17,11 @@ from matching.errors import InsufficientMemory
 
 __all__ = [
     "DENSE_CELL_BYTES",
+    "CONTENT_DIMS",
     "HEADROOM",
     "RECOMMEND_BLOCK",
     "Estimate",
+    "approximate",
     "available_memory",
     "block_rows",
     "cgroup_headroom",
@@ -43,6 +45,8 @@ PAIR_ROW_BYTES = 4096
 """One (merchant, candidate) row of pair features with its working copies (~80 float columns)."""
 HEADROOM = 0.8
 """Share of the available memory a run plans to use."""
+CONTENT_DIMS = 64
+"""Dimensions of the content model's vectors for approximate search (about two per category)."""
 
 
 def block_rows(n_creators: int, block_size: int, block_memory_mb: float) -> int:
@@ -113,18 +117,32 @@ class Estimate:
         return self.fixed + block * self.per_merchant
 
 
+def approximate(candidates, n_creators: int) -> bool:
+    """Whether retrieval of ``n_creators`` creators searches vectors (:mod:`matching.ann`)
+    rather than scoring every creator densely (``candidates``: the config section or the
+    retriever, both carry ``search`` and ``ann_min_creators``)."""
+    return candidates.search == "ann" or (
+        candidates.search == "auto" and n_creators >= candidates.ann_min_creators
+    )
+
+
 def estimate(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> Estimate:
     """The memory model of a run from the input tables' sizes (``{table: TableSize}``).
 
-    Fixed: the interpreter and model, the inputs, and for training the pair features of
-    every merchant's candidates (the training windows featurise them at once). Per merchant
-    of a block: one dense row of scores against every creator and its candidates' features.
+    Fixed: the interpreter and model, the inputs, for training the pair features of every
+    merchant's candidates (the training windows featurise them at once), and for the
+    approximate search the creator vectors (float32, held twice: the exact hub's and the
+    IVF index's). Per merchant of a block: its candidates' features and, for the dense
+    search, one row of scores against every creator.
     """
     n_c = sizes["creators"].rows
     per_pair = min(candidates.top_n + candidates.partner_top_n, n_c) * PAIR_ROW_BYTES
     fixed = BASE_BYTES + INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
     if training:
         fixed += sizes["merchants"].rows * per_pair
+    if approximate(candidates, n_c):
+        dims = candidates.n_factors + candidates.als_factors + CONTENT_DIMS
+        return Estimate(fixed + n_c * dims * 4 * 2, per_pair)
     return Estimate(fixed, n_c * DENSE_CELL_BYTES + per_pair)
 
 

@@ -214,6 +214,8 @@ def build_snapshot(
         ann_min_creators=candidates.ann_min_creators,
         ann_nlist=candidates.ann_nlist,
         ann_nprobe=candidates.ann_nprobe,
+        ann_recall=candidates.ann_recall,
+        ann_sample=candidates.ann_sample,
         random_state=random_state,
     ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)
     act = PartnerActivity(as_of=as_of, horizons_days=features.activity_horizons_days).fit(

@@ -2,6 +2,8 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching import ann, metrics
 from matching.evaluation import ranked_rows
@@ -55,3 +57,66 @@ def test_approximate_retrieval_ranks_as_well_as_exact(trained, small_market, exc
         r = np.repeat(np.arange(len(a)), a.shape[1])
         keep = a.ravel() >= 0
         assert not np.asarray(seen[r[keep], a.ravel()[keep]]).any()
+
+
+@given(
+    st.integers(1, 6),
+    st.integers(1, 12),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_merged_top_lists_are_the_best_distinct_rows(n_rows, k, seed):
+    """Merging top lists keeps each row once, best score first (ties to the lower row)."""
+    rng = np.random.default_rng(seed)
+    lists, best = [], [{} for _ in range(n_rows)]
+    for _ in range(rng.integers(1, 4)):
+        width = int(rng.integers(1, 8))
+        rows = rng.integers(-1, 15, size=(n_rows, width))
+        score = rng.integers(0, 5, size=(n_rows, width)).astype(float)
+        lists.append((score, rows))
+        for i in range(n_rows):
+            for r, s in zip(rows[i], score[i], strict=True):
+                if r >= 0:
+                    best[i].setdefault(int(r), s)  # a row in two lists keeps its first score
+    got = ann.merge_tops(lists, k)
+    for i in range(n_rows):
+        want = sorted(best[i], key=lambda r: (-best[i][r], r))[:k]
+        row = [int(r) for r in got[i] if r >= 0]
+        assert row == want
+        assert (got[i][len(row) :] == -1).all()
+
+
+def test_hub_search_reaches_its_recall_or_says_it_did_not():
+    """With no hub structure (random vectors) the index probes more lists; probing every
+    list finds the exact top lists, and the held-out recall it reports is that of a search."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(4000, 8)).astype(np.float32)
+    Q = rng.normal(size=(300, 8)).astype(np.float32)
+    _, exact = ann._exact_tops(Q, P, 20, 1)
+    every = ann.HubSearch(
+        Q, P, k=20, nlist=64, max_nprobe=64, recall=1.0, sample=100, seed=0, threads=1
+    )
+    assert every.ivf.nlist == 64
+    assert ann.recall_of(every.search(Q, 20), exact) == 1.0
+    cheap = ann.HubSearch(
+        Q, P, k=20, nlist=64, max_nprobe=64, recall=0.5, sample=100, seed=0, threads=1
+    )
+    assert cheap.nprobe < every.nprobe
+    assert cheap.measured_recall >= 0.5
+    assert ann.recall_of(cheap.search(Q, 20), exact) < 1.0
+
+
+def test_a_hub_of_strong_creators_needs_few_lists():
+    """Scores dominated by a few strong creators: the hub holds them, one list is enough."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(1)
+    P = rng.normal(size=(4000, 8)).astype(np.float32)
+    P[:, 0] = np.where(np.arange(4000) < 100, 10.0, 0.0)  # a hundred creators strong for all
+    Q = np.hstack([np.full((300, 1), 5.0), rng.normal(size=(300, 7))]).astype(np.float32)
+    idx = ann.HubSearch(
+        Q, P, k=20, nlist=64, max_nprobe=64, recall=0.99, sample=100, seed=0, threads=1
+    )
+    _, exact = ann._exact_tops(Q, P, 20, 1)
+    assert idx.nprobe == 1 and len(idx.hub) <= 100
+    assert ann.recall_of(idx.search(Q, 20), exact) >= 0.99

@@ -1154,6 +1154,25 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
     assert _tree(tmp_path / "o") == _tree(base.out)
 
 
+def test_approximate_search_plans_no_dense_row_per_merchant():
+    """With vectors searched (ann) a block costs its candidates' features, not a row of
+    scores against every creator: the catalogue-size plan keeps its blocks."""
+    from matching.config import load_config
+
+    cand = load_config(default_config_dir()).candidates
+    sizes = {
+        "merchants": data.TableSize(100_000, 8),
+        "creators": data.TableSize(1_000_000, 8),
+        "collaborations": data.TableSize(2_000_000, 8),
+    }
+    dense = memory.estimate(sizes, cand.model_copy(update={"search": "exact"}), training=False)
+    ann = memory.estimate(sizes, cand.model_copy(update={"search": "auto"}), training=False)
+    assert memory.approximate(cand, 1_000_000) and not memory.approximate(cand, 1_000)
+    assert dense.per_merchant >= 1_000_000 * memory.DENSE_CELL_BYTES
+    assert ann.per_merchant < dense.per_merchant / 50
+    assert ann.fixed > dense.fixed  # the creator vectors of the indexes
+
+
 def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(memory, "available_memory", lambda: 200 * 2**20)
     monkeypatch.setattr(
