@@ -112,19 +112,21 @@ class InnerProductIndex:
 
     def search(self, Q: np.ndarray, k: int, nprobe: int | None = None):
         """Scores and creator rows of the ``k`` best of each query row, best first (-1:
-        fewer found), probing ``nprobe`` lists (default: the index's)."""
-        faiss = _faiss()
-        faiss.omp_set_num_threads(self.threads)
+        fewer found), probing ``nprobe`` lists (default: the index's). Searches run on the
+        OpenMP threads the caller allows (threadpoolctl); each query's result is the same
+        on any number."""
         if nprobe is not None:
             self.index.nprobe = int(min(max(nprobe, 1), self.nlist))
         d, idx = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, self.n)))
         return d, idx.astype(np.int64)
 
 
-def _exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int):
-    """Scores and rows of the exact top ``k`` of ``Q @ P.T`` per row (float32, faiss)."""
+def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None):
+    """Scores and rows of the exact top ``k`` of ``Q @ P.T`` per row (float32, faiss), on
+    ``threads`` OpenMP threads (default: as many as the caller allows)."""
     faiss = _faiss()
-    faiss.omp_set_num_threads(threads)
+    if threads is not None:
+        faiss.omp_set_num_threads(threads)
     flat = faiss.IndexFlatIP(P.shape[1])
     flat.add(np.ascontiguousarray(P, dtype=np.float32))
     d, idx = flat.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, len(P))))
@@ -204,7 +206,7 @@ class HubSearch:
         live = np.flatnonzero(np.abs(Q).max(1) > 0) if len(Q) else np.arange(0)
         rng = np.random.default_rng(seed)
         picked = np.sort(rng.choice(live, min(sample, len(live)), replace=False))
-        _, tops = _exact_tops(Q[picked], P, k, threads)
+        _, tops = exact_tops(Q[picked], P, k, threads)
         half = len(picked) // 2
         cap = min(max_nprobe, self.ivf.nlist)
         self.nprobe, self.measured_recall = cap, float("nan")
@@ -228,7 +230,7 @@ class HubSearch:
         k = min(k, self.ivf.n)
         found = [self.ivf.search(Q, k, nprobe)]
         if len(self.hub):
-            hub_d, hub_i = _exact_tops(Q, self.hub_vectors, k, self.threads)
+            hub_d, hub_i = exact_tops(Q, self.hub_vectors, k)
             found.insert(0, (hub_d, np.where(hub_i >= 0, self.hub[np.clip(hub_i, 0, None)], -1)))
         return merge_tops(found, k)
 

@@ -406,7 +406,7 @@ class CandidateRetriever(BaseEstimator):
                 extra = pool(partner, width)
                 both = np.hstack([rows, extra])
                 pos = np.where(both >= 0, np.arange(both.shape[1], dtype=float), np.nan)
-                rows = _interleave(np.clip(both, 0, None), pos, width)
+                rows = interleave(np.clip(both, 0, None), pos, width)
             else:
                 rows = np.hstack([rows, np.full((len(mb), width - n), -1, np.int64)])
             out[s : s + len(mb)] = rows
@@ -526,7 +526,7 @@ def _interleave_tops(tops: dict, weights: dict[str, float], n: int) -> np.ndarra
         p = np.where(top < 0, np.nan, p)
         idx.append(np.clip(top, 0, None))
         pos.append(p)
-    return _interleave(np.hstack(idx), np.hstack(pos), n)
+    return interleave(np.hstack(idx), np.hstack(pos), n)
 
 
 def _threads() -> int:
@@ -609,22 +609,22 @@ def _top(score: np.ndarray, n: int) -> np.ndarray:
     return np.take_along_axis(part, order, 1)
 
 
-def _interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
+def interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
     """Per row: the ``n`` distinct items of ``idx`` with the smallest positions ``pos`` (NaN:
-    left out), padded with -1."""
-    rows = np.repeat(np.arange(len(idx)), idx.shape[1])
-    flat_i, flat_p = idx.ravel(), pos.ravel()
-    real = ~np.isnan(flat_p)  # NaN marks an item left out (a past partner)
-    rows, flat_i, flat_p = rows[real], flat_i[real], flat_p[real]
-    order = np.lexsort((flat_p, flat_i, rows))  # by row, item, best position first
-    first = np.ones(len(order), bool)
-    first[1:] = (rows[order][1:] != rows[order][:-1]) | (flat_i[order][1:] != flat_i[order][:-1])
-    keep = order[first]
-    r, i, p = rows[keep], flat_i[keep], flat_p[keep]
-    o2 = np.lexsort((i, p, r))  # by row, position, item
-    r, i = r[o2], i[o2]
-    rank = np.arange(len(r)) - np.searchsorted(r, r)
+    left out), padded with -1; ties in position go to the lower item."""
+    # every sort is within a row (a few hundred items), never over the whole block
+    o = np.lexsort((idx, pos), axis=1)  # by position, then item; NaN (left out) last
+    i, p = np.take_along_axis(idx, o, 1), np.take_along_axis(pos, o, 1)
+    by_item = np.argsort(i, axis=1, kind="stable")  # each item's best position first
+    si = np.take_along_axis(i, by_item, 1)
+    repeat = np.zeros(si.shape, bool)
+    repeat[:, 1:] = si[:, 1:] == si[:, :-1]
+    later = np.empty_like(repeat)
+    np.put_along_axis(later, by_item, repeat, 1)
+    keep = ~later & ~np.isnan(p)
+    rank = np.cumsum(keep, axis=1) - 1
+    sel = keep & (rank < n)
     out = np.full((len(idx), n), -1, dtype=np.int64)
-    sel = rank < n
-    out[r[sel], rank[sel]] = i[sel]
+    rows = np.broadcast_to(np.arange(len(idx))[:, None], i.shape)
+    out[rows[sel], rank[sel]] = i[sel]
     return out

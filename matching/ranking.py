@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -38,7 +40,13 @@ from tqdm import tqdm
 
 from matching.compiled import compile_forest
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
-from matching.contract import CONTENT_TYPES, SHORT_VIDEO, default_as_of, row_positions
+from matching.contract import (
+    CONTENT_TYPES,
+    MATCHES_COLUMNS,
+    SHORT_VIDEO,
+    default_as_of,
+    row_positions,
+)
 from matching.learners import ListwiseFit, make_models, sampling_corrected
 from matching.memory import RECOMMEND_BLOCK
 from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
@@ -248,7 +256,7 @@ class MatchRanker(BaseEstimator):
         span = pd.Timedelta(days=r.validation_days)
         first = collaborations["posted_at"].min() if len(collaborations) else as_of
         starts = window_starts(first, as_of, r)
-        windows, snaps = [], []
+        windows, recent = [], None
         for start in tqdm(starts, desc="training windows", disable=not self.progress):
             snap = build_snapshot(
                 merchants,
@@ -262,7 +270,8 @@ class MatchRanker(BaseEstimator):
             windows.append(
                 _window_rows(snap, collaborations, start + span, r.negatives_per_positive, rng)
             )
-            snaps.append(snap)
+            if recent is None:  # the newest window's, to validate on; the others are freed
+                recent = snap
         if len(windows) < 2:
             raise ValueError(
                 "not enough collaboration history to train: need at least two time windows of "
@@ -272,7 +281,7 @@ class MatchRanker(BaseEstimator):
         value, fit, rate = self._fit_models(windows[1:])
         self.validation_ = _validate(value, fit, rate, windows[0])
         if windows[0][1] is not None:
-            self.validation_.update(_fit_recall(snaps[0], fit, windows[0][1][3]))
+            self.validation_.update(_fit_recall(recent, fit, windows[0][1][3]))
         self.value_model_, self.fit_model_, self.fit_sampling_rate_ = self._fit_models(windows)
         self.value_features_ = list(self.value_model_.feature_names_in_)
         self.fit_features_ = list(self.fit_model_.feature_names_in_)
@@ -451,6 +460,49 @@ class MatchRanker(BaseEstimator):
         p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]
         return sampling_corrected(p, self.fit_sampling_rate_)
 
+    def _rank_block(
+        self, mb, *, k, block, certified, weight, c_ids, c_place, compile, exclude_seen
+    ) -> pd.DataFrame:
+        """The top ``k`` of the merchant rows ``mb`` (one block of :meth:`recommend`), with
+        merchant row positions in ``m``."""
+        snap = self.snapshot_
+        cand, _ = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
+        mm = np.repeat(mb, cand.shape[1])
+        cc = cand.ravel()
+        mm, cc = mm[cc >= 0], cc[cc >= 0]
+        cols = self._pair_columns(mm, cc)
+        score = self._value_of(cols, len(mm), compile)
+        cert = certified[mm]
+        prio = np.where(cert, score * weight, score)
+        # fit only orders pairs of equal priority: it is needed for the pairs whose
+        # priority reaches their merchant's k-th best, not for the rest (ranked after)
+        by = np.lexsort((-prio, mm))
+        place = np.arange(len(by)) - np.searchsorted(mm[by], mm[by])
+        last = np.r_[mm[by][1:] != mm[by][:-1], True]
+        kth = np.where(place <= k - 1, prio[by], np.inf)
+        cut = np.minimum.reduceat(kth, np.flatnonzero(np.r_[True, last[:-1]]))
+        need = prio >= cut[np.searchsorted(np.unique(mm), mm)]
+        fit = np.zeros(len(mm))
+        sub = {name: values[need] for name, values in cols.items()}
+        fit[need] = self._fit_of(mm[need], cc[need], sub, compile)
+        # rank within merchant by priority; equal value goes to the likelier partner,
+        # then creator id for determinism; keep the top k
+        order = np.lexsort((c_place[cc], -fit, -prio, mm))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
+        keep = order[rank[order] < k]
+        return pd.DataFrame(
+            {
+                "m": mm[keep],
+                "creator_id": c_ids[cc[keep]],
+                "score": score[keep],
+                "priority_score": prio[keep],
+                "certified_super_top": cert[keep],
+                "fit": fit[keep],
+                "rank": rank[keep] + 1,
+            }
+        )
+
     def recommend(
         self,
         k: int = 100,
@@ -484,87 +536,50 @@ class MatchRanker(BaseEstimator):
         # ties go to the smaller creator id: its place in the sorted ids, an integer key
         c_place = np.empty(len(c_ids), dtype=np.int64)
         c_place[np.argsort(c_ids, kind="stable")] = np.arange(len(c_ids))
+        # compiling pays for itself on a run of this many pairs (ranking.compile_min_pairs)
+        limit = self.ranking.compile_min_pairs
+        width = min(self.candidates.top_n + self.candidates.partner_top_n, len(c_ids))
+        compile = limit is not None and len(m_all) * width >= limit
+        rank = partial(
+            self._rank_block,
+            k=k,
+            block=block,
+            certified=certified,
+            weight=weight,
+            c_ids=c_ids,
+            c_place=c_place,
+            compile=compile,
+            exclude_seen=exclude_seen,
+        )
+        blocks = [m_all[s : s + block] for s in range(0, len(m_all), block)]
         frames = []
         bar = tqdm(
             total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress
         )
         # the BLAS products of retrieval and the trees' OpenMP loops: ranking.n_jobs threads
         with threadpool_limits(self.ranking.n_jobs):
-            for s in range(0, len(m_all), block):
-                mb = m_all[s : s + block]
-                cand, _ = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
-                mm = np.repeat(mb, cand.shape[1])
-                cc = cand.ravel()
-                mm, cc = mm[cc >= 0], cc[cc >= 0]
-                cols = self._pair_columns(mm, cc)
-                # compiling pays for itself on a run of this many pairs (ranking.compile_min_pairs)
-                limit = self.ranking.compile_min_pairs
-                compile = limit is not None and len(m_all) * cand.shape[1] >= limit
-                score = self._value_of(cols, len(mm), compile)
-                cert = certified[mm]
-                prio = np.where(cert, score * weight, score)
-                # fit only orders pairs of equal priority: it is needed for the pairs whose
-                # priority reaches their merchant's k-th best, not for the rest (ranked after)
-                by = np.lexsort((-prio, mm))
-                place = np.arange(len(by)) - np.searchsorted(mm[by], mm[by])
-                last = np.r_[mm[by][1:] != mm[by][:-1], True]
-                kth = np.where(place <= k - 1, prio[by], np.inf)
-                cut = np.minimum.reduceat(kth, np.flatnonzero(np.r_[True, last[:-1]]))
-                need = prio >= cut[np.searchsorted(np.unique(mm), mm)]
-                fit = np.zeros(len(mm))
-                sub = {name: values[need] for name, values in cols.items()}
-                fit[need] = self._fit_of(mm[need], cc[need], sub, compile)
-                # rank within merchant by priority; equal value goes to the likelier partner,
-                # then creator id for determinism; keep the top k
-                order = np.lexsort((c_place[cc], -fit, -prio, mm))
-                rank = np.empty(len(order), dtype=np.int64)
-                rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
-                keep = order[rank[order] < k]
-                df = pd.DataFrame(
-                    {
-                        "m": mm[keep],
-                        "creator_id": c_ids[cc[keep]],
-                        "score": score[keep],
-                        "priority_score": prio[keep],
-                        "certified_super_top": cert[keep],
-                        "fit": fit[keep],
-                        "rank": rank[keep] + 1,
-                    }
-                )
-                frames.append(df)
-                bar.update(len(mb))
+            if blocks:  # alone: it builds what later blocks share (indexes, compiled trees)
+                frames.append(rank(blocks[0]))
+                bar.update(len(blocks[0]))
+        workers = min(self.ranking.n_jobs, len(blocks) - 1)
+        if workers > 1:
+            # blocks side by side, one thread each: most of a block's work is numpy, faiss and
+            # compiled trees that release the GIL, much of it single-threaded otherwise
+            with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+                for mb, df in zip(blocks[1:], pool.map(rank, blocks[1:]), strict=True):
+                    frames.append(df)
+                    bar.update(len(mb))
+        else:
+            with threadpool_limits(self.ranking.n_jobs):
+                for mb in blocks[1:]:
+                    frames.append(rank(mb))
+                    bar.update(len(mb))
         bar.close()
-        out = (
-            pd.concat(frames, ignore_index=True)
-            if frames
-            else pd.DataFrame(
-                columns=[
-                    "m",
-                    "creator_id",
-                    "score",
-                    "priority_score",
-                    "certified_super_top",
-                    "fit",
-                    "rank",
-                ]
-            )
-        )
-        out.insert(
-            0,
-            "merchant_id",
-            snap.merchants["merchant_id"].to_numpy(dtype=object)[out.pop("m").to_numpy(int)],
-        )
-        return out[
-            [
-                "merchant_id",
-                "creator_id",
-                "rank",
-                "score",
-                "priority_score",
-                "certified_super_top",
-                "fit",
-            ]
-        ]
+        empty = pd.DataFrame({c: [] for c in ("m", *MATCHES_COLUMNS) if c != "merchant_id"})
+        out = pd.concat(frames, ignore_index=True) if frames else empty
+        m_ids = snap.merchants["merchant_id"].to_numpy(dtype=object)
+        out.insert(0, "merchant_id", m_ids[out.pop("m").to_numpy(int)])
+        return out[list(MATCHES_COLUMNS)]
 
 
 def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> dict[str, float]:

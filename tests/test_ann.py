@@ -93,7 +93,7 @@ def test_hub_search_reaches_its_recall_or_says_it_did_not():
     rng = np.random.default_rng(0)
     P = rng.normal(size=(4000, 8)).astype(np.float32)
     Q = rng.normal(size=(300, 8)).astype(np.float32)
-    _, exact = ann._exact_tops(Q, P, 20, 1)
+    _, exact = ann.exact_tops(Q, P, 20, 1)
     every = ann.HubSearch(
         Q, P, k=20, nlist=64, max_nprobe=64, recall=1.0, sample=100, seed=0, threads=1
     )
@@ -117,6 +117,27 @@ def test_a_hub_of_strong_creators_needs_few_lists():
     idx = ann.HubSearch(
         Q, P, k=20, nlist=64, max_nprobe=64, recall=0.99, sample=100, seed=0, threads=1
     )
-    _, exact = ann._exact_tops(Q, P, 20, 1)
+    _, exact = ann.exact_tops(Q, P, 20, 1)
     assert idx.nprobe == 1 and len(idx.hub) <= 100
     assert ann.recall_of(idx.search(Q, 20), exact) >= 0.99
+
+
+@given(st.integers(1, 5), st.integers(1, 25), st.integers(1, 15), st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+def test_interleave_keeps_each_item_once_at_its_best_position(n_rows, width, n, seed):
+    """Per row: distinct items by best position (ties to the lower item), NaN left out."""
+    from matching.candidates import interleave
+
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, 12, size=(n_rows, width))
+    pos = rng.integers(0, 5, size=(n_rows, width)).astype(float)
+    pos[rng.random(pos.shape) < 0.2] = np.nan
+    pos[rng.random(pos.shape) < 0.1] = np.inf
+    got = interleave(idx, pos, n)
+    for r in range(n_rows):
+        best = {}
+        for i, p in zip(idx[r], pos[r], strict=True):
+            if not np.isnan(p):
+                best[int(i)] = min(best.get(int(i), np.inf), p)
+        want = sorted(best, key=lambda i: (best[i], i))[:n]
+        assert got[r].tolist() == want + [-1] * (n - len(want))

@@ -148,3 +148,17 @@ def test_recommend_scores_what_the_frames_score(trained):
     s2, f2 = trained.score_pairs(*mi)
     np.testing.assert_array_equal(rec["score"].to_numpy(), s2)
     np.testing.assert_array_equal(rec["fit"].to_numpy(), f2)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_blocks_ranked_side_by_side_give_the_same_table(trained, n_jobs):
+    """Small blocks, one after another or on two threads, rank exactly as one block does,
+    in the same row order, with and without past partners."""
+    import copy
+
+    ranker = copy.copy(trained)
+    ranker.ranking = trained.ranking.model_copy(update={"n_jobs": n_jobs})
+    for exclude_seen in (False, True):
+        whole = ranker.recommend(k=7, exclude_seen=exclude_seen)
+        blocks = ranker.recommend(k=7, block=9, exclude_seen=exclude_seen)
+        pd.testing.assert_frame_equal(blocks, whole)
