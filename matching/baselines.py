@@ -97,6 +97,26 @@ class BaseRanker(BaseEstimator):
     def _scores(self, m: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def _score_key(self, m: np.ndarray) -> np.ndarray:
+        """Merchant rows with equal keys have equal :meth:`_scores` rows (default: each its
+        own); their top lists are computed once."""
+        return np.asarray(m)
+
+    def _shared_top(self, mb: np.ndarray, k: int):
+        """:meth:`_top` of ``mb`` computed once per :meth:`_score_key`: a popularity ranker
+        orders the catalogue once, a category ranker once per category."""
+        keys, first, inverse = np.unique(
+            self._score_key(mb), return_index=True, return_inverse=True
+        )
+        row, top, val = self._top(mb[first], k, False)
+        count = np.bincount(row, minlength=len(keys))
+        start = np.r_[0, np.cumsum(count)[:-1]]
+        lens = count[inverse]
+        owner = np.repeat(np.arange(len(mb)), lens)
+        offset = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        at = start[inverse][owner] + offset
+        return owner, top[at], val[at]
+
     def score_pairs(self, m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(score, fit)`` of pairs given as merchant and creator row positions."""
         check_is_fitted(self, "seen_")
@@ -174,7 +194,10 @@ class BaseRanker(BaseEstimator):
         frames = []
         for s in range(0, len(m_all), self.block_size):
             mb = m_all[s : s + self.block_size]
-            row, top, val = self._top(mb, k, exclude_seen)
+            if exclude_seen:  # a merchant's own past partners make its list its own
+                row, top, val = self._top(mb, k, True)
+            else:
+                row, top, val = self._shared_top(mb, k)
             rank = np.arange(len(row)) - np.searchsorted(row, row) + 1
             mm = mb[row]
             cert = self.certified_[mm]
@@ -238,6 +261,9 @@ class ReachRanker(BaseRanker):
     def _scores(self, m: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.reach_, (len(m), len(self.reach_)))
 
+    def _score_key(self, m: np.ndarray) -> np.ndarray:
+        return np.zeros(len(m), np.int64)
+
 
 class CategoryGMVLeadersRanker(BaseRanker):
     """The creators who made the most GMV with merchants of the merchant's primary category,
@@ -262,6 +288,9 @@ class CategoryGMVLeadersRanker(BaseRanker):
         np.add.at(gmv, (m_cat[mi], ci), history["gmv_usd"].to_numpy(float))
         self.category_gmv_ = gmv
         self.reach_ = creators["avg_views"].to_numpy(float)
+
+    def _score_key(self, m: np.ndarray) -> np.ndarray:
+        return self.m_cat_[m]
 
     def _scores(self, m: np.ndarray) -> np.ndarray:
         gmv = self.category_gmv_[self.m_cat_[m]]
@@ -294,6 +323,9 @@ class PopularityRanker(BaseRanker):
     def _scores(self, m: np.ndarray) -> np.ndarray:
         return np.zeros((len(m), self.n_creators_))
 
+    def _score_key(self, m: np.ndarray) -> np.ndarray:
+        return np.zeros(len(m), np.int64)
+
 
 class CategoryPopularityRanker(BaseRanker):
     """Popularity among creators of the merchant's primary category, then the rest.
@@ -311,6 +343,9 @@ class CategoryPopularityRanker(BaseRanker):
 
     def _scores(self, m: np.ndarray) -> np.ndarray:
         return (self.m_cat_[m][:, None] == self.c_cat_[None, :]).astype(float)
+
+    def _score_key(self, m: np.ndarray) -> np.ndarray:
+        return self.m_cat_[m]
 
 
 class ALSRanker(BaseRanker):

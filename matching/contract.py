@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "ALLOCATION_COLUMNS",
@@ -53,8 +55,27 @@ def row_positions(values, ids) -> np.ndarray:
     >>> row_positions(["b", "z", "a"], pd.Series(["a", "b", "c"]))
     array([ 1, -1,  0])
     """
+    fast = _arrow_strings(values), _arrow_strings(ids)
+    if fast[0] is not None and fast[1] is not None:
+        # both Arrow-backed text: hashed in Arrow, never as Python strings (catalogue size)
+        if pc.count_distinct(fast[1]).as_py() != len(fast[1]):
+            raise pd.errors.InvalidIndexError("row_positions: the ids are not unique")
+        pos = pc.index_in(fast[0], value_set=fast[1])
+        return pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     index = ids if isinstance(ids, pd.Index) else pd.Index(np.asarray(ids, dtype=object))
     return index.get_indexer(pd.Index(np.asarray(values, dtype=object)))
+
+
+def _arrow_strings(x) -> pa.Array | None:
+    """``x`` as one Arrow large-string array when it is Arrow-backed text (a pandas
+    ``string[pyarrow]`` column or index), else None."""
+    dtype = getattr(x, "dtype", None)
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return None
+    arr = pa.array(x)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
 
 
 def default_as_of(collaborations: pd.DataFrame) -> pd.Timestamp | None:

@@ -75,6 +75,10 @@ def _chosen(n: int, sample: np.ndarray | None) -> np.ndarray:
     return mask
 
 
+N_TRUE = 50
+"""How many true top creators per merchant :func:`evaluate` measures candidate recall of."""
+
+
 def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int):
     """``truth.top_creators`` of the chosen merchants only (a pass over every creator each);
     the others' rows are -1 and 0."""
@@ -82,6 +86,16 @@ def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int):
     top, val = np.full((len(mrow), k), -1, dtype=np.int64), np.zeros((len(mrow), k))
     top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k)
     return top, val
+
+
+def true_tops(
+    truth: GroundTruth, merchants: pd.DataFrame, k: int = N_TRUE, sample: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The truly best ``k`` creators (truth rows) and their values for each merchant row of
+    ``sample`` (default all; the other rows -1 and 0): a pass over every creator for each
+    merchant, so :func:`evaluate` and :func:`priority_tradeoff` can share one (``tops=``)."""
+    mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
+    return _true_top(truth, mrow, _chosen(len(merchants), sample), k)
 
 
 def evaluate(
@@ -93,10 +107,11 @@ def evaluate(
     *,
     as_of=None,
     k: int = 10,
-    n_true: int = 50,
+    n_true: int = N_TRUE,
     n_candidates: int | None = None,
     random_state: int = 0,
     sample: np.ndarray | None = None,
+    tops: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """NDCG@k, recall@k, MAP@k and coverage of a fitted ranker and the reference rankers
     (fitted here on the same tables before ``as_of``), per segment, from what each one's
@@ -105,14 +120,19 @@ def evaluate(
     With ``n_candidates``, also the recall of the true top-``n_true`` in the ranker's top
     ``n_candidates`` (row ``method == "candidates"``; for :class:`MatchRanker` with
     ``candidates.top_n``, its retrieval). ``sample``: row positions of the merchants
-    evaluated (default all; the ``merchants`` column counts those evaluated).
+    evaluated (default all; the ``merchants`` column counts those evaluated). ``tops``:
+    :func:`true_tops` of the same merchants and sample, at least ``max(k, n_true)`` long.
     """
     mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
     crow = row_positions(creators["creator_id"], truth.creator_id)
     if (mrow < 0).any() or (crow < 0).any():
         raise ValueError("the merchants and creators are not those of this ground truth")
     chosen = _chosen(len(merchants), sample)
-    true_top, true_val = _true_top(truth, mrow, chosen, max(k, n_true))
+    want = min(max(k, n_true), truth.n_creators)
+    true_top, true_val = tops if tops is not None else _true_top(truth, mrow, chosen, want)
+    if true_top.shape[1] < want:
+        raise ValueError(f"tops: {true_top.shape[1]} true top creators given, {want} needed")
+    true_top, true_val = true_top[:, :want], true_val[:, :want]
     to_row = np.full(len(truth.creator_id), -1, dtype=np.int64)
     to_row[crow] = np.arange(len(crow))
     true_top = np.where(true_top >= 0, to_row[true_top], -1)
@@ -192,6 +212,7 @@ def priority_tradeoff(
     candidates: int = 50,
     top_creator_share: float = 0.05,
     sample: np.ndarray | None = None,
+    tops: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The price of priority: for each certified weight, creators' weekly slots are given out
     optimally by ``priority_score`` (each merchant wants ``slots`` creators, each creator has
@@ -201,7 +222,8 @@ def priority_tradeoff(
 
     ``sample``: row positions of the merchants taking part (default all); each creator's
     capacity is then scaled to the sample's share of the merchants (rounded up), so slots
-    stay as scarce as in the whole market.
+    stay as scarce as in the whole market. ``tops``: :func:`true_tops` of the same
+    merchants and sample, at least ``slots`` long.
     """
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
@@ -220,7 +242,8 @@ def priority_tradeoff(
         capacity = np.ceil(capacity * share).astype(np.int64)
     reach = creators["avg_views"].to_numpy(float)
     top = reach >= np.quantile(reach, 1 - top_creator_share)
-    _, ideal = _true_top(truth, mrow, chosen, slots)
+    _, ideal = tops if tops is not None else _true_top(truth, mrow, chosen, slots)
+    ideal = ideal[:, : min(slots, truth.n_creators)]
     true_v = truth.value(mrow[m], crow[c])
     rows = []
     for w in weights:

@@ -177,6 +177,8 @@ def train(
             sample = evaluation_sample(len(inputs.merchants), config.ranking)
             if sample is not None:
                 metrics["evaluation_merchants"] = len(sample)
+            # the truly best creators, found over the whole catalogue once for both passes
+            tops = evaluation.true_tops(truth, inputs.merchants, sample=sample)
             report = evaluation.evaluate(
                 ranker,
                 truth,
@@ -185,6 +187,7 @@ def train(
                 inputs.collaborations,
                 n_candidates=config.candidates.top_n + config.candidates.partner_top_n,
                 sample=sample,
+                tops=tops,
             )
             lift = evaluation.lift_over_baselines(report)
             for seg, row in lift.iterrows():
@@ -201,6 +204,7 @@ def train(
                 inputs.merchants,
                 inputs.creators,
                 sample=sample,
+                tops=tops,
             )
         data.save_model(ranker, model_dir, config, metrics)
         model_uri = run_id = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from matching import evaluation
 from matching.pipeline import evaluation_sample
@@ -46,3 +47,24 @@ def test_train_samples_merchants_only_beyond_the_cap(fast_config):
     np.testing.assert_array_equal(s, evaluation_sample(50, ranking))
     none = fast_config.ranking.model_copy(update={"evaluation_merchants": None})
     assert evaluation_sample(10**6, none) is None
+
+
+def test_true_top_creators_found_once_serve_both_passes(trained, small_market):
+    """The true tops computed once (as train does) give the same evaluation and sweep as
+    each pass finding its own; too short a list is refused."""
+    mk = small_market
+    sample = np.arange(0, len(mk.merchants), 2)
+    tops = evaluation.true_tops(mk.truth, mk.merchants, sample=sample)
+    args = (trained, mk.truth, mk.merchants, mk.creators, mk.collaborations)
+    pd.testing.assert_frame_equal(
+        evaluation.evaluate(*args, n_candidates=30, sample=sample, tops=tops),
+        evaluation.evaluate(*args, n_candidates=30, sample=sample),
+    )
+    sweep = (trained, mk.truth, (1.0, 3.0), mk.merchants, mk.creators)
+    pd.testing.assert_frame_equal(
+        evaluation.priority_tradeoff(*sweep, sample=sample, tops=tops),
+        evaluation.priority_tradeoff(*sweep, sample=sample),
+    )
+    short = evaluation.true_tops(mk.truth, mk.merchants, k=5, sample=sample)
+    with pytest.raises(ValueError, match="true top creators"):
+        evaluation.evaluate(*args, sample=sample, tops=short)

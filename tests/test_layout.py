@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from matching.contract import default_as_of, row_positions
 
@@ -52,6 +53,22 @@ def test_row_positions():
     assert row_positions(["c", "x", "a"], ids).tolist() == [2, -1, 0]
     assert row_positions(np.array(["b"], dtype=object), pd.Index(["a", "b"])).tolist() == [1]
     assert row_positions([], ids).tolist() == []
+
+
+@pytest.mark.parametrize("storage", ["pyarrow", "python"])
+def test_row_positions_of_arrow_text_are_those_of_the_pandas_index(storage):
+    """Arrow-backed id columns are matched in Arrow: same positions, -1 for unknown and
+    missing values, and duplicate ids refused as the pandas index refuses them."""
+    rng = np.random.default_rng(0)
+    ids = pd.Series([f"id{i}" for i in rng.permutation(500)], dtype=f"string[{storage}]")
+    picks = rng.integers(0, 520, 2000)
+    values = pd.Series([f"id{i}" if i < 515 else None for i in picks], dtype=f"string[{storage}]")
+    want = pd.Index(ids.to_numpy(dtype=object)).get_indexer(values.to_numpy(dtype=object))
+    got = row_positions(values, ids)
+    assert got.dtype == np.int64 and got.tolist() == want.tolist()
+    assert (got == -1).any()
+    with pytest.raises(pd.errors.InvalidIndexError):
+        row_positions(values, pd.concat([ids, ids.iloc[:1]]))
 
 
 def test_default_as_of_is_the_day_after_the_last_collaboration():
