@@ -544,12 +544,16 @@ def match(
     k = top_k or cfg.match.top_k
     matches = engine.recommend(ranker, k, certified=status["certified"].to_numpy(bool), block=block)
     log.info("ranked: %d matches", len(matches))
+    # the catalogue's snapshot (factors, profiles, indexes) is done with: the value
+    # calibration below builds its own, of the past, from the saved models
+    del ranker
+    saved.ranker.progress = progress
     history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
     estimate = history_returns(history, cfg.allocation)
     calibration = None
     if cfg.allocation.calibrate_values and status["eligible"].any():
         calibration = value_calibration(
-            ranker,
+            saved.ranker,
             inputs.merchants,
             inputs.creators,
             history,
