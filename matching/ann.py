@@ -108,16 +108,19 @@ class InnerProductIndex:
         index.train(P)
         index.add(P)
         index.nprobe = int(min(nprobe, nlist))
-        self.index, self.threads, self.n, self.nlist = index, threads, n, nlist
+        self.index, self.n, self.nlist = index, n, nlist
 
     def search(self, Q: np.ndarray, k: int, nprobe: int | None = None):
         """Scores and creator rows of the ``k`` best of each query row, best first (-1:
         fewer found), probing ``nprobe`` lists (default: the index's). Searches run on the
         OpenMP threads the caller allows (threadpoolctl); each query's result is the same
         on any number."""
-        if nprobe is not None:
-            self.index.nprobe = int(min(max(nprobe, 1), self.nlist))
-        d, idx = self.index.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, self.n)))
+        # per call, never set on the shared index: blocks search it from several threads
+        params = _faiss().SearchParametersIVF(
+            nprobe=int(min(max(nprobe or self.index.nprobe, 1), self.nlist))
+        )
+        Q = np.ascontiguousarray(Q, dtype=np.float32)
+        d, idx = self.index.search(Q, int(min(k, self.n)), params=params)
         return d, idx.astype(np.int64)
 
 
@@ -200,7 +203,6 @@ class HubSearch:
         threads: int,
     ):
         P = np.ascontiguousarray(P, dtype=np.float32)
-        self.threads = threads
         self.ivf = InnerProductIndex(P, nlist=nlist, nprobe=max_nprobe, seed=seed, threads=threads)
         # merchants whose vector is all zeros have no ordering of creators to learn from
         live = np.flatnonzero(np.abs(Q).max(1) > 0) if len(Q) else np.arange(0)

@@ -242,8 +242,11 @@ def priority_tradeoff(
         capacity = np.ceil(capacity * share).astype(np.int64)
     reach = creators["avg_views"].to_numpy(float)
     top = reach >= np.quantile(reach, 1 - top_creator_share)
-    _, ideal = tops if tops is not None else _true_top(truth, mrow, chosen, slots)
-    ideal = ideal[:, : min(slots, truth.n_creators)]
+    want = min(slots, truth.n_creators)
+    _, ideal = tops if tops is not None else _true_top(truth, mrow, chosen, want)
+    if ideal.shape[1] < want:
+        raise ValueError(f"tops: {ideal.shape[1]} true top creators given, {want} needed")
+    ideal = ideal[:, :want]
     true_v = truth.value(mrow[m], crow[c])
     rows = []
     for w in weights:

@@ -131,8 +131,8 @@ def estimate(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> Es
 
     Fixed: the interpreter and model, the inputs, for training the pair features of every
     merchant's candidates (the training windows featurise them at once), and for the
-    approximate search the creator vectors (float32, held twice: the exact hub's and the
-    IVF index's). Per merchant of a block: its candidates' features and, for the dense
+    approximate search the creator vectors (float32: the IVF index's, and a copy while it is
+    built). Per merchant of a block: its candidates' features and, for the dense
     search, one row of scores against every creator.
     """
     n_c = sizes["creators"].rows

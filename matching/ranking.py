@@ -48,7 +48,7 @@ from matching.contract import (
     row_positions,
 )
 from matching.learners import ListwiseFit, make_models, sampling_corrected
-from matching.memory import RECOMMEND_BLOCK
+from matching.memory import RECOMMEND_BLOCK, approximate
 from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
@@ -561,10 +561,11 @@ class MatchRanker(BaseEstimator):
             if blocks:  # alone: it builds what later blocks share (indexes, compiled trees)
                 frames.append(rank(blocks[0]))
                 bar.update(len(blocks[0]))
+        # blocks side by side, one thread each: most of a block's work is numpy, faiss and
+        # compiled trees that release the GIL, much of it single-threaded otherwise. Not
+        # with the dense search, whose blocks are sized to fit in memory one at a time.
         workers = min(self.ranking.n_jobs, len(blocks) - 1)
-        if workers > 1:
-            # blocks side by side, one thread each: most of a block's work is numpy, faiss and
-            # compiled trees that release the GIL, much of it single-threaded otherwise
+        if workers > 1 and approximate(snap.retriever, len(c_ids)):
             with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
                 for mb, df in zip(blocks[1:], pool.map(rank, blocks[1:]), strict=True):
                     frames.append(df)

@@ -68,3 +68,5 @@ def test_true_top_creators_found_once_serve_both_passes(trained, small_market):
     short = evaluation.true_tops(mk.truth, mk.merchants, k=5, sample=sample)
     with pytest.raises(ValueError, match="true top creators"):
         evaluation.evaluate(*args, sample=sample, tops=short)
+    with pytest.raises(ValueError, match="true top creators"):
+        evaluation.priority_tradeoff(*sweep, sample=sample, tops=short)

@@ -150,14 +150,21 @@ def test_recommend_scores_what_the_frames_score(trained):
     np.testing.assert_array_equal(rec["fit"].to_numpy(), f2)
 
 
+@pytest.mark.parametrize("search", ["exact", "ann"])
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_blocks_ranked_side_by_side_give_the_same_table(trained, n_jobs):
-    """Small blocks, one after another or on two threads, rank exactly as one block does,
-    in the same row order, with and without past partners."""
+def test_blocks_ranked_side_by_side_give_the_same_table(trained, n_jobs, search):
+    """Small blocks, one after another or (approximate search) on two threads, rank exactly
+    as one block does, in the same row order, with and without past partners."""
     import copy
 
+    if search == "ann":
+        pytest.importorskip("faiss")
     ranker = copy.copy(trained)
     ranker.ranking = trained.ranking.model_copy(update={"n_jobs": n_jobs})
+    ranker.snapshot_ = copy.copy(trained.snapshot_)
+    retriever = copy.copy(trained.snapshot_.retriever)
+    retriever.search = search
+    object.__setattr__(ranker.snapshot_, "retriever", retriever)
     for exclude_seen in (False, True):
         whole = ranker.recommend(k=7, exclude_seen=exclude_seen)
         blocks = ranker.recommend(k=7, block=9, exclude_seen=exclude_seen)
