@@ -255,6 +255,15 @@ def format_summary(summary: RunSummary) -> str:
         ),
         ("creators used", f"{a.creators_used:,} (utilisation {100 * a.creator_utilisation:.1f}%)"),
     ]
+    if a.dual is not None:
+        rows.insert(
+            -1,
+            (
+                "solver",
+                f"dual decomposition, {a.dual.iterations} iterations: within "
+                f"{100 * a.dual.gap:.3f}% of the optimum (bound {a.dual.bound_usd:,.0f} USD)",
+            ),
+        )
     if a.returns is not None:
         r = a.returns
         rows.append(

@@ -76,3 +76,20 @@ def test_frozen_and_no_field_shadows_another():
     clashing = replace(SUMMARY, allocation=_Shadowing(**REPORT.to_dict(), merchants=1))
     with pytest.raises(ValueError, match="share names"):
         clashing.to_dict()
+
+
+def test_the_printed_summary_says_how_close_the_dual_solver_came():
+    """``match`` prints the dual decomposition's gap and bound; the exact solver adds no row."""
+    from matching.cli import format_summary
+    from matching.summary import DualReport
+
+    assert "solver" not in format_summary(SUMMARY)
+    dual = replace(
+        SUMMARY,
+        allocation=replace(REPORT, solver="dual", dual=DualReport(1240.0, 0.0044, 9)),
+    )
+    line = [x for x in format_summary(dual).splitlines() if x.startswith("solver")]
+    assert line == [
+        "solver             dual decomposition, 9 iterations: within 0.440% of the optimum "
+        "(bound 1,240 USD)"
+    ]
