@@ -28,13 +28,13 @@ def _recall(found: np.ndarray, exact: np.ndarray) -> float:
     return round(ann.recall_of(found, exact), 4)
 
 
-def _designs(Q, P, q, exact, k, cand, seed, hnsw: bool) -> dict:
+def _designs(ret, name, P, q, exact, k, hnsw: bool) -> dict:
     import faiss
 
     from matching import ann
 
     out = {}
-    ivf = ann.InnerProductIndex(P, nlist=cand.ann_nlist, nprobe=1, seed=seed, threads=2)
+    ivf = ann.InnerProductIndex(P, nlist=ret.ann_nlist, nprobe=1, seed=ret.random_state, threads=2)
     for nprobe in (1, 32, 128, 384):
         t = time.perf_counter()
         found = ivf.search(q, k, nprobe)[1]
@@ -62,17 +62,7 @@ def _designs(Q, P, q, exact, k, cand, seed, hnsw: bool) -> dict:
         found = index.search(np.ascontiguousarray(query, dtype=np.float32), k)[1]
         out[f"{name}_ef1024"] = {"recall": _recall(found, exact), "build_s": round(build, 1)}
     t = time.perf_counter()
-    hub = ann.HubSearch(
-        Q,
-        P,
-        k=k,
-        nlist=cand.ann_nlist,
-        max_nprobe=cand.ann_nprobe,
-        recall=cand.ann_recall,
-        sample=cand.ann_sample,
-        seed=seed,
-        threads=2,
-    )
+    _, hub = ann.source_index(ret, name, k, threads=2)
     build = time.perf_counter() - t
     t = time.perf_counter()
     found = hub.search(q, k)
@@ -119,7 +109,7 @@ def main(argv=None) -> None:
         report[name] = {
             "dims": P.shape[1],
             f"union_of_{len(united)}_exact_top_lists": int(len(np.unique(tops[tops >= 0]))),
-            **_designs(Q, P, q, exact, k, ret, ret.random_state, not a.no_hnsw),
+            **_designs(ret, name, P, q, exact, k, not a.no_hnsw),
         }
         print(json.dumps({name: report[name]}), flush=True)
     print(json.dumps(report, indent=1))

@@ -132,7 +132,7 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
     import numpy as np
     import pandas as pd
 
-    from matching import data
+    from matching import ann, data
 
     saved = data.load_model(model_dir)
     inputs = data.read_inputs(data_dir)
@@ -166,12 +166,7 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
                 }
 
     def recall(n: int) -> float:
-        a, b = lists["ann"][:, :n], lists["exact"][:, :n]
-        hits = [
-            len(set(x[x >= 0]) & set(y[y >= 0])) / max((y >= 0).sum(), 1)
-            for x, y in zip(a, b, strict=True)
-        ]
-        return round(float(np.mean(hits)), 4)
+        return round(ann.recall_of(lists["ann"][:, :n], lists["exact"][:, :n]), 4)
 
     out["recall@200_value_pool"] = recall(ret.top_n)
     out["recall_all_candidates"] = recall(lists["exact"].shape[1])

@@ -241,6 +241,24 @@ class HubSearch:
         return self._search(Q, k, self.nprobe)
 
 
+def source_index(ret, name: str, k: int, threads: int) -> tuple[np.ndarray, HubSearch]:
+    """Merchant vectors and the :class:`HubSearch` of source ``name`` of a fitted retriever,
+    with the retriever's ``ann_*`` parameters."""
+    Q, P = source_vectors(ret, name)
+    index = HubSearch(
+        Q,
+        P,
+        k=k,
+        nlist=ret.ann_nlist,
+        max_nprobe=ret.ann_nprobe,
+        recall=ret.ann_recall,
+        sample=ret.ann_sample,
+        seed=ret.random_state,
+        threads=threads,
+    )
+    return Q, index
+
+
 def column_tops(score: np.ndarray, n: int) -> np.ndarray:
     """Exact top ``n`` rows of each column of ``score`` (creators x lists), best first; ties
     to the lower row."""

@@ -445,18 +445,7 @@ class CandidateRetriever(BaseEstimator):
                 continue
             if name in ann.INNER_PRODUCT_SOURCES:
                 if name not in cache:
-                    Q, P = ann.source_vectors(self, name)
-                    index = ann.HubSearch(
-                        Q,
-                        P,
-                        k=n,
-                        nlist=self.ann_nlist,
-                        max_nprobe=self.ann_nprobe,
-                        recall=self.ann_recall,
-                        sample=self.ann_sample,
-                        seed=self.random_state,
-                        threads=_threads(),
-                    )
+                    Q, index = ann.source_index(self, name, n, _threads())
                     log.info(
                         "ann %s: hub of %d creators, %d of %d lists searched, recall@%d of "
                         "held-out merchants %.3f",
