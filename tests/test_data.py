@@ -608,3 +608,157 @@ def test_independent_contract_check(tmp_path, fmt):
     )
     assert "contract: ok" in result.stdout, result.stdout + result.stderr
     assert result.returncode == 0
+
+
+# ----------------------------------------------------------------------- streamed matches
+
+
+def make_matches(n_merchants: int = 23, seed: int = 0) -> pd.DataFrame:
+    """A valid matches table: 1 to 6 ranked creators for each merchant."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 7, n_merchants)
+    rank = np.concatenate([np.arange(1, n + 1) for n in counts])
+    score = np.repeat(rng.gamma(2.0, 50.0, n_merchants), counts) / rank  # falls with rank
+    cert = np.repeat(rng.random(n_merchants) < 0.3, counts)
+    return pd.DataFrame(
+        {
+            "merchant_id": np.repeat([f"m{i:03d}" for i in range(n_merchants)], counts),
+            "creator_id": [f"c{r}" for r in rank],
+            "rank": rank,
+            "score": score,
+            "priority_score": np.where(cert, 1.2 * score, score),
+            "certified_super_top": cert,
+            "fit": rng.random(rank.size),
+        }
+    )
+
+
+def merchant_blocks(matches: pd.DataFrame, size: int) -> list[pd.DataFrame]:
+    """``matches`` cut into blocks of ``size`` whole merchants, as ranking yields them."""
+    ids = matches["merchant_id"].unique()
+    return [
+        matches[matches["merchant_id"].isin(ids[s : s + size])] for s in range(0, len(ids), size)
+    ]
+
+
+def write_streamed(out, blocks, allocation, row_group_rows=None):
+    """Stream ``blocks`` into ``out`` and publish them with ``allocation``."""
+    from matching.summary import AllocationReport, RunSummary
+
+    report = AllocationReport(1, 1, 10, 10, 10, 50.0, 45.0, 0.1, 2, 0.5, 60, 0.8)
+    summary = RunSummary(pd.Timestamp("2026-03-01").date(), 5, 20, 100, 1, 2, report)
+    with data_io.MatchesStream(out, row_group_rows) as stream:
+        for block in blocks:
+            stream.write(block)
+        return data_io.write_outputs(out, stream, allocation, summary)
+
+
+def test_streamed_matches_are_the_single_write(tmp_path):
+    """Blocks of whole merchants in row groups of any size read back as the table written
+    at once; in one row group, and whatever the blocks, the bytes are the same; the summary
+    gives the file's rows and SHA-256."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    from matching.data.schema import OUTPUT_ARROW
+
+    matches = make_matches()
+    allocation = make_outputs()[1].iloc[:0]
+    whole = data_io._parquet_bytes(matches, OUTPUT_ARROW["matches"])
+    table = pq.read_table(pa_buffer(whole)).to_pandas()
+    written = {}
+    for merchants, group in [(100, None), (4, None), (4, 10**6), (3, 7), (5, 7), (100, 7)]:
+        out = tmp_path / f"{merchants}-{group}"
+        blocks = merchant_blocks(matches, merchants)
+        summary = write_streamed(out, blocks, allocation, group)
+        blob = (out / "matches.parquet").read_bytes()
+        written[merchants, group] = blob
+        pd.testing.assert_frame_equal(pq.read_table(out / "matches.parquet").to_pandas(), table)
+        entry = summary.outputs["matches.parquet"]
+        assert entry.rows == len(matches)
+        assert entry.sha256 == hashlib.sha256(blob).hexdigest()
+        meta = pq.read_metadata(out / "matches.parquet")
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        if group == 7:  # cut at the same rows whatever the blocks
+            assert sizes == [7] * (len(matches) // 7) + [len(matches) % 7]
+        else:  # None: each block as it comes
+            assert sizes == ([len(matches)] if group else [len(b) for b in blocks])
+        assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert written[100, None] == whole and written[4, 10**6] == whole
+    assert written[3, 7] == written[5, 7] == written[100, 7]
+
+
+def pa_buffer(blob: bytes):
+    import pyarrow as pa
+
+    return pa.BufferReader(blob)
+
+
+def _raising(blocks, after: int):
+    for i, block in enumerate(blocks):
+        if i == after:
+            raise RuntimeError("ranking failed")
+        yield block
+
+
+@pytest.mark.parametrize("failure", ["invalid block", "ranking raises", "publish fails"])
+def test_a_failure_mid_stream_leaves_the_previous_outputs(tmp_path, monkeypatch, failure):
+    """A block that fails validation, an exception from the blocks' generator, or a failed
+    publish: the previous outputs stay as they were and nothing staged is left behind."""
+    out = tmp_path / "out"
+    matches, allocation = make_outputs()
+    write_streamed(out, [matches], allocation)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    blocks = merchant_blocks(make_matches(), 4)
+    if failure == "invalid block":
+        blocks[2] = with_value(blocks[2], "fit", 1, 1.5)
+        expected = pytest.raises(DataError, match="'fit'")
+    elif failure == "ranking raises":
+        blocks = _raising(blocks, after=3)
+        expected = pytest.raises(RuntimeError, match="ranking failed")
+    else:
+        monkeypatch.setattr(data_io, "_parquet_bytes", lambda df, schema: 1 / 0)
+        expected = pytest.raises(ZeroDivisionError)
+    with expected:
+        write_streamed(out, blocks, allocation.iloc[:0], row_group_rows=5)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_merchant_in_two_blocks_is_refused_with_its_rows(tmp_path):
+    """Each block is checked alone, so a merchant must not come back in a later one (its
+    ranks would repeat unchecked); rows are numbered in the whole table."""
+    matches = make_matches()
+    first = matches.iloc[:10]
+    later = matches.iloc[9:]  # the 10th row's merchant again, as the stream's 11th row
+    message = error_of(write_streamed, tmp_path, [first, later], make_outputs()[1].iloc[:0])
+    assert_message(message, "matches", "merchant_id", "earlier block", "row 10")
+    bad = matches.assign(fit=np.where(np.arange(len(matches)) == 12, 2.0, matches["fit"]))
+    message = error_of(write_streamed, tmp_path, [bad.iloc[:10], bad.iloc[10:]], bad.iloc[:0])
+    assert_message(message, "matches", "'fit'", "row 12")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_allocation_pairs_are_checked_against_the_streamed_file(tmp_path):
+    matches, allocation = make_outputs()
+    message = error_of(write_streamed, tmp_path, [matches.iloc[:2]], allocation)
+    assert_message(message, "allocation", "pair not in matches")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_writers_staged_file_is_removed_a_live_ones_kept(tmp_path):
+    """Staged files live outside the folder's lock: recovery takes only those no process
+    holds (a killed run's), never a live writer's, and a publish commits its own."""
+    from matching.data import atomic
+
+    stale = tmp_path / ".matches.parquet.killed.staged"
+    stale.write_bytes(b"partial")
+    live = atomic.stage(tmp_path / "matches.parquet")
+    live.file.write(b"new")
+    atomic.recover(tmp_path, data_io.OUTPUT_FILES)
+    assert not stale.exists() and live.path.exists()
+    stale.write_bytes(b"partial")
+    atomic.publish(tmp_path, {"summary.json": lambda fh: fh.write(b"{}")}, staged=[live])
+    live.discard()  # published: nothing to remove
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matches.parquet", "summary.json"]
+    assert (tmp_path / "matches.parquet").read_bytes() == b"new"

@@ -26,7 +26,8 @@ One job per module, all re-exported here (``from matching import data; data.read
 - :mod:`~matching.data.coerce`: safe coercions of input columns to their dtypes;
 - :mod:`~matching.data.validate`: input tables, the rows between them, output tables;
 - :mod:`~matching.data.messages`: problems found, as one-line errors;
-- :mod:`~matching.data.io`: reading and writing tables, JSON and the outputs of ``match``;
+- :mod:`~matching.data.io`: reading and writing tables, JSON and the outputs of ``match``
+  (the matches table streamed block by block: :class:`MatchesStream`);
 - :mod:`~matching.data.atomic`: files written whole or not at all (locks, journal, recovery);
 - :mod:`~matching.data.models`: saved model directories.
 """
@@ -39,10 +40,11 @@ from matching.contract import (
     MATCHES_COLUMNS,
     TABLES,
 )
-from matching.data.atomic import JOURNAL, publish, recover
+from matching.data.atomic import JOURNAL, Staged, publish, recover, stage
 from matching.data.io import (
     MATCH_PICTURES,
     OUTPUT_FILES,
+    MatchesStream,
     TableSize,
     input_sizes,
     read_inputs,
@@ -61,7 +63,14 @@ from matching.data.schema import (
     OUTPUT_SCHEMAS,
     SCHEMAS,
 )
-from matching.data.validate import Inputs, validate_inputs, validate_outputs, validate_table
+from matching.data.validate import (
+    Inputs,
+    validate_allocation,
+    validate_inputs,
+    validate_matches,
+    validate_outputs,
+    validate_table,
+)
 from matching.errors import DataError
 
 __all__ = [
@@ -83,7 +92,9 @@ __all__ = [
     "TABLES",
     "DataError",
     "Inputs",
+    "MatchesStream",
     "SavedModel",
+    "Staged",
     "TableSize",
     "input_sizes",
     "load_model",
@@ -93,7 +104,10 @@ __all__ = [
     "read_table",
     "recover",
     "save_model",
+    "stage",
+    "validate_allocation",
     "validate_inputs",
+    "validate_matches",
     "validate_outputs",
     "validate_table",
     "write_json",

@@ -1,5 +1,6 @@
 """Reading and writing the tables: the input folder, single tables, JSON, and the output
-folder of ``match`` (validated, then published as one unit).
+folder of ``match`` (validated, then published as one unit; the matches table may be
+streamed into it block by block, :class:`MatchesStream`).
 
 Reading never validates (:mod:`matching.data.validate` does, and :func:`read_inputs` calls
 it); writing is always atomic (:mod:`matching.data.atomic`).
@@ -7,6 +8,7 @@ it); writing is always atomic (:mod:`matching.data.atomic`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -21,20 +23,27 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
 from matching.contract import DATE_COLUMNS, TABLES
-from matching.data.atomic import publish, replace_file, writer_of
-from matching.data.messages import first_line
+from matching.data.atomic import Staged, publish, replace_file, stage, writer_of
+from matching.data.messages import first_line, one_line_error, problem_at
 from matching.data.schema import OUTPUT_ARROW, SPECS
-from matching.data.validate import Inputs, validate_inputs, validate_outputs
+from matching.data.validate import (
+    Inputs,
+    validate_allocation,
+    validate_inputs,
+    validate_matches,
+)
 from matching.errors import DataError
 from matching.summary import OutputFile, RunSummary
 
 __all__ = [
     "MATCH_PICTURES",
     "OUTPUT_FILES",
+    "MatchesStream",
     "TableSize",
     "input_sizes",
     "json_default",
@@ -330,38 +339,196 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
 # --------------------------------------------------------------------------- outputs
 
 
+_HASH_CHUNK = 2**20
+"""Bytes read at a time when hashing a written file."""
+
+
 def _parquet_bytes(df: pd.DataFrame, schema: pa.Schema) -> bytes:
-    frame, _ = _with_dates(df[list(schema.names)], (), Path("output.parquet"))
     sink = pa.BufferOutputStream()
-    _write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), sink)
+    _write_parquet(_arrow(df, schema), sink)
     return sink.getvalue().to_pybytes()
+
+
+def _arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """An output table as Arrow, its columns and types fixed by ``schema``."""
+    frame, _ = _with_dates(df[list(schema.names)], (), Path("output.parquet"))
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+def _sha256(file: IO[bytes]) -> str:
+    file.seek(0)
+    digest = hashlib.sha256()
+    while chunk := file.read(_HASH_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class MatchesStream:
+    """``matches.parquet`` written into the output folder block by block, so the whole table
+    is never in memory, then published with the other outputs (:func:`write_outputs`).
+
+    Each block is validated (:func:`~matching.data.validate.validate_matches`; it must hold
+    all the rows of its merchants, and no merchant may come back in a later block) and
+    appended to a hidden staged file (:func:`~matching.data.atomic.stage`) in Parquet row
+    groups of ``row_group_rows`` rows, cut at the same rows whatever the blocks, so the file's
+    bytes depend on the rows only (None: each block as its own row groups, of at most
+    pyarrow's default size). Memory: one block and one row group.
+
+    Use it as a context manager: leaving it unpublished, by an error or not, removes the
+    staged file. A killed run's staged file is removed by the next run's
+    :func:`~matching.data.atomic.recover`.
+    """
+
+    name = "matches.parquet"
+
+    def __init__(self, out_dir: str | os.PathLike, row_group_rows: int | None = None):
+        if row_group_rows is not None and row_group_rows < 1:
+            raise ValueError(f"row_group_rows must be at least 1, got {row_group_rows}")
+        self.out_dir = Path(out_dir)
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._schema = OUTPUT_ARROW["matches"]
+        self._staged: Staged | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._merchants: set[str] = set()
+        self._sha256: str | None = None
+
+    def __enter__(self) -> MatchesStream:
+        self._staged = stage(self.out_dir / self.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the staged file, unless it was published."""
+        if self._writer is not None and self._writer.is_open:
+            # closed before its file is, or it writes a footer there when collected; the
+            # file is removed below, so a failure to finish it does not matter
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        if self._staged is not None:
+            self._staged.discard()
+
+    def write(self, block: pd.DataFrame) -> None:
+        """Validate one block of matches and append it."""
+        if self._staged is None or self._sha256 is not None:
+            raise RuntimeError("MatchesStream.write: not open (use it as a context manager)")
+        validate_matches(block, first_row=self.rows)
+        ids = block["merchant_id"].drop_duplicates()
+        again = [m for m in ids if m in self._merchants]
+        if again:  # its ranks would repeat the earlier block's, unchecked
+            where = problem_at(
+                "merchant_id",
+                "of a merchant written in an earlier block",
+                block["merchant_id"].isin(again),
+                block["merchant_id"],
+            )
+            rows = tuple(self.rows + r for r in where.rows)
+            raise one_line_error("matches", [dataclasses.replace(where, rows=rows)])
+        self._merchants.update(ids)
+        table = _arrow(block, self._schema)
+        self.rows += len(block)
+        if self._writer is None:  # the schema's pandas metadata is the first block's
+            self._writer = pq.ParquetWriter(self._staged.file, table.schema)
+        if self.row_group_rows is None:
+            self._writer.write_table(table)
+            return
+        self._pending.append(table)
+        self._flush(whole_groups_only=True)
+
+    def _flush(self, whole_groups_only: bool) -> None:
+        """Write the pending rows as row groups of ``row_group_rows`` (a last, shorter one
+        too unless ``whole_groups_only``); each group contiguous, so its pages are cut at
+        the same rows whatever the blocks it came in."""
+        n = sum(len(t) for t in self._pending)
+        size = self.row_group_rows
+        whole = n // size * size if whole_groups_only else n
+        if not whole:
+            return
+        pending = pa.concat_tables(self._pending)
+        for start in range(0, whole, size):
+            group = pending.slice(start, min(size, whole - start)).combine_chunks()
+            self._writer.write_table(group, row_group_size=size)
+        self._pending = [pending.slice(whole)] if whole < n else []
+
+    def finish(self) -> OutputFile:
+        """Write the last rows and the footer; the file's rows and SHA-256."""
+        if self._staged is None:
+            raise RuntimeError("MatchesStream.finish: not open (use it as a context manager)")
+        if self._sha256 is None:
+            if self._writer is None:  # no block: an empty table of the contract's columns
+                empty = pd.DataFrame({c: [] for c in self._schema.names})
+                table = _arrow(empty, self._schema)
+                self._writer = pq.ParquetWriter(self._staged.file, table.schema)
+                self._writer.write_table(table)
+            if self.row_group_rows is not None:
+                self._flush(whole_groups_only=False)
+            self._writer.close()
+            self._staged.file.flush()
+            with open(self._staged.path, "rb") as fh:
+                self._sha256 = _sha256(fh)
+        return OutputFile(self.rows, self._sha256)
+
+    def pairs_of(self, merchant_ids: Iterable[str]) -> pd.DataFrame:
+        """The ``merchant_id``, ``creator_id`` pairs written for these merchants, read back
+        from the staged file one row group at a time."""
+        self.finish()
+        wanted = pa.array(pd.unique(np.asarray(list(merchant_ids), dtype=object)), pa.string())
+        frames = [pd.DataFrame({"merchant_id": [], "creator_id": []}, dtype=object)]
+        with open(self._staged.path, "rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            for i in range(parquet.num_row_groups):
+                group = parquet.read_row_group(i, columns=["merchant_id", "creator_id"])
+                mask = pc.is_in(group["merchant_id"], value_set=wanted)
+                frames.append(group.filter(mask).to_pandas())
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def staged(self) -> Staged:
+        """The staged file, for :func:`~matching.data.atomic.publish`."""
+        if self._staged is None:
+            raise RuntimeError("MatchesStream: not open (use it as a context manager)")
+        return self._staged
 
 
 def write_outputs(
     out_dir: str | os.PathLike,
-    matches: pd.DataFrame,
+    matches: pd.DataFrame | MatchesStream,
     allocation: pd.DataFrame,
     summary: RunSummary,
     pictures: Mapping[str, bytes] | None = None,
 ) -> RunSummary:
     """Validate and write ``matches``, ``allocation``, ``summary.json`` and the run's
     ``pictures`` (PNG bytes by file name) as one unit (:func:`~matching.data.atomic.publish`).
+    ``matches`` is a table, or a :class:`MatchesStream` of this folder already written (its
+    blocks were validated as they came; the allocation's pairs are checked against the file).
     The summary written, and returned, gains ``outputs``: the rows and SHA-256 of each table,
     so a reader can check that the files belong together.
     """
-    validate_outputs(matches, allocation)
-    blobs = {
-        f"{name}.parquet": (len(df), _parquet_bytes(df, OUTPUT_ARROW[name]))
-        for name, df in (("matches", matches), ("allocation", allocation))
-    }
+    if isinstance(matches, pd.DataFrame):
+        validate_allocation(allocation, matches)
+        with MatchesStream(out_dir) as stream:
+            stream.write(matches)
+            return write_outputs(out_dir, stream, allocation, summary, pictures)
+    if matches.out_dir.resolve() != Path(out_dir).resolve():
+        raise ValueError(f"the matches stream writes into {matches.out_dir}, not {out_dir}")
+    matches_file = matches.finish()
+    validate_allocation(allocation, matches.pairs_of(allocation["merchant_id"]))
+    blob = _parquet_bytes(allocation, OUTPUT_ARROW["allocation"])
     summary = dataclasses.replace(
         summary,
         outputs={
-            name: OutputFile(rows, hashlib.sha256(blob).hexdigest())
-            for name, (rows, blob) in blobs.items()
+            MatchesStream.name: matches_file,
+            "allocation.parquet": OutputFile(len(allocation), hashlib.sha256(blob).hexdigest()),
         },
     )
-    files = {name: writer_of(blob) for name, (_, blob) in blobs.items()}
+    files = {"allocation.parquet": writer_of(blob)}
     pngs = {name: writer_of(blob) for name, blob in (pictures or {}).items()}
-    publish(out_dir, {**files, **pngs, "summary.json": writer_of(summary.to_json().encode())})
+    publish(
+        out_dir,
+        {**files, **pngs, "summary.json": writer_of(summary.to_json().encode())},
+        staged=[matches.staged],
+    )
     return summary

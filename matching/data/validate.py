@@ -22,7 +22,14 @@ from matching.data.messages import Problem, one_line_error, problem_at, problems
 from matching.data.schema import ABSENT, DEFAULTS, OUTPUT_SCHEMAS, SCHEMAS, SPECS, Spec
 from matching.errors import DataError
 
-__all__ = ["Inputs", "validate_inputs", "validate_outputs", "validate_table"]
+__all__ = [
+    "Inputs",
+    "validate_allocation",
+    "validate_inputs",
+    "validate_matches",
+    "validate_outputs",
+    "validate_table",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -249,13 +256,7 @@ _MATCHES_ROWS = pdv.DataFrameSchema(
 def validate_outputs(matches: pd.DataFrame, allocation: pd.DataFrame) -> None:
     """Check the two output tables before they are written (a guard against bugs), with
     their pandera schemas (:data:`~matching.data.schema.OUTPUT_SCHEMAS`), then the rules
-    between their rows.
-
-    matches: text ids, ``rank`` int >= 1 and unique per merchant, ``score`` and
-    ``priority_score`` finite floats with ranks following ``priority_score``,
-    ``certified_super_top`` bool, ``fit`` float in 0..1, no duplicate pair.
-    allocation: text ids, ``videos`` int >= 1, ``expected_gmv_usd`` float >= 0,
-    ``window_end`` dates, no duplicate pair, every pair among the matches.
+    between their rows: :func:`validate_matches`, then :func:`validate_allocation`.
 
     Raises
     ------
@@ -264,13 +265,31 @@ def validate_outputs(matches: pd.DataFrame, allocation: pd.DataFrame) -> None:
     """
     _missing_columns(matches, MATCHES_COLUMNS, "matches")
     _missing_columns(allocation, ALLOCATION_COLUMNS, "allocation")
-    mt = matches.reset_index(drop=True)
-    al = allocation.reset_index(drop=True)
+    validate_matches(matches)
+    validate_allocation(allocation, matches)
+
+
+def validate_matches(matches: pd.DataFrame, first_row: int = 0) -> None:
+    """Check the matches table, or a block of it holding all the rows of its merchants
+    (rows then numbered from ``first_row`` in messages): text ids, ``rank`` int >= 1 and
+    unique per merchant, ``score`` and ``priority_score`` finite floats with ranks following
+    ``priority_score``, ``certified_super_top`` bool, ``fit`` float in 0..1, no duplicate pair.
+    """
+    _missing_columns(matches, MATCHES_COLUMNS, "matches")
+    mt = matches.set_axis(pd.RangeIndex(first_row, first_row + len(matches)))
     _check(OUTPUT_SCHEMAS["matches"], mt, "matches")
     _check(_MATCHES_ROWS, mt, "matches")
+
+
+def validate_allocation(allocation: pd.DataFrame, matches: pd.DataFrame) -> None:
+    """Check the allocation table: text ids, ``videos`` int >= 1, ``expected_gmv_usd``
+    float >= 0, ``window_end`` dates, no duplicate pair, every pair among ``matches``
+    (which need hold only the pairs of the allocation's merchants)."""
+    _missing_columns(allocation, ALLOCATION_COLUMNS, "allocation")
+    al = allocation.reset_index(drop=True)
     _check(OUTPUT_SCHEMAS["allocation"], al, "allocation")
     rows = pdv.DataFrameSchema(
-        checks=[_PAIRS, pdv.Check(_among(mt), error="with a pair not in matches")],
+        checks=[_PAIRS, pdv.Check(_among(matches), error="with a pair not in matches")],
         name="allocation",
     )
     _check(rows, al, "allocation")
