@@ -144,6 +144,8 @@ class TrackingConfig(_Section):
 
 class MatchConfig(_Section):
     top_k: int = Field(ge=1)
+    # Added later; the default (pyarrow's own) keeps configs and models saved before it loadable.
+    row_group_rows: int = Field(default=1_048_576, ge=1)
 
 
 class AllocationConfig(_Section):

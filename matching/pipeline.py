@@ -7,9 +7,11 @@ goes through :mod:`matching.data`, MLflow through :mod:`matching.tracking` (impo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,6 +27,7 @@ from matching.config import AllocationConfig, Config, RankingConfig
 from matching.contract import default_as_of, row_positions
 from matching.decomposition import DualResult, dual_allocate
 from matching.errors import DataError
+from matching.kept import TOP_SLOTS, KeptMatches
 from matching.ranking import MatchRanker, window_starts
 from matching.simulate import read_truth
 from matching.summary import AllocationReport, DualReport, FairnessReport, RunSummary
@@ -42,8 +45,6 @@ class TrainResult:
     run_id: str | None = None  # the MLflow run, when tracked
 
 
-TOP_SLOTS = 10
-"""A creator's top slots are its places in the merchants' top 10 (the fairness figures)."""
 TOP_CREATOR_SHARE = 0.01
 """The fairness figures' "top creators": the 1% given most videos or most top slots."""
 _FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
@@ -54,7 +55,8 @@ class Engine(Protocol):
     """Where ``match`` reads its inputs and ranks the merchants; everything else (seller
     status, calibration, allocation, summary, publish) runs in this process the same way.
     :class:`LocalEngine` is the default; :class:`matching.spark.SparkEngine` runs the ranking
-    on Apache Spark."""
+    on Apache Spark. ``recommend_blocks`` gives ``recommend``'s frame in blocks of whole
+    merchants, in order, for ``match`` to write as they come."""
 
     def input_sizes(self, data_dir) -> dict[str, data.TableSize]: ...
 
@@ -70,6 +72,10 @@ class Engine(Protocol):
         block: int | None = None,
     ) -> pd.DataFrame: ...
 
+    def recommend_blocks(
+        self, ranker: MatchRanker, k: int, *, merchants=None, certified=None, block=None
+    ) -> Iterator[pd.DataFrame]: ...
+
 
 class LocalEngine:
     """This process: the tables read from a local folder, the merchants ranked in blocks."""
@@ -82,6 +88,9 @@ class LocalEngine:
 
     def recommend(self, ranker, k, *, merchants=None, certified=None, block=None) -> pd.DataFrame:
         return ranker.recommend(k=k, merchants=merchants, certified=certified, block=block)
+
+    def recommend_blocks(self, ranker, k, *, merchants=None, certified=None, block=None):
+        return ranker.recommend_blocks(k=k, merchants=merchants, certified=certified, block=block)
 
 
 # --------------------------------------------------------------------------- train
@@ -275,8 +284,13 @@ def allocate_quota(
     estimate: returns.ReturnsEstimate | None = None,
     calibration: ValueCalibration | None = None,
     history: pd.DataFrame | None = None,
+    top_slots: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, AllocationReport]:
     """Assign each eligible seller's remaining free videos across its matched creators.
+
+    ``matches`` needs only the eligible sellers' rows (``merchant_id``, ``creator_id``,
+    ``score``) when ``top_slots``, every match ranked within :data:`TOP_SLOTS`, is given for
+    the fairness figures (:func:`matching.kept.kept_rows`); by default both come from ``matches``.
 
     With a ``calibration`` (:func:`value_calibration`) the pairs' scores are shrunk before
     allocating (``history``, the collaborations before the as-of date, then says how much
@@ -334,7 +348,7 @@ def allocate_quota(
         expected_gmv_uncalibrated_usd=float(raw.pair_value(best.videos).sum())
         if problem.n_pairs
         else 0.0,
-        fairness=fairness(out, status, matches, len(creators)),
+        fairness=fairness(out, status, matches if top_slots is None else top_slots, len(creators)),
         solver=best.solver,
         dual=DualReport(best.dual_bound, best.gap, best.iterations)
         if isinstance(best, DualResult)
@@ -494,12 +508,22 @@ def match(
     ``summary.json`` and the run's pictures to ``out_dir`` as one unit
     (:func:`matching.data.publish`). Returns the summary as written.
 
-    Nothing is written unless the whole run succeeds. An as-of date outside the program
-    is not an error: a warning, matches as usual and an empty allocation. With ``track``
-    the summary, its figures and the pictures are logged to MLflow once the outputs are
-    written; a tracking store that cannot be used is a warning, never a failed run.
-    ``engine`` reads the inputs and ranks the merchants (default :class:`LocalEngine`).
+    Nothing is written unless the whole run succeeds: the matches stream into a hidden file
+    of ``out_dir`` as they are ranked (:class:`matching.data.MatchesStream`), removed on any
+    error; only what later steps read is held (:class:`matching.kept.KeptMatches`). An as-of
+    date outside the program is not an error: a warning, matches as usual and an empty
+    allocation. With ``track`` the summary, its figures and the pictures are logged to MLflow
+    once the outputs are written; a tracking store that cannot be used is a warning, never a
+    failed run. ``engine`` reads the inputs and ranks the merchants (default: local).
     """
+    with contextlib.ExitStack() as cleanup:  # the staged matches, removed unless published
+        return _match(
+            data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, engine, cleanup
+        )
+
+
+def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, engine, cleanup):
+    """:func:`match`; what it stages on disk is registered with ``cleanup`` (an ExitStack)."""
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1, got {top_k}")
     saved = data.load_model(model_dir)
@@ -542,8 +566,13 @@ def match(
     ranker = saved.ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations, as_of)
     ranker.progress = progress
     k = top_k or cfg.match.top_k
-    matches = engine.recommend(ranker, k, certified=status["certified"].to_numpy(bool), block=block)
-    log.info("ranked: %d matches", len(matches))
+    stream = cleanup.enter_context(data.MatchesStream(out, cfg.match.row_group_rows))
+    kept = KeptMatches(status.loc[status["eligible"].to_numpy(bool), "merchant_id"])
+    certified = status["certified"].to_numpy(bool)
+    for ranked in engine.recommend_blocks(ranker, k, certified=certified, block=block):
+        stream.write(ranked)
+        kept.add(ranked)
+    log.info("ranked: %d matches", stream.rows)
     # the catalogue's snapshot (factors, profiles, indexes) is done with: the value
     # calibration below builds its own, of the past, from the saved models
     del ranker
@@ -564,7 +593,7 @@ def match(
             engine,
         )
     allocation, report = allocate_quota(
-        matches,
+        kept.eligible(),
         status,
         inputs.creators,
         cfg,
@@ -572,18 +601,19 @@ def match(
         estimate=estimate,
         calibration=calibration,
         history=history,
+        top_slots=kept.top_slots(),
     )
     log.info("allocated: %d videos to %d pairs", report.videos_placed, len(allocation))
     summary = RunSummary(
         as_of=as_of,
         merchants=int(len(inputs.merchants)),
         creators=int(len(inputs.creators)),
-        matches=int(len(matches)),
+        matches=int(stream.rows),
         certified_sellers=int(status["certified"].sum()),
         allocation_rows=int(len(allocation)),
         allocation=report,
     )
-    pictures = _pictures(matches, allocation, status, inputs, report)
+    pictures = _pictures(kept, allocation, status, inputs, report)
     if track:
         from matching import tracking  # MLflow is imported only when used
 
@@ -592,7 +622,7 @@ def match(
         except tracking.TrackingError as exc:
             log.warning("%s: this run is not tracked", exc)
             track = False
-    written = data.write_outputs(out, matches, allocation, summary, pictures)
+    written = data.write_outputs(out, stream, allocation, summary, pictures)
     if track:
         try:
             params = {**_flat(cfg), "match.as_of": as_of.isoformat(), "match.top_k": k}
@@ -602,12 +632,15 @@ def match(
     return written
 
 
-def _pictures(matches, allocation, status, inputs, report: AllocationReport) -> dict[str, bytes]:
+def _pictures(
+    kept: KeptMatches, allocation, status, inputs, report: AllocationReport
+) -> dict[str, bytes]:
     """The run's key pictures, as PNG bytes by the file names of :data:`data.MATCH_PICTURES`."""
     from matching import plots
 
+    sample, pairs = kept.score_sample()
     axes = (
-        plots.score_distribution(matches, inputs.merchants),
+        plots.score_distribution(sample, inputs.merchants, pairs=pairs),
         plots.allocation_per_seller(allocation, status),
         plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
         plots.greedy_gap(report),

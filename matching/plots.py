@@ -115,10 +115,18 @@ def _top_groups(groups: pd.Series, n: int) -> pd.Series:
     return groups.where(groups.isin(keep), "other")
 
 
-def _box_by_group(ax, values: pd.Series, groups: pd.Series, note: pd.Series | None = None) -> None:
-    """Horizontal box plots of positive ``values`` per group, ordered by median (highest on top)."""
+def _box_by_group(
+    ax,
+    values: pd.Series,
+    groups: pd.Series,
+    note: pd.Series | None = None,
+    counts: pd.Series | None = None,
+) -> None:
+    """Horizontal box plots of positive ``values`` per group, ordered by median (highest on top);
+    each labelled with its count of values (``counts``, by group, when the values are a sample)."""
     frame = pd.DataFrame({"v": values.to_numpy(float), "g": groups.to_numpy(dtype=object)})
-    counts = frame["g"].value_counts()
+    if counts is None:
+        counts = frame["g"].value_counts()
     frame = frame[frame["v"] > 0]
     order = frame.groupby("g")["v"].median().sort_values().index
     data = [frame.loc[frame["g"] == g, "v"].to_numpy() for g in order]
@@ -295,22 +303,34 @@ def score_distribution(
     *,
     column: str = "score",
     max_categories: int = 15,
+    pairs: pd.DataFrame | None = None,
 ):
     """Predicted value of the matched pairs (``score``: expected GMV of one short video), by
-    the merchant's category, log scale."""
+    the merchant's category, log scale.
+
+    ``matches`` may be a sample of the pairs when ``pairs`` gives the whole table's counts,
+    indexed by merchant: ``pairs`` and ``at_zero`` (``column`` <= 0). The boxes are then the
+    sample's; the title, the categories shown and their counts the whole table's.
+    """
     ax = _axes(ax, (7, 5))
-    cat = _top_groups(
-        _lookup(matches["merchant_id"], merchants, "merchant_id", "primary_category"),
-        max_categories,
-    )
-    _box_by_group(ax, matches[column], cat)
-    zero = int((matches[column] <= 0).sum())
+    cat = _lookup(matches["merchant_id"], merchants, "merchant_id", "primary_category")
+    if pairs is None:
+        _box_by_group(ax, matches[column], _top_groups(cat, max_categories))
+        n, zero = len(matches), int((matches[column] <= 0).sum())
+    else:
+        of = _lookup(pd.Series(pairs.index), merchants, "merchant_id", "primary_category")
+        counts = pairs["pairs"].groupby(of.to_numpy(dtype=object)).sum()
+        keep = counts.sort_values(ascending=False, kind="stable").index[:max_categories]
+        counts = counts.groupby(np.where(counts.index.isin(keep), counts.index, "other")).sum()
+        _box_by_group(ax, matches[column], cat.where(cat.isin(keep), "other"), counts=counts)
+        n, zero = int(pairs["pairs"].sum()), int(pairs["at_zero"].sum())
     what = "priority score" if column == "priority_score" else "expected GMV of one short video"
     ax.set_xlabel(f"{what} (USD, log scale)")
     ax.set_ylabel("merchant category")
     ax.set_title(
-        f"Predicted value of {len(matches):,} matched pairs by category"
+        f"Predicted value of {n:,} matched pairs by category"
         + (f" ({zero:,} at 0 not shown)" if zero else "")
+        + ("" if pairs is None else f"\nboxes: a fixed sample of {len(matches):,}")
     )
     return ax
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Protocol, runtime_checkable
@@ -519,8 +521,37 @@ class MatchRanker(BaseEstimator):
         none); ``exclude_seen`` leaves out each merchant's past partners. Merchants are
         retrieved and ranked ``block`` at a time (default:
         :data:`matching.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
-        bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it).
+        bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it); the
+        blocks are :meth:`recommend_blocks`', concatenated.
         """
+        frames = list(
+            self.recommend_blocks(
+                k=k,
+                merchants=merchants,
+                certified=certified,
+                certified_weight=certified_weight,
+                block=block,
+                exclude_seen=exclude_seen,
+            )
+        )
+        if not frames:
+            empty = pd.DataFrame({c: [] for c in ("m", *MATCHES_COLUMNS) if c != "merchant_id"})
+            return self._with_ids(empty)
+        return pd.concat(frames, ignore_index=True)
+
+    def recommend_blocks(
+        self,
+        k: int = 100,
+        merchants: np.ndarray | None = None,
+        certified: np.ndarray | None = None,
+        certified_weight: float | None = None,
+        block: int | None = None,
+        *,
+        exclude_seen: bool = False,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`recommend`, one block of merchants at a time, in order: each frame holds
+        every row of its merchants, so a caller can write the blocks as they come and hold
+        only one (and the few ranked ahead on threads)."""
         check_is_fitted(self, "value_model_")
         from threadpoolctl import threadpool_limits
 
@@ -552,35 +583,52 @@ class MatchRanker(BaseEstimator):
             exclude_seen=exclude_seen,
         )
         blocks = [m_all[s : s + block] for s in range(0, len(m_all), block)]
-        frames = []
         bar = tqdm(
             total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress
         )
-        # the BLAS products of retrieval and the trees' OpenMP loops: ranking.n_jobs threads
-        with threadpool_limits(self.ranking.n_jobs):
+        try:
+            # the BLAS products of retrieval and the trees' OpenMP loops: ranking.n_jobs threads
             if blocks:  # alone: it builds what later blocks share (indexes, compiled trees)
-                frames.append(rank(blocks[0]))
+                with threadpool_limits(self.ranking.n_jobs):
+                    first = rank(blocks[0])
                 bar.update(len(blocks[0]))
-        # blocks side by side, one thread each: most of a block's work is numpy, faiss and
-        # compiled trees that release the GIL, much of it single-threaded otherwise. Not
-        # with the dense search, whose blocks are sized to fit in memory one at a time.
-        workers = min(self.ranking.n_jobs, len(blocks) - 1)
-        if workers > 1 and approximate(snap.retriever, len(c_ids)):
-            with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
-                for mb, df in zip(blocks[1:], pool.map(rank, blocks[1:]), strict=True):
-                    frames.append(df)
-                    bar.update(len(mb))
-        else:
-            with threadpool_limits(self.ranking.n_jobs):
+                yield self._with_ids(first)
+            # blocks side by side, one thread each: most of a block's work is numpy, faiss and
+            # compiled trees that release the GIL, much of it single-threaded otherwise. Not
+            # with the dense search, whose blocks are sized to fit in memory one at a time.
+            workers = min(self.ranking.n_jobs, len(blocks) - 1)
+            if workers > 1 and approximate(snap.retriever, len(c_ids)):
+                # the caller's work on a yielded block runs under these limits too
+                ahead: deque = deque()
+                with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+                    try:
+                        for mb in blocks[1:]:
+                            ahead.append((mb, pool.submit(rank, mb)))
+                            if len(ahead) > workers:  # blocks ranked ahead are held: so few
+                                done, future = ahead.popleft()
+                                bar.update(len(done))
+                                yield self._with_ids(future.result())
+                        while ahead:
+                            done, future = ahead.popleft()
+                            bar.update(len(done))
+                            yield self._with_ids(future.result())
+                    finally:  # a caller that stops early waits for the running blocks only
+                        for _, future in ahead:
+                            future.cancel()
+            else:
                 for mb in blocks[1:]:
-                    frames.append(rank(mb))
+                    with threadpool_limits(self.ranking.n_jobs):
+                        frame = rank(mb)
                     bar.update(len(mb))
-        bar.close()
-        empty = pd.DataFrame({c: [] for c in ("m", *MATCHES_COLUMNS) if c != "merchant_id"})
-        out = pd.concat(frames, ignore_index=True) if frames else empty
-        m_ids = snap.merchants["merchant_id"].to_numpy(dtype=object)
-        out.insert(0, "merchant_id", m_ids[out.pop("m").to_numpy(int)])
-        return out[list(MATCHES_COLUMNS)]
+                    yield self._with_ids(frame)
+        finally:
+            bar.close()
+
+    def _with_ids(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A ranked block's merchant row positions ``m`` as ``merchant_id``; contract columns."""
+        m_ids = self.snapshot_.merchants["merchant_id"].to_numpy(dtype=object)
+        frame.insert(0, "merchant_id", m_ids[frame.pop("m").to_numpy(int)])
+        return frame[list(MATCHES_COLUMNS)]
 
 
 def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> dict[str, float]:

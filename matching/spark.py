@@ -6,7 +6,8 @@ is broadcast once, and each partition of merchant row positions is ranked by the
 :meth:`matching.MatchRanker.recommend` through ``mapInPandas``. The matches come back to
 the driver, where seller status, calibration, the exact allocation of the eligible sellers'
 pairs, the summary and the atomic publish are the local engine's code
-(:func:`matching.pipeline.match` with a :class:`SparkEngine`).
+(:func:`matching.pipeline.match` with a :class:`SparkEngine`; the matches reach its writer
+as one block, collected whole, where the local engine streams them block by block).
 
 pyspark is imported only here and only when used (the ``matching[spark]`` extra); Spark
 needs Java 17 or later.
@@ -263,6 +264,13 @@ class SparkEngine:
             block=block,
             partitions=self.partitions,
         )
+
+    def recommend_blocks(
+        self, ranker, k, *, merchants=None, certified=None, block=None
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`recommend`'s frame as one block: Spark's matches are collected on the
+        driver whole (``toPandas``) and sorted there, so there is nothing smaller to give."""
+        yield self.recommend(ranker, k, merchants=merchants, certified=certified, block=block)
 
 
 def recommend(

@@ -35,6 +35,7 @@ LONG_BUT_ONE_IDEA = {
     "allocation.py": "the allocation problem, its exact solver, the greedy and LP checks",
     "simulate.py": "the marketplace generator and its ground truth",
     "plots.py": "every picture of a run and of the notebooks, one function each",
+    "ranking.py": "the ranking estimator: its training windows, its two models, ranking in blocks",
 }
 
 

@@ -169,3 +169,12 @@ def test_blocks_ranked_side_by_side_give_the_same_table(trained, n_jobs, search)
         whole = ranker.recommend(k=7, exclude_seen=exclude_seen)
         blocks = ranker.recommend(k=7, block=9, exclude_seen=exclude_seen)
         pd.testing.assert_frame_equal(blocks, whole)
+        # one by one, as match writes them: whole merchants, each in one block, in order
+        parts = list(ranker.recommend_blocks(k=7, block=9, exclude_seen=exclude_seen))
+        assert len(parts) == -(-len(ranker.snapshot_.merchants) // 9)
+        seen = [m for part in parts for m in part["merchant_id"].unique()]
+        assert len(seen) == len(set(seen))
+        pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    early = ranker.recommend_blocks(k=7, block=9)
+    next(early)
+    early.close()  # a caller may stop early: the blocks ranked ahead are dropped

@@ -956,6 +956,30 @@ def test_signals_at_several_points_leave_previous_outputs_or_the_new_ones(base, 
         assert_consistent(out)
 
 
+@pytest.mark.parametrize("fault", ["ranking fails", "a block is invalid"])
+def test_a_failure_mid_stream_leaves_the_previous_outputs(base, tmp_path, monkeypatch, fault):
+    """Matches are written as they are ranked: a failure after some blocks are on disk
+    leaves the previous outputs as they were, and nothing staged behind."""
+    out = tmp_path / "out"
+    shutil.copytree(base.out, out)
+    before = _tree(out)
+    real = MatchRanker.recommend_blocks
+
+    def blocks(self, *a, **k):
+        for i, block in enumerate(real(self, *a, **{**k, "block": 7})):
+            if i == 2:
+                assert [p for p in out.iterdir() if p.name.endswith(".staged")]
+                if fault == "ranking fails":
+                    raise OSError(28, "No space left on device")
+                block = block.assign(fit=block["fit"] + 2)  # out of 0..1
+            yield block
+
+    monkeypatch.setattr(MatchRanker, "recommend_blocks", blocks)
+    argv = ["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out)]
+    assert main([*argv, "--as-of", AS_OF]) != 0
+    assert _tree(out) == before
+
+
 def test_a_second_writer_waits_for_the_first(tmp_path):
     """Two publishes into one folder never interleave (the folder is locked)."""
     import threading
@@ -1114,9 +1138,9 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
         memory, "available_memory", lambda: int(_needed(base, 12) / memory.HEADROOM) + 1
     )
     blocks = []
-    real_recommend, real_retrieve = MatchRanker.recommend, CandidateRetriever.retrieve
+    real_recommend, real_retrieve = MatchRanker.recommend_blocks, CandidateRetriever.retrieve
 
-    def recommend(self, *a, **k):
+    def recommend(self, *a, **k):  # recommend's blocks, and match's
         blocks.append(("recommend", k["block"]))
         return real_recommend(self, *a, **k)
 
@@ -1124,7 +1148,7 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
         blocks.append(("retrieve", k.get("block_size")))
         return real_retrieve(self, *a, **k)
 
-    monkeypatch.setattr(MatchRanker, "recommend", recommend)
+    monkeypatch.setattr(MatchRanker, "recommend_blocks", recommend)
     monkeypatch.setattr(CandidateRetriever, "retrieve", retrieve)
     capsys.readouterr()
     assert (

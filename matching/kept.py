@@ -1,0 +1,102 @@
+"""What ``match`` keeps in memory of the matches it streams to disk
+(:class:`matching.data.MatchesStream`): only the rows the steps after the ranking read
+(:func:`kept_rows`), and a bounded, fixed sample for the score picture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SCORE_SAMPLE", "TOP_SLOTS", "KeptMatches", "kept_rows"]
+
+TOP_SLOTS = 10
+"""A creator's top slots are its places in the merchants' top 10 (the fairness figures)."""
+SCORE_SAMPLE = 200_000
+"""Matched pairs the score picture draws its boxes from, at most: past that, a fixed sample
+(by a hash of the pair), so ``match`` need not hold every match (its counts stay exact)."""
+
+
+def kept_rows(block: pd.DataFrame, eligible: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Of one block of matches, the rows the steps after the ranking read: the pairs of the
+    ``eligible`` sellers (``merchant_id``, ``creator_id``, ``score``: the allocation and its
+    value calibration, :func:`allocate_quota`) and the rows ranked within :data:`TOP_SLOTS`
+    (``creator_id``, ``certified_super_top``, ``rank``: the fairness figures)."""
+    mine = block["merchant_id"].isin(eligible).to_numpy()
+    top = (block["rank"] <= TOP_SLOTS).to_numpy()
+    return (
+        block.loc[mine, ["merchant_id", "creator_id", "score"]],
+        block.loc[top, ["creator_id", "certified_super_top", "rank"]],
+    )
+
+
+class KeptMatches:
+    """What ``match`` holds of the matches it streams to disk, block by block: the rows later
+    steps read (:func:`kept_rows`), and for the score picture up to :data:`SCORE_SAMPLE` rows
+    (``merchant_id``, ``score``; past that, those of the smallest hashes of the pair, a sample
+    that does not depend on the blocks) with each merchant's exact counts."""
+
+    def __init__(self, eligible: pd.Series, sample_size: int = SCORE_SAMPLE):
+        self.sample_size = sample_size
+        self.rows = 0
+        self._eligible = pd.Index(eligible.to_numpy(dtype=object))
+        self._mine: list[pd.DataFrame] = []
+        self._top: list[pd.DataFrame] = []
+        self._counts: list[pd.DataFrame] = []
+        self._sample: pd.DataFrame | None = None
+
+    def add(self, block: pd.DataFrame) -> None:
+        """Keep what later steps need of the next block (all rows of its merchants)."""
+        mine, top = kept_rows(block, self._eligible)
+        self._mine.append(mine)
+        self._top.append(top)
+        score = block["score"].to_numpy(float)
+        counts = pd.DataFrame(
+            {"pairs": 1, "at_zero": (score <= 0).astype(np.int64)},
+            index=block["merchant_id"].to_numpy(dtype=object),
+        )
+        self._counts.append(counts.groupby(level=0, sort=False).sum())
+        key = pd.util.hash_pandas_object(block[["merchant_id", "creator_id"]], index=False)
+        rows = pd.DataFrame(
+            {
+                "merchant_id": block["merchant_id"].to_numpy(),
+                "score": score,
+                "_key": key.to_numpy(np.uint64),
+                "_row": np.arange(self.rows, self.rows + len(block)),
+            }
+        )
+        self.rows += len(block)
+        if self._sample is None:
+            self._sample = rows
+        elif len(self._sample) >= self.sample_size:  # full: only smaller keys can enter
+            rows = rows[rows["_key"].to_numpy() < self._sample["_key"].max()]
+        if rows is not self._sample and len(rows):
+            self._sample = pd.concat([self._sample, rows], ignore_index=True)
+        if len(self._sample) > self.sample_size:  # the smallest keys, ties to the first row
+            order = np.lexsort((self._sample["_row"].to_numpy(), self._sample["_key"].to_numpy()))
+            keep = np.sort(order[: self.sample_size])
+            self._sample = self._sample.iloc[keep].reset_index(drop=True)
+
+    def eligible(self) -> pd.DataFrame:
+        """The eligible sellers' pairs, in the order of the matches."""
+        return _stacked(self._mine, ["merchant_id", "creator_id", "score"])
+
+    def top_slots(self) -> pd.DataFrame:
+        """Every match ranked within :data:`TOP_SLOTS`, in the order of the matches."""
+        return _stacked(self._top, ["creator_id", "certified_super_top", "rank"])
+
+    def score_sample(self) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The rows for the score picture, in the order of the matches, and, when they are a
+        sample, every merchant's ``pairs`` and pairs ``at_zero`` (None: they are all)."""
+        if self._sample is None:
+            return pd.DataFrame({"merchant_id": [], "score": []}), None
+        sample = self._sample.drop(columns=["_key", "_row"])
+        if self.rows <= self.sample_size:
+            return sample, None
+        return sample, pd.concat(self._counts)
+
+
+def _stacked(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.concat(frames, ignore_index=True)
