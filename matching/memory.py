@@ -20,6 +20,7 @@ __all__ = [
     "CONTENT_DIMS",
     "HEADROOM",
     "RECOMMEND_BLOCK",
+    "SAMPLE_BLOCK",
     "Estimate",
     "approximate",
     "available_memory",
@@ -43,6 +44,10 @@ INPUT_CELL_BYTES = 200
 Arrow's buffers)."""
 PAIR_ROW_BYTES = 4096
 """One (merchant, candidate) row of pair features with its working copies (~80 float columns)."""
+SAMPLE_BLOCK = 4096
+"""Merchants whose candidates are retrieved at once while the training windows sample fit
+rows (~30 KB of candidates each, alive only for the block); fixed, so the draws do not depend
+on the machine."""
 HEADROOM = 0.8
 """Share of the available memory a run plans to use."""
 CONTENT_DIMS = 64

@@ -50,7 +50,7 @@ from matching.contract import (
     row_positions,
 )
 from matching.learners import ListwiseFit, make_models, sampling_corrected
-from matching.memory import RECOMMEND_BLOCK, approximate
+from matching.memory import RECOMMEND_BLOCK, SAMPLE_BLOCK, approximate
 from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
@@ -115,26 +115,41 @@ def _window_rows(
     pm = np.unique(mi)
     fit = None
     if len(pm):
-        cand, _ = snap.retriever.retrieve(pm)
-        ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
-        # the rows are the merchant's candidates, as fit will rank them: a partner the
-        # retriever missed is not a row (as a positive with features unlike any candidate's,
-        # it would teach that being retrieved means not being chosen)
-        chosen = np.isin(ck, pos_key)
-        pos, neg = ck[chosen], ck[~chosen]
-        quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos // n_c), minlength=len(pm))
-        group = np.searchsorted(pm, neg // n_c)
-        order = np.lexsort((rng.random(len(neg)), group))
-        place = np.arange(len(order)) - np.searchsorted(group[order], group[order])
-        take = np.sort(order[place < quota[group[order]]])
-        keys = np.concatenate([pos, neg[take]])
-        y = np.r_[np.ones(len(pos)), np.zeros(len(take))]
+        # the merchants' candidates a fixed block at a time (the draws do not depend on the
+        # machine's memory): only the sampled rows are kept
+        drawn = [
+            _sample_block(snap, pm[s : s + SAMPLE_BLOCK], pos_key, neg_per_pos, rng)
+            for s in range(0, len(pm), SAMPLE_BLOCK)
+        ]
+        keys = np.concatenate([d[0] for d in drawn])
+        y = np.concatenate([d[1] for d in drawn])
         by = np.lexsort((keys, keys // n_c))
         keys, y = keys[by], y[by]
         Xf = snap.partner_features(keys // n_c, keys % n_c)
-        rate = len(take) / max(len(neg), 1)
+        rate = int((y == 0).sum()) / max(sum(d[2] for d in drawn), 1)
         fit = (Xf, y, rate, pos_key, np.unique(keys // n_c, return_counts=True)[1])
     return value, fit
+
+
+def _sample_block(snap: Snapshot, pm, pos_key, neg_per_pos: int, rng: np.random.Generator):
+    """The fit rows of merchants ``pm`` (sorted): every chosen candidate and up to
+    ``neg_per_pos`` unchosen ones per chosen one, drawn at random; ``(keys, y, unchosen)``,
+    keys ``merchant * n_creators + creator``, ``unchosen`` the candidates drawn from."""
+    n_c = len(snap.creators)
+    cand, _ = snap.retriever.retrieve(pm)
+    ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
+    # the rows are the merchant's candidates, as fit will rank them: a partner the
+    # retriever missed is not a row (as a positive with features unlike any candidate's,
+    # it would teach that being retrieved means not being chosen)
+    chosen = np.isin(ck, pos_key)
+    pos, neg = ck[chosen], ck[~chosen]
+    quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos // n_c), minlength=len(pm))
+    group = np.searchsorted(pm, neg // n_c)
+    order = np.lexsort((rng.random(len(neg)), group))
+    place = np.arange(len(order)) - np.searchsorted(group[order], group[order])
+    take = np.sort(order[place < quota[group[order]]])
+    keys = np.concatenate([pos, neg[take]])
+    return keys, np.r_[np.ones(len(pos)), np.zeros(len(take))], len(neg)
 
 
 def window_starts(
@@ -643,11 +658,12 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
     relevant[
         np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)
     ] = pos_key % n_c
-    cand, _ = snap.retriever.retrieve(qm)
-    X = snap.partner_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())
-    p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
-    p = np.where(cand >= 0, p, -np.inf)  # padding (duplicates of the two pools) last
-    by_fit = np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)
+    by_fit = np.concatenate(
+        [
+            _top_by_fit(snap, fit_model, qm[s : s + SAMPLE_BLOCK], k)
+            for s in range(0, len(qm), SAMPLE_BLOCK)
+        ]
+    )
     cp = snap.creator_profiler
     popular = np.lexsort(
         (-cp.category_gmv_.sum(1), -cp.category_collabs_.sum(1))
@@ -661,6 +677,15 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
             np.nanmean(metrics.hit_rate_at_k(by_pop, relevant, k))
         ),
     }
+
+
+def _top_by_fit(snap: Snapshot, fit_model, qm: np.ndarray, k: int) -> np.ndarray:
+    """Each merchant's ``k`` candidates ranked first by ``fit_model``."""
+    cand, _ = snap.retriever.retrieve(qm)
+    X = snap.partner_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())
+    p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
+    p = np.where(cand >= 0, p, -np.inf)  # padding (duplicates of the two pools) last
+    return np.take_along_axis(cand, np.argsort(-p, axis=1, kind="stable")[:, :k], 1)
 
 
 def _validate(value, fit, rate, window) -> dict[str, float]:
