@@ -43,10 +43,14 @@ class TrainResult:
     tradeoff: pd.DataFrame | None  # the certified-weight sweep, when there is a ground truth
     model_uri: str | None
     run_id: str | None = None  # the MLflow run, when tracked
+    calibration: ValueCalibration | None = None  # saved with the model, applied by match
 
 
 TOP_CREATOR_SHARE = 0.01
 """The fairness figures' "top creators": the 1% given most videos or most top slots."""
+CALIBRATION_KEY = "value_calibration"
+"""The entry of ``model.json`` holding the value calibration ``train`` measured (null: too
+few first collaborations in its window); absent when it did not measure one."""
 _FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
 """The as-of dates pandas can hold with room for the program's windows."""
 
@@ -180,6 +184,22 @@ def train(
         )
         ranker.fit(inputs.merchants, inputs.creators, inputs.collaborations)
         metrics = dict(ranker.validation_)
+        calibration = None
+        if config.allocation.calibrate_values:
+            # measured once here, from the newest window's snapshot fit already built, and
+            # saved with the model: match applies it without building a past snapshot again
+            calibration = value_calibration(
+                ranker,
+                inputs.merchants,
+                inputs.creators,
+                inputs.collaborations,
+                ranker.as_of_,
+                config,
+                history_returns(inputs.collaborations, config.allocation).decay,
+                block,
+                past=ranker.at_window(),
+            )
+        del ranker.window_snapshot_  # its memory is the evaluation's now
         report = tradeoff = None
         truth = read_truth(data_dir) if evaluate else None
         if truth is not None:
@@ -215,7 +235,12 @@ def train(
                 sample=sample,
                 tops=tops,
             )
-        data.save_model(ranker, model_dir, config, metrics)
+        extra = {}
+        if config.allocation.calibrate_values:  # measured; None when the window was too thin
+            extra[CALIBRATION_KEY] = (
+                None if calibration is None else dataclasses.asdict(calibration)
+            )
+        data.save_model(ranker, model_dir, config, metrics, extra)
         model_uri = run_id = None
         if track:
             run_id = active.info.run_id
@@ -231,7 +256,7 @@ def train(
             model_uri = tracking.log_model(
                 model_dir, config.tracking.registered_model, config.tracking.alias
             )
-    return TrainResult(ranker, metrics, report, tradeoff, model_uri, run_id)
+    return TrainResult(ranker, metrics, report, tradeoff, model_uri, run_id, calibration)
 
 
 def quota_problem(
@@ -427,10 +452,13 @@ def value_calibration(
     decay: float,
     block: int | None = None,
     engine: Engine | None = None,
+    past: MatchRanker | None = None,
 ) -> ValueCalibration | None:
     """Calibrate the ranker's values against the optimiser's curse
     (:class:`matching.ValueCalibration`) on the pairs that first worked together in
-    the ``ranking.validation_days`` before ``as_of``, scored from the history before them.
+    the ``ranking.validation_days`` before ``as_of``, scored from the history before them
+    (``past``: the ranker on that history when it is at hand, as :meth:`MatchRanker.at_window`
+    right after training; else built here).
 
     ``history`` must hold only collaborations before ``as_of``. The value model has seen
     these outcomes in training (the features have not), so the shrinkage it measures is if
@@ -456,7 +484,12 @@ def value_calibration(
             "value calibration on a sample of %d of the window's %d sellers", cap, len(sellers)
         )
     before = history[history["posted_at"] < start]
-    past = ranker.with_data(merchants, creators, before, start)
+    if past is None:
+        past = ranker.with_data(merchants, creators, before, start)
+    elif past.snapshot_.as_of != start:
+        raise ValueError(
+            f"value calibration: the past ranker is as of {past.snapshot_.as_of}, not {start}"
+        )
     m = row_positions(window["merchant_id"], merchants["merchant_id"])
     c = row_positions(window["creator_id"], creators["creator_id"])
     score, _ = past.score_pairs(m, c)
@@ -573,14 +606,18 @@ def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, 
         stream.write(ranked)
         kept.add(ranked)
     log.info("ranked: %d matches", stream.rows)
-    # the catalogue's snapshot (factors, profiles, indexes) is done with: the value
-    # calibration below builds its own, of the past, from the saved models
+    # the catalogue's snapshot (factors, profiles, indexes) is done with: a value
+    # calibration measured here builds its own, of the past, from the saved models
     del ranker
     saved.ranker.progress = progress
     history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
     estimate = history_returns(history, cfg.allocation)
     calibration = None
-    if cfg.allocation.calibrate_values and status["eligible"].any():
+    wanted = cfg.allocation.calibrate_values and status["eligible"].any()
+    if wanted and CALIBRATION_KEY in saved.meta:  # measured by train: a property of the model
+        coefficients = saved.meta[CALIBRATION_KEY]
+        calibration = None if coefficients is None else ValueCalibration(**coefficients)
+    elif wanted:  # a model trained without calibrate_values: measured here, before the as-of
         calibration = value_calibration(
             saved.ranker,
             inputs.merchants,

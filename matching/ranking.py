@@ -186,6 +186,9 @@ class MatchRanker(BaseEstimator):
     snapshot_ : Snapshot
         Profiles, pair featuriser and retriever as of ``as_of_``: what scoring uses (rebuilt
         on new data by :meth:`with_data`).
+    window_snapshot_ : Snapshot
+        The same as of the newest training window's start, ``as_of_ - validation_days``:
+        what :meth:`at_window` scores from. Not saved with the model (dropped on pickling).
     as_of_ : pandas.Timestamp
         The day the model was trained as of.
     validation_ : dict of str to float
@@ -311,6 +314,7 @@ class MatchRanker(BaseEstimator):
             self.candidates,
             r.random_state,
         )
+        self.window_snapshot_ = recent
         self.as_of_ = as_of
         log.info("trained on %d windows; validation %s", len(windows), self.validation_)
         return self
@@ -321,17 +325,31 @@ class MatchRanker(BaseEstimator):
         """A copy whose profiles and retriever are rebuilt from these tables' history before
         ``as_of`` (the learned models are kept): how a saved model meets new data."""
         check_is_fitted(self, "value_model_")
-        new = copy.copy(self)
-        new._compiled = self.__dict__.setdefault("_compiled", {})
-        new.snapshot_ = build_snapshot(
-            merchants,
-            creators,
-            collaborations,
-            as_of,
-            self.features,
-            self.candidates,
-            self.ranking.random_state,
+        return self._scoring_from(
+            build_snapshot(
+                merchants,
+                creators,
+                collaborations,
+                as_of,
+                self.features,
+                self.candidates,
+                self.ranking.random_state,
+            )
         )
+
+    def at_window(self) -> MatchRanker:
+        """A copy scoring from the history before the newest training window (the learned
+        models are kept): what ``with_data(..., as_of_ - validation_days)`` on the training
+        tables returns, without building it again. Only right after :meth:`fit`."""
+        check_is_fitted(self, "value_model_")
+        if getattr(self, "window_snapshot_", None) is None:
+            raise ValueError("at_window: the window's snapshot is not kept in a saved model")
+        return self._scoring_from(self.window_snapshot_)
+
+    def _scoring_from(self, snapshot: Snapshot) -> MatchRanker:
+        new = copy.copy(self)
+        new._compiled = self.__dict__.setdefault("_compiled", {})  # compiled trees are shared
+        new.snapshot_ = snapshot
         return new
 
     # -- scoring ------------------------------------------------------------------------
@@ -386,8 +404,10 @@ class MatchRanker(BaseEstimator):
         return sampling_corrected(p, self.fit_sampling_rate_)
 
     def __getstate__(self):
-        # compiled trees are native libraries of this process, rebuilt where needed
-        return {k: v for k, v in super().__getstate__().items() if k != "_compiled"}
+        # compiled trees are native libraries of this process, rebuilt where needed; the
+        # window's snapshot serves the calibration right after fit, not a saved model
+        drop = ("_compiled", "window_snapshot_")
+        return {k: v for k, v in super().__getstate__().items() if k not in drop}
 
     def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
         """Which features drove each pair's score: for every feature, the change of the pair's

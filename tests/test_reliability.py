@@ -1232,3 +1232,29 @@ def test_available_memory_respects_a_container_limit(tmp_path):
     assert memory.cgroup_headroom(tmp_path) is None
     assert memory.cgroup_headroom(tmp_path / "nothing") is None
     assert memory.available_memory() is None or memory.available_memory() > 0
+
+
+def test_match_applies_the_calibration_train_saved_and_measures_one_otherwise(
+    base, tmp_path, monkeypatch
+):
+    """``train`` saves the value calibration with the model and ``match`` applies it, building
+    only the catalogue's snapshot; a model saved without one is calibrated at match time."""
+    saved = json.loads((base.model / data.MODEL_META).read_text())[pipeline.CALIBRATION_KEY]
+    assert saved is not None and set(saved) >= {"slope", "intercept", "rows"}
+    built = []
+    with_data = MatchRanker.with_data
+
+    def counted(self, *args, **kwargs):
+        built.append(args[-1])
+        return with_data(self, *args, **kwargs)
+
+    monkeypatch.setattr(MatchRanker, "with_data", counted)
+    as_of = date.fromisoformat(AS_OF)
+    summary = pipeline.match(base.data, base.model, tmp_path / "out", as_of=as_of)
+    assert len(built) == 1
+    assert summary.allocation.value_calibration.slope == saved["slope"]
+    old = data.load_model(base.model)  # as a model saved before calibrations were saved
+    data.save_model(old.ranker, tmp_path / "old", old.config, old.meta["metrics"])
+    built.clear()
+    again = pipeline.match(base.data, tmp_path / "old", tmp_path / "out2", as_of=as_of)
+    assert len(built) == 2 and again.allocation.value_calibration is not None

@@ -288,3 +288,22 @@ def test_value_calibration_samples_the_windows_sellers_beyond_its_cap(trained, s
     sample = calibrate(max(sellers // 3, 1))
     assert sample is not None and sample != everyone
     assert calibrate(max(sellers // 3, 1)) == sample  # the same sample every time
+
+
+def test_the_training_windows_snapshot_calibrates_as_one_built_again(
+    trained, small_market, fast_config
+):
+    """``train`` calibrates from the newest window's snapshot ``fit`` kept
+    (:meth:`MatchRanker.at_window`): the same coefficients as a past snapshot built anew."""
+    mk, cfg = small_market, fast_config
+    as_of = trained.as_of_
+
+    def calibrate(past):
+        return value_calibration(
+            trained, mk.merchants, mk.creators, mk.collaborations, as_of, cfg, 0.8, past=past
+        )
+
+    kept = calibrate(trained.at_window())
+    assert kept is not None and kept == calibrate(None)
+    with pytest.raises(ValueError, match="past ranker is as of"):
+        calibrate(trained)  # today's snapshot is not the window's past

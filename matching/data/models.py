@@ -71,11 +71,17 @@ class SavedModel:
     meta: dict
 
 
-def save_model(ranker: Any, model_dir: str | os.PathLike, config: Any, metrics: dict) -> None:
+def save_model(
+    ranker: Any,
+    model_dir: str | os.PathLike,
+    config: Any,
+    metrics: dict,
+    extra: dict | None = None,
+) -> None:
     """Save a fitted ranker as one unit (:func:`~matching.data.atomic.publish`): ``ranker.joblib`` and
     ``model.json`` recording the library version, the versions of the libraries pickled
-    with it, the config, the metrics, the SHA-256 of the folder's files and a checksum
-    of itself."""
+    with it, the config, the metrics, ``extra`` entries (the value calibration measured at
+    training), the SHA-256 of the folder's files and a checksum of itself."""
     import io
 
     import joblib
@@ -93,6 +99,7 @@ def save_model(ranker: Any, model_dir: str | os.PathLike, config: Any, metrics: 
         "dependencies": _dependency_versions(),
         "config": config.model_dump(mode="json"),
         "metrics": metrics,
+        **(extra or {}),
         "files": dict(sorted(files.items())),
     }
     meta["meta_sha256"] = meta_checksum(meta)
