@@ -65,7 +65,7 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     sample = np.linspace(0, n_m - 1, min(n_merchants, n_m)).astype(np.int64)
     ranker.recommend(k=k, merchants=sample[:2])  # first-use work (entity arrays) out of the timing
     t0 = time.perf_counter()
-    cand, _ = snap.retriever.retrieve(sample)
+    cand = snap.retriever.retrieve(sample)
     retrieve_s = time.perf_counter() - t0
     pairs = int((cand >= 0).sum())
     t0 = time.perf_counter()
@@ -152,7 +152,7 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
         r.retrieve(sample[:1])  # builds the indexes
         build = time.perf_counter() - t0
         t0 = time.perf_counter()
-        lists[search] = r.retrieve(sample)[0]
+        lists[search] = r.retrieve(sample)
         out[f"{search}_index_s"] = round(build, 2)
         out[f"{search}_merchants_per_s"] = round(len(sample) / (time.perf_counter() - t0), 1)
         for name, entry in r.__dict__.get("_ann_cache", {}).items():

@@ -365,9 +365,10 @@ class CandidateRetriever(BaseEstimator):
         *,
         block_size: int | None = None,
         exclude_seen: bool = False,
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Top-N creator rows per merchant row, best first, and each source's score of them;
-        ``exclude_seen`` leaves out each merchant's past partners (then a row may end in -1).
+    ) -> np.ndarray:
+        """Top-N creator rows per merchant row, best first; ``exclude_seen`` leaves out each
+        merchant's past partners (then a row may end in -1). The sources' scores of them are
+        pair features (:meth:`source_scores`), computed where they are needed.
 
         Merchants are scored in blocks of ``block_size`` (default: the estimator's), fewer
         when the block's dense scores would exceed ``block_memory_mb``
@@ -379,7 +380,6 @@ class CandidateRetriever(BaseEstimator):
         n = min(self.top_n, n_c)
         width = min(n + self.partner_top_n, n_c)
         out = np.empty((len(m_all), width), dtype=np.int64)
-        scores = {s: np.empty((len(m_all), width)) for s in SOURCES}
         weights = {name: getattr(self, f"weight_{name}") for name in _VALUE_SOURCES}
         partner = {name: getattr(self, f"partner_weight_{name}") for name in _PARTNER_SOURCES}
         if sum(w for w in weights.values() if w > 0) <= 0:
@@ -394,7 +394,6 @@ class CandidateRetriever(BaseEstimator):
         for s in range(0, len(m_all), block):
             mb = m_all[s : s + block]
             if approximate:
-                raw = None
                 pool = partial(self._blend_ann, mb, exclude_seen=exclude_seen)
             else:
                 raw = self.source_scores(mb[:, None], c_all[None, :])
@@ -410,15 +409,7 @@ class CandidateRetriever(BaseEstimator):
             else:
                 rows = np.hstack([rows, np.full((len(mb), width - n), -1, np.int64)])
             out[s : s + len(mb)] = rows
-            got = np.clip(rows, 0, None)
-            if raw is None:
-                raw_got = self.source_scores(mb[:, None], got)
-                for name in SOURCES:
-                    scores[name][s : s + len(mb)] = raw_got[name]
-            else:
-                for name in SOURCES:
-                    scores[name][s : s + len(mb)] = np.take_along_axis(raw[name], got, 1)
-        return out, scores
+        return out
 
     def __getstate__(self):
         # the faiss indexes are rebuilt on first use, never pickled

@@ -136,7 +136,7 @@ def _sample_block(snap: Snapshot, pm, pos_key, neg_per_pos: int, rng: np.random.
     ``neg_per_pos`` unchosen ones per chosen one, drawn at random; ``(keys, y, unchosen)``,
     keys ``merchant * n_creators + creator``, ``unchosen`` the candidates drawn from."""
     n_c = len(snap.creators)
-    cand, _ = snap.retriever.retrieve(pm)
+    cand = snap.retriever.retrieve(pm)
     ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
     # the rows are the merchant's candidates, as fit will rank them: a partner the
     # retriever missed is not a row (as a positive with features unlike any candidate's,
@@ -420,7 +420,7 @@ class MatchRanker(BaseEstimator):
         m, c = np.asarray(m), np.asarray(c)
         X = self.snapshot_.pair_features(m, c)
         base = np.log1p(self._predict_value(X))
-        cand, _ = self.snapshot_.retriever.retrieve(np.unique(m))
+        cand = self.snapshot_.retriever.retrieve(np.unique(m))
         mm = np.repeat(np.unique(m), cand.shape[1])
         mm, cc = mm[cand.ravel() >= 0], cand.ravel()[cand.ravel() >= 0]
         ref = self.snapshot_.pair_features(mm, cc)
@@ -503,7 +503,7 @@ class MatchRanker(BaseEstimator):
         """The top ``k`` of the merchant rows ``mb`` (one block of :meth:`recommend`), with
         merchant row positions in ``m``."""
         snap = self.snapshot_
-        cand, _ = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
+        cand = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
         mm = np.repeat(mb, cand.shape[1])
         cc = cand.ravel()
         mm, cc = mm[cc >= 0], cc[cc >= 0]
@@ -701,7 +701,7 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
 
 def _top_by_fit(snap: Snapshot, fit_model, qm: np.ndarray, k: int) -> np.ndarray:
     """Each merchant's ``k`` candidates ranked first by ``fit_model``."""
-    cand, _ = snap.retriever.retrieve(qm)
+    cand = snap.retriever.retrieve(qm)
     X = snap.partner_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())
     p = fit_model.predict_proba(X[fit_model.feature_names_in_])[:, 1].reshape(cand.shape)
     p = np.where(cand >= 0, p, -np.inf)  # padding (duplicates of the two pools) last

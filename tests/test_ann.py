@@ -46,7 +46,7 @@ def test_approximate_retrieval_ranks_as_well_as_exact(trained, small_market, exc
         safe = np.where(ranked >= 0, ranked, 0)
         gains = np.where(ranked >= 0, truth.value(np.arange(len(m_ids))[:, None], safe), 0.0)
         out[name] = float(np.nanmean(metrics.ndcg_at_k(gains, ideal, 10)))
-        cand, _ = ranker.snapshot_.retriever.retrieve(exclude_seen=exclude_seen)
+        cand = ranker.snapshot_.retriever.retrieve(exclude_seen=exclude_seen)
         out[f"{name}_cand"] = cand
     assert abs(out["ann"] - out["exact"]) <= 0.005
     a, b = out["ann_cand"], out["exact_cand"]
