@@ -12,13 +12,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from matching.config import CandidatesConfig
+from matching.config import CandidatesConfig, RankingConfig
 from matching.errors import InsufficientMemory
 
 __all__ = [
     "DENSE_CELL_BYTES",
     "CONTENT_DIMS",
     "HEADROOM",
+    "TRAINING_ROW_BYTES",
     "RECOMMEND_BLOCK",
     "SAMPLE_BLOCK",
     "Estimate",
@@ -44,6 +45,9 @@ INPUT_CELL_BYTES = 200
 Arrow's buffers)."""
 PAIR_ROW_BYTES = 4096
 """One (merchant, candidate) row of pair features with its working copies (~80 float columns)."""
+TRAINING_ROW_BYTES = 1024
+"""One training row kept across the windows: an observed pair's value features or a sampled
+candidate's fit features (float64), with the copies the models' stacking makes."""
 SAMPLE_BLOCK = 4096
 """Merchants whose candidates are retrieved at once while the training windows sample fit
 rows (~30 KB of candidates each, alive only for the block); fixed, so the draws do not depend
@@ -131,29 +135,40 @@ def approximate(candidates, n_creators: int) -> bool:
     )
 
 
-def estimate(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> Estimate:
-    """The memory model of a run from the input tables' sizes (``{table: TableSize}``).
+def estimate(
+    sizes: dict, candidates: CandidatesConfig, ranking: RankingConfig | None = None
+) -> Estimate:
+    """The memory model of a run from the input tables' sizes (``{table: TableSize}``); of
+    training when ``ranking`` is given, else of ranking (``match``).
 
-    Fixed: the interpreter and model, the inputs, for training the pair features of every
-    merchant's candidates (the training windows featurise them at once), and for the
-    approximate search the creator vectors (float32: the IVF index's, and a copy while it is
-    built). Per merchant of a block: its candidates' features and, for the dense
-    search, one row of scores against every creator.
+    Fixed: the interpreter and model, the inputs, for the approximate search the creator
+    vectors (float32: the IVF index's, and a copy while it is built), and for training the
+    rows the windows keep (at most every collaboration's value row, its fit row and
+    ``negatives_per_positive`` sampled candidates: :data:`TRAINING_ROW_BYTES` each) and the
+    newest window's snapshot kept for the calibration. Per merchant of a block: its
+    candidates' features and, for the dense search, one row of scores against every creator.
     """
     n_c = sizes["creators"].rows
     per_pair = min(candidates.top_n + candidates.partner_top_n, n_c) * PAIR_ROW_BYTES
     fixed = BASE_BYTES + INPUT_CELL_BYTES * sum(t.rows * t.columns for t in sizes.values())
-    if training:
-        fixed += sizes["merchants"].rows * per_pair
+    vectors = 0
     if approximate(candidates, n_c):
         dims = candidates.n_factors + candidates.als_factors + CONTENT_DIMS
-        return Estimate(fixed + n_c * dims * 4 * 2, per_pair)
+        vectors = n_c * dims * 4 * 2
+    if ranking is not None:
+        rows = sizes["collaborations"].rows * (2 + ranking.negatives_per_positive)
+        fixed += rows * TRAINING_ROW_BYTES + vectors
+    if vectors:
+        return Estimate(fixed + vectors, per_pair)
     return Estimate(fixed, n_c * DENSE_CELL_BYTES + per_pair)
 
 
-def plan_blocks(sizes: dict, candidates: CandidatesConfig, *, training: bool) -> int:
+def plan_blocks(
+    sizes: dict, candidates: CandidatesConfig, ranking: RankingConfig | None = None
+) -> int:
     """The number of merchants to score per block so the run fits in memory (at most
-    ``candidates.block_size``; for ``match``, at most :data:`RECOMMEND_BLOCK`).
+    ``candidates.block_size``; for ``match``, without ``ranking``, at most
+    :data:`RECOMMEND_BLOCK`).
 
     The configured block is kept when its :func:`estimate` fits in :data:`HEADROOM` of
     :func:`available_memory`; otherwise the block shrinks (streaming: same results, more
@@ -166,7 +181,8 @@ def plan_blocks(sizes: dict, candidates: CandidatesConfig, *, training: bool) ->
         Even one merchant per block does not fit.
     """
     n_m, n_c = sizes["merchants"].rows, sizes["creators"].rows
-    need = estimate(sizes, candidates, training=training)
+    training = ranking is not None
+    need = estimate(sizes, candidates, ranking)
     block = candidates.block_size if training else min(candidates.block_size, RECOMMEND_BLOCK)
     avail = available_memory()
     if avail is None:
@@ -177,7 +193,7 @@ def plan_blocks(sizes: dict, candidates: CandidatesConfig, *, training: bool) ->
             f"{n_m:,} merchants x {n_c:,} creators need an estimated {_gb(need.peak(1))} of "
             f"memory even scored one merchant at a time; {_gb(avail)} is available"
             + (
-                " (the training windows featurise every merchant's candidates at once)"
+                " (training keeps every collaboration's rows and sampled candidates)"
                 if training
                 else ""
             )

@@ -167,7 +167,7 @@ def train(
     _output_folder(model_dir)
     if track:
         tracking.check(config.tracking.experiment)
-    block = memory.plan_blocks(data.input_sizes(data_dir), config.candidates, training=True)
+    block = memory.plan_blocks(data.input_sizes(data_dir), config.candidates, config.ranking)
     inputs = data.read_inputs(data_dir)
     check_history(
         inputs.collaborations,
@@ -569,9 +569,7 @@ def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, 
         out, data.OUTPUT_FILES
     )  # a run killed while writing left a journal or temporary files
     engine = engine or LocalEngine()
-    block = memory.plan_blocks(
-        engine.input_sizes(data_dir), saved.ranker.candidates, training=False
-    )
+    block = memory.plan_blocks(engine.input_sizes(data_dir), saved.ranker.candidates)
     inputs = engine.read_inputs(data_dir)
     log.info(
         "read %d merchants, %d creators, %d collaborations",

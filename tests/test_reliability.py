@@ -1128,7 +1128,7 @@ def test_match_is_tracked_and_an_unreachable_store_is_a_warning(
 def _needed(base: Base, block: int) -> int:
     saved = data.load_model(base.model)
     sizes = data.input_sizes(base.data)
-    return memory.estimate(sizes, saved.ranker.candidates, training=False).peak(block)
+    return memory.estimate(sizes, saved.ranker.candidates).peak(block)
 
 
 def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
@@ -1189,12 +1189,37 @@ def test_approximate_search_plans_no_dense_row_per_merchant():
         "creators": data.TableSize(1_000_000, 8),
         "collaborations": data.TableSize(2_000_000, 8),
     }
-    dense = memory.estimate(sizes, cand.model_copy(update={"search": "exact"}), training=False)
-    ann = memory.estimate(sizes, cand.model_copy(update={"search": "auto"}), training=False)
+    dense = memory.estimate(sizes, cand.model_copy(update={"search": "exact"}))
+    ann = memory.estimate(sizes, cand.model_copy(update={"search": "auto"}))
     assert memory.approximate(cand, 1_000_000) and not memory.approximate(cand, 1_000)
     assert dense.per_merchant >= 1_000_000 * memory.DENSE_CELL_BYTES
     assert ann.per_merchant < dense.per_merchant / 50
     assert ann.fixed > dense.fixed  # the creator vectors of the indexes
+
+
+def test_the_training_plan_counts_sampled_rows_not_every_merchants_candidates():
+    """Training keeps each collaboration's rows and its sampled candidates, not every
+    merchant's candidates: it grows with the history, and the catalogue-size history of the
+    issue (100k x 1M, 1.9M collaborations) plans to fit a 24 GiB machine."""
+    from matching.config import load_config
+
+    cfg = load_config(default_config_dir())
+    sizes = {
+        "merchants": data.TableSize(100_000, 9),
+        "creators": data.TableSize(1_000_000, 9),
+        "collaborations": data.TableSize(1_907_539, 8),
+    }
+    train = memory.estimate(sizes, cfg.candidates, cfg.ranking)
+    more = dict(sizes, merchants=data.TableSize(1_000_000, 9))
+    assert memory.estimate(more, cfg.candidates, cfg.ranking).fixed - train.fixed == (
+        memory.INPUT_CELL_BYTES * 900_000 * 9
+    )
+    longer = dict(sizes, collaborations=data.TableSize(2 * 1_907_539, 8))
+    rows = 1_907_539 * (2 + cfg.ranking.negatives_per_positive)
+    added = memory.estimate(longer, cfg.candidates, cfg.ranking).fixed - train.fixed
+    assert added == rows * memory.TRAINING_ROW_BYTES + memory.INPUT_CELL_BYTES * 1_907_539 * 8
+    assert train.peak(cfg.candidates.block_size) < 0.8 * 24 * 2**30
+    assert train.fixed > memory.estimate(sizes, cfg.candidates).fixed  # match keeps no rows
 
 
 def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, capsys):
