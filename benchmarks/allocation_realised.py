@@ -45,7 +45,8 @@ from matching import allocation as alloc
 from matching import calibration, policy
 from matching.config import load_config
 from matching.contract import SHORT_VIDEO, row_positions
-from matching.pipeline import history_returns, quota_problem, value_calibration
+from matching.pipeline import history_returns, value_calibration
+from matching.quota import quota_problem
 from matching.ranking import MatchRanker
 from matching.returns import geometric_sum
 from matching.simulate import simulate

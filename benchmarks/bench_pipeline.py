@@ -16,7 +16,8 @@ from datetime import date
 from matching import policy
 from matching.baselines import CategoryPopularityRanker
 from matching.config import load_config
-from matching.pipeline import allocate_quota, history_returns
+from matching.pipeline import history_returns
+from matching.quota import allocate_quota
 from matching.ranking import MatchRanker
 from matching.simulate import simulate
 

@@ -18,7 +18,8 @@ from matching import policy
 from matching.config import load_config
 from matching.contract import row_positions
 from matching.data import read_inputs, read_table
-from matching.pipeline import history_returns, quota_problem
+from matching.pipeline import history_returns
+from matching.quota import quota_problem
 from matching.returns import geometric_sum
 from matching.simulate import read_truth
 

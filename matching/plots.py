@@ -582,7 +582,7 @@ def what_if(
     xlabel: str | None = None,
 ):
     """One lever against its outcomes: ``y`` (left axis) and ``y2`` (right axis) for each
-    value of ``x`` in a table of scenarios (e.g. :func:`matching.pipeline.allocate_quota`
+    value of ``x`` in a table of scenarios (e.g. :func:`matching.quota.allocate_quota`
     reports, or the sweep of :func:`matching.evaluation.priority_tradeoff`). Known columns
     get their units (see :data:`LABELS`)."""
     ax = _axes(ax, (6, 4))

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from matching import pipeline, policy
+from matching import policy, quota
 from matching.config import Config
 
 __all__ = ["LEVERS", "Scenario", "one_at_a_time", "scaled_capacity", "what_if"]
@@ -114,7 +114,7 @@ def what_if(
     for s in scenarios:
         cfg = config.replace(**s.config)
         status = policy.seller_status(merchants, cfg.program, as_of)
-        _, report = pipeline.allocate_quota(
+        _, report = quota.allocate_quota(
             matches,
             status,
             scaled_capacity(creators, s.capacity_factor),

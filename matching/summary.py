@@ -5,7 +5,7 @@ Frozen dataclasses, so the modules that fill, write, plot and print a summary ag
 its fields by name and type rather than on dict keys. ``summary.json`` is
 :meth:`RunSummary.to_dict`: the run's fields and the allocation's side by side (one flat
 object), plus ``outputs``. A new figure about the allocation is a new field of
-:class:`AllocationReport`, filled in :func:`matching.pipeline.allocate_quota`: it reaches
+:class:`AllocationReport`, filled in :func:`matching.quota.allocate_quota`: it reaches
 ``summary.json`` with no other change (nested dataclasses become nested objects).
 """
 
@@ -41,7 +41,7 @@ class DualReport:
 
 @dataclass(frozen=True)
 class FairnessReport:
-    """How evenly the free videos were shared (:func:`matching.pipeline.fairness`). None
+    """How evenly the free videos were shared (:func:`matching.quota.fairness`). None
     where there is nothing to measure (no eligible seller, no video placed)."""
 
     fill_rate_min: float | None
@@ -64,7 +64,7 @@ class FairnessReport:
 
 @dataclass(frozen=True)
 class AllocationReport:
-    """How the free videos were shared out (:func:`matching.pipeline.allocate_quota`)."""
+    """How the free videos were shared out (:func:`matching.quota.allocate_quota`)."""
 
     eligible_sellers: int
     """Certified sellers inside their free-video window with quota left."""

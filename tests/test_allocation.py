@@ -505,8 +505,8 @@ def test_the_match_problem_gives_each_seller_its_own_window():
     import pandas as pd
 
     from matching.config import load_config
-    from matching.pipeline import allocate_quota, quota_problem
     from matching.policy import seller_status
+    from matching.quota import allocate_quota, quota_problem
 
     cfg = load_config()
     as_of = cfg.program.start + dt.timedelta(days=cfg.program.window_days - 21)

@@ -208,8 +208,8 @@ def test_match_allocates_by_the_configured_solver():
     import pandas as pd
 
     from matching.config import load_config
-    from matching.pipeline import allocate_quota, solve
     from matching.policy import seller_status
+    from matching.quota import allocate_quota, solve
     from matching.summary import RunSummary
 
     cfg = load_config()

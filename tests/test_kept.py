@@ -6,8 +6,8 @@ import pandas as pd
 from matching.calibration import ValueCalibration
 from matching.config import load_config
 from matching.kept import TOP_SLOTS, KeptMatches, kept_rows
-from matching.pipeline import allocate_quota
 from matching.policy import seller_status
+from matching.quota import allocate_quota
 
 
 def blocks_of(matches: pd.DataFrame, merchants_per_block: int) -> list[pd.DataFrame]:

@@ -197,7 +197,7 @@ def test_nothing_to_allocate():
 
 
 def test_fairness_picture():
-    from matching.pipeline import fairness
+    from matching.quota import fairness
 
     matches = ALLOCATION.assign(rank=1, certified_super_top=True)
     status = STATUS.assign(certified=[True, True, True, False])

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from matching import pipeline, policy, scenarios
+from matching import policy, quota, scenarios
 
 AS_OF = date(2026, 3, 15)  # two sellers of the small market are in their free-video window
 
@@ -37,7 +37,7 @@ def test_what_if_reallocates_the_same_matches(run, small_market):
     assert list(table["label"]) == [s.label for s in levers]
     # the scenario that changes nothing is the allocation itself
     status = policy.seller_status(m, cfg.program, AS_OF)
-    _, report = pipeline.allocate_quota(matches, status, c, cfg, 0.8)
+    _, report = quota.allocate_quota(matches, status, c, cfg, 0.8)
     for row in (table.iloc[1], table.iloc[3]):
         assert row[list(report.to_dict())].to_dict() == report.to_dict()
     assert report.videos_placed > 0, "the example must place videos to tell the levers apart"
