@@ -60,6 +60,11 @@ _CONTENT_SHARE = np.array([0.7, 0.15, 0.15])
 _CONTENT_VIEWS = np.array([1.0, 0.25, 3.0])
 _CONTENT_VALUE = np.array([1.0, 0.2, 2.0])
 _EPS = 1e-3
+TRUTH_BLOCK_BYTES = 512 * 2**20
+"""Memory for one block of :meth:`GroundTruth.top_creators` (at 1M creators a block of 256
+merchants took 18 GB: the latent and audience terms are merchants x creators x dimensions)."""
+_TRUTH_CELL_ARRAYS = 12
+"""Two-dimensional float64 arrays alive per (merchant, creator) cell of a truth block."""
 
 
 def category_names(n: int) -> list[str]:
@@ -162,10 +167,15 @@ class GroundTruth:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` truly best creators of each merchant in ``m`` over ALL creators.
 
-        Returns (indices, values), each (len(m), k), best first. Blocked over merchants.
+        Returns (indices, values), each (len(m), k), best first. Blocked over merchants: at
+        most ``block``, fewer so a block's (merchants x creators x dimensions) arrays stay
+        under :data:`TRUTH_BLOCK_BYTES` (the same result).
         """
         m = np.asarray(m)
         k = min(k, self.n_creators)
+        dims = self.m_latent.shape[1] + self.m_audience.shape[1]
+        cell = 8 * (2 * dims + _TRUTH_CELL_ARRAYS)
+        block = int(max(1, min(block, TRUTH_BLOCK_BYTES // (cell * max(self.n_creators, 1)))))
         idx = np.empty((len(m), k), dtype=np.int64)
         val = np.empty((len(m), k))
         call = np.arange(self.n_creators)

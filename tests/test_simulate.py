@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,6 +98,23 @@ def test_truth_function_properties(market):
     assert one < two < 2 * one
     idx, val = t.top_creators(m[:20], 10)
     assert np.allclose(val[:, 0], v.max(1)) and (np.diff(val, axis=1) <= 0).all()
+
+
+def test_truth_top_lists_shrink_their_blocks_to_fit_not_their_answer(market, monkeypatch):
+    """A catalogue too large for blocks of 256 merchants in memory is searched a few
+    merchants at a time, with the same answer."""
+    t, m = market.truth, np.arange(40)
+    whole = t.top_creators(m, 10)
+    # the module (``matching.simulate`` is also the name of its function)
+    monkeypatch.setattr(sys.modules["matching.simulate"], "TRUTH_BLOCK_BYTES", t.n_creators * 500)
+    calls = []
+    log_value = type(t).log_value
+    monkeypatch.setattr(
+        type(t), "log_value", lambda self, a, b: calls.append(len(a)) or log_value(self, a, b)
+    )
+    small = t.top_creators(m, 10)
+    assert max(calls) < 40 and sum(calls) == 40
+    assert np.array_equal(whole[0], small[0]) and np.array_equal(whole[1], small[1])
 
 
 def test_truth_round_trips_through_tables(market):
