@@ -301,7 +301,7 @@ class MatchRanker(BaseEstimator):
         value, fit, rate = self._fit_models(windows[1:])
         self.validation_ = _validate(value, fit, rate, windows[0])
         if windows[0][1] is not None:
-            self.validation_.update(_fit_recall(recent, fit, windows[0][1][3]))
+            self.validation_.update(_fit_recall(recent, fit, windows[0][1][3], r))
         self.value_model_, self.fit_model_, self.fit_sampling_rate_ = self._fit_models(windows)
         self.value_features_ = list(self.value_model_.feature_names_in_)
         self.fit_features_ = list(self.fit_model_.feature_names_in_)
@@ -666,12 +666,23 @@ class MatchRanker(BaseEstimator):
         return frame[list(MATCHES_COLUMNS)]
 
 
-def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> dict[str, float]:
+def _fit_recall(
+    snap: Snapshot, fit_model, pos_key: np.ndarray, ranking: RankingConfig, k: int = 10
+) -> dict[str, float]:
     """Held-out: how well ranking each merchant's candidates by ``fit`` finds the creators it
-    actually chose next, against ranking all creators by past popularity (GMV)."""
+    actually chose next, against ranking all creators by past popularity (GMV). Measured on a
+    fixed sample of ``ranking.evaluation_merchants`` of the window's merchants when there are
+    more (``val_fit_recall_merchants`` says how many), as ``train``'s evaluation is."""
     from matching import metrics
 
     n_c = len(snap.creators)
+    out = {}
+    qm = np.unique(pos_key // n_c)
+    cap = ranking.evaluation_merchants
+    if cap is not None and len(qm) > cap:
+        rng = np.random.default_rng(ranking.random_state)
+        pos_key = pos_key[np.isin(pos_key // n_c, rng.choice(qm, cap, replace=False))]
+        out["val_fit_recall_merchants"] = float(cap)
     qm, start = np.unique(pos_key // n_c, return_index=True)
     counts = np.diff(np.r_[start, len(pos_key)])
     relevant = np.full((len(qm), counts.max()), -1, dtype=np.int64)
@@ -689,7 +700,7 @@ def _fit_recall(snap: Snapshot, fit_model, pos_key: np.ndarray, k: int = 10) -> 
         (-cp.category_gmv_.sum(1), -cp.category_collabs_.sum(1))
     )  # most collaborations
     by_pop = np.tile(popular[:k], (len(qm), 1))
-    return {
+    return out | {
         f"val_fit_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_fit, relevant, k))),
         f"val_popularity_recall@{k}": float(np.nanmean(metrics.recall_at_k(by_pop, relevant, k))),
         f"val_fit_hit_rate@{k}": float(np.nanmean(metrics.hit_rate_at_k(by_fit, relevant, k))),

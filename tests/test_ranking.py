@@ -178,3 +178,34 @@ def test_blocks_ranked_side_by_side_give_the_same_table(trained, n_jobs, search)
     early = ranker.recommend_blocks(k=7, block=9)
     next(early)
     early.close()  # a caller may stop early: the blocks ranked ahead are dropped
+
+
+def test_fit_recall_is_measured_on_a_fixed_sample_of_a_large_windows_merchants(
+    trained, small_market, fast_config
+):
+    """The validation's fit recall ranks every merchant of the newest window again: above
+    ``ranking.evaluation_merchants`` it takes a fixed sample of them, and says so."""
+    from matching.contract import row_positions
+    from matching.ranking import _fit_recall
+
+    snap, mk = trained.window_snapshot_, small_market
+    w = mk.collaborations[mk.collaborations["posted_at"] >= snap.as_of]
+    m = row_positions(w["merchant_id"], snap.merchants["merchant_id"])
+    c = row_positions(w["creator_id"], snap.creators["creator_id"])
+    key = np.unique(m.astype(np.int64) * len(snap.creators) + c)
+    n_m = len(np.unique(m))
+
+    def recall(cap, keys=key):
+        ranking = fast_config.ranking.model_copy(update={"evaluation_merchants": cap})
+        return _fit_recall(snap, trained.fit_model_, keys, ranking)
+
+    everyone = recall(None)
+    assert recall(n_m) == everyone and "val_fit_recall_merchants" not in everyone
+    sample = recall(5)
+    assert sample["val_fit_recall_merchants"] == 5 and sample == recall(5)
+    chosen = np.unique(key // len(snap.creators))
+    rng = np.random.default_rng(fast_config.ranking.random_state)
+    kept = key[np.isin(key // len(snap.creators), rng.choice(chosen, 5, replace=False))]
+    assert {k: v for k, v in sample.items() if k != "val_fit_recall_merchants"} == recall(
+        None, kept
+    )
