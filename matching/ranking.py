@@ -301,7 +301,7 @@ class MatchRanker(BaseEstimator):
         value, fit, rate = self._fit_models(windows[1:])
         self.validation_ = _validate(value, fit, rate, windows[0])
         if windows[0][1] is not None:
-            self.validation_.update(_fit_recall(recent, fit, windows[0][1][3], r))
+            self.validation_.update(fit_recall(recent, fit, windows[0][1][3], r))
         self.value_model_, self.fit_model_, self.fit_sampling_rate_ = self._fit_models(windows)
         self.value_features_ = list(self.value_model_.feature_names_in_)
         self.fit_features_ = list(self.fit_model_.feature_names_in_)
@@ -666,7 +666,7 @@ class MatchRanker(BaseEstimator):
         return frame[list(MATCHES_COLUMNS)]
 
 
-def _fit_recall(
+def fit_recall(
     snap: Snapshot, fit_model, pos_key: np.ndarray, ranking: RankingConfig, k: int = 10
 ) -> dict[str, float]:
     """Held-out: how well ranking each merchant's candidates by ``fit`` finds the creators it

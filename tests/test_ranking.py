@@ -186,7 +186,7 @@ def test_fit_recall_is_measured_on_a_fixed_sample_of_a_large_windows_merchants(
     """The validation's fit recall ranks every merchant of the newest window again: above
     ``ranking.evaluation_merchants`` it takes a fixed sample of them, and says so."""
     from matching.contract import row_positions
-    from matching.ranking import _fit_recall
+    from matching.ranking import fit_recall
 
     snap, mk = trained.window_snapshot_, small_market
     w = mk.collaborations[mk.collaborations["posted_at"] >= snap.as_of]
@@ -197,7 +197,7 @@ def test_fit_recall_is_measured_on_a_fixed_sample_of_a_large_windows_merchants(
 
     def recall(cap, keys=key):
         ranking = fast_config.ranking.model_copy(update={"evaluation_merchants": cap})
-        return _fit_recall(snap, trained.fit_model_, keys, ranking)
+        return fit_recall(snap, trained.fit_model_, keys, ranking)
 
     everyone = recall(None)
     assert recall(n_m) == everyone and "val_fit_recall_merchants" not in everyone
