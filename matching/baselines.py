@@ -27,6 +27,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from matching import memory
 from matching.candidates import als_factors
 from matching.contract import MATCHES_COLUMNS, row_positions
 
@@ -192,8 +193,12 @@ class BaseRanker(BaseEstimator):
         n_m = len(self.merchant_ids_)
         m_all = np.arange(n_m) if merchants is None else np.asarray(merchants)
         frames = []
-        for s in range(0, len(m_all), self.block_size):
-            mb = m_all[s : s + self.block_size]
+        # at most block_size merchants, fewer so their dense score rows fit (1M creators:
+        # 8 MB a row)
+        n_c = len(self.popular_rank_)
+        block = memory.block_rows(n_c, self.block_size, memory.REFERENCE_BLOCK_MB)
+        for s in range(0, len(m_all), block):
+            mb = m_all[s : s + block]
             if exclude_seen:  # a merchant's own past partners make its list its own
                 row, top, val = self._top(mb, k, True)
             else:

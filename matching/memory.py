@@ -21,6 +21,7 @@ __all__ = [
     "HEADROOM",
     "TRAINING_ROW_BYTES",
     "RECOMMEND_BLOCK",
+    "REFERENCE_BLOCK_MB",
     "SAMPLE_BLOCK",
     "Estimate",
     "approximate",
@@ -52,6 +53,9 @@ SAMPLE_BLOCK = 4096
 """Merchants whose candidates are retrieved at once while the training windows sample fit
 rows (~30 KB of candidates each, alive only for the block); fixed, so the draws do not depend
 on the machine."""
+REFERENCE_BLOCK_MB = 1024
+"""Memory for one block of a reference ranker's dense scores (:mod:`matching.baselines`:
+merchants x every creator)."""
 HEADROOM = 0.8
 """Share of the available memory a run plans to use."""
 CONTENT_DIMS = 64

@@ -295,3 +295,27 @@ def test_reference_top_k_equals_ordering_the_whole_catalogue(
     creators, values = _full_sort_top(ranker, 25, exclude_seen)
     np.testing.assert_array_equal(rec["creator_id"].to_numpy(dtype=object), creators)
     np.testing.assert_array_equal(rec["score"].to_numpy(), values)
+
+
+@pytest.mark.parametrize("cls", [RandomRanker, PopularityRanker, CategoryPopularityRanker])
+def test_reference_rankers_shrink_their_blocks_to_fit_a_large_catalogue(
+    cls, small_market, monkeypatch
+):
+    """A reference ranker scores every creator for each merchant of a block: above the
+    memory of a block (1M creators: 1,024 merchants were 8 GB a copy) it ranks fewer at a
+    time, with the same lists."""
+    from matching import memory
+
+    mk = small_market
+    ranker = cls().fit(mk.merchants, mk.creators, mk.collaborations)
+    whole = ranker.recommend(k=10)
+    per_row = len(mk.creators) * memory.DENSE_CELL_BYTES
+    monkeypatch.setattr(memory, "REFERENCE_BLOCK_MB", 3 * per_row / 2**20)
+    tops = []
+    real_top = type(ranker)._top
+    monkeypatch.setattr(
+        type(ranker), "_top", lambda self, mb, *a: tops.append(len(mb)) or real_top(self, mb, *a)
+    )
+    small = ranker.recommend(k=10)
+    assert max(tops) <= 3 and len(tops) > 1
+    pd.testing.assert_frame_equal(whole, small)
