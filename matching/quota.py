@@ -86,9 +86,10 @@ def allocate_quota(
     ``score``) when ``top_slots``, every match ranked within :data:`TOP_SLOTS`, is given for
     the fairness figures (:func:`matching.kept.kept_rows`); by default both come from ``matches``.
 
-    With a ``calibration`` (:func:`value_calibration`) the pairs' scores are shrunk before
-    allocating (``history``, the collaborations before the as-of date, then says how much
-    is known of each creator and seller); ``estimate`` is the decay's estimate, reported.
+    With a ``calibration`` (:func:`matching.pipeline.value_calibration`) the pairs' scores
+    are shrunk before allocating (``history``, the collaborations before the as-of date, then
+    says how much is known of each creator and seller); ``estimate`` is the decay's
+    estimate, reported.
     Returns the ``allocation`` table (its ``expected_gmv_usd`` from the values allocated)
     and its report (objective, placed videos, max-flow limit, greedy baseline, the decay's
     evidence, the calibration, fairness; the solver, and the dual bound when it is the
