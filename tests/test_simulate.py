@@ -1,3 +1,4 @@
+import dataclasses
 import sys
 
 import numpy as np
@@ -108,13 +109,28 @@ def test_truth_top_lists_shrink_their_blocks_to_fit_not_their_answer(market, mon
     # the module (``matching.simulate`` is also the name of its function)
     monkeypatch.setattr(sys.modules["matching.simulate"], "TRUTH_BLOCK_BYTES", t.n_creators * 500)
     calls = []
-    log_value = type(t).log_value
+    screen = type(t)._screen
     monkeypatch.setattr(
-        type(t), "log_value", lambda self, a, b: calls.append(len(a)) or log_value(self, a, b)
+        type(t), "_screen", lambda self, a, b: calls.append(len(a)) or screen(self, a, b)
     )
     small = t.top_creators(m, 10)
     assert max(calls) < 40 and sum(calls) == 40
     assert np.array_equal(whole[0], small[0]) and np.array_equal(whole[1], small[1])
+
+
+@pytest.mark.parametrize("noise", [None, 0.0, 3.0])
+def test_truth_top_lists_are_those_of_valuing_every_creator(market, noise):
+    """The screened top lists equal sorting every creator's exact value, bit for bit, also
+    when the pair term is large enough to lift creators the screen ranks low."""
+    t = market.truth
+    if noise is not None:
+        t = dataclasses.replace(t, pair_noise_sd=noise)
+    m = np.arange(0, t.n_merchants, 7)
+    v = t.log_value(m[:, None], np.arange(t.n_creators)[None, :])
+    order = np.lexsort((np.broadcast_to(np.arange(t.n_creators), v.shape), -v), axis=1)[:, :25]
+    idx, val = t.top_creators(m, 25)
+    assert np.array_equal(idx, order)
+    assert np.array_equal(val, np.exp(np.take_along_axis(v, order, 1)))
 
 
 def test_truth_round_trips_through_tables(market):
