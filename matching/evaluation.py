@@ -77,6 +77,24 @@ def _chosen(n: int, sample: np.ndarray | None) -> np.ndarray:
 
 N_TRUE = 50
 """How many true top creators per merchant :func:`evaluate` measures candidate recall of."""
+K = 10
+"""The list length :func:`evaluate` scores."""
+SWEEP_CANDIDATES = 50
+"""Each merchant's best creators :func:`priority_tradeoff` shares slots out among."""
+
+
+def model_recommendations(
+    ranker: Ranker, n_candidates: int | None = None, sample: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The ranker's lists for the merchants of ``sample`` (row positions; default all), long
+    enough for :func:`evaluate` (with ``n_candidates``) and :func:`priority_tradeoff` at
+    their defaults: one ranking pass serves both (``recommendations=``)."""
+    k = max(K, n_candidates or 0, SWEEP_CANDIDATES)
+    return ranker.recommend(k=k, merchants=sample, certified_weight=1.0)
+
+
+def _top_ranks(rec: pd.DataFrame, k: int) -> pd.DataFrame:
+    return rec[rec["rank"].to_numpy() <= k]
 
 
 def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int):
@@ -106,12 +124,13 @@ def evaluate(
     collaborations: pd.DataFrame,
     *,
     as_of=None,
-    k: int = 10,
+    k: int = K,
     n_true: int = N_TRUE,
     n_candidates: int | None = None,
     random_state: int = 0,
     sample: np.ndarray | None = None,
     tops: tuple[np.ndarray, np.ndarray] | None = None,
+    recommendations: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """NDCG@k, recall@k, MAP@k and coverage of a fitted ranker and the reference rankers
     (fitted here on the same tables before ``as_of``), per segment, from what each one's
@@ -122,6 +141,8 @@ def evaluate(
     ``candidates.top_n``, its retrieval). ``sample``: row positions of the merchants
     evaluated (default all; the ``merchants`` column counts those evaluated). ``tops``:
     :func:`true_tops` of the same merchants and sample, at least ``max(k, n_true)`` long.
+    ``recommendations``: the ranker's lists for the sample at certified weight 1, at least
+    ``max(k, n_candidates)`` long (:func:`model_recommendations`), when ranked already.
     """
     mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
     crow = row_positions(creators["creator_id"], truth.creator_id)
@@ -139,8 +160,9 @@ def evaluate(
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
     width = max(k, n_candidates or 0)
-    rec = ranker.recommend(k=width, merchants=sample, certified_weight=1.0)
-    model = ranked_rows(rec, m_ids, c_ids, width)
+    if recommendations is None:
+        recommendations = ranker.recommend(k=width, merchants=sample, certified_weight=1.0)
+    model = ranked_rows(_top_ranks(recommendations, width), m_ids, c_ids, width)
     lists = {"model": model[:, :k]}
     for name, cls in REFERENCE_RANKERS.items():
         ref = cls(random_state=random_state) if name == "random" else cls()
@@ -208,11 +230,12 @@ def priority_tradeoff(
     weights,
     merchants: pd.DataFrame,
     creators: pd.DataFrame,
-    slots: int = 10,
-    candidates: int = 50,
+    slots: int = K,
+    candidates: int = SWEEP_CANDIDATES,
     top_creator_share: float = 0.05,
     sample: np.ndarray | None = None,
     tops: tuple[np.ndarray, np.ndarray] | None = None,
+    recommendations: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The price of priority: for each certified weight, creators' weekly slots are given out
     optimally by ``priority_score`` (each merchant wants ``slots`` creators, each creator has
@@ -223,7 +246,9 @@ def priority_tradeoff(
     ``sample``: row positions of the merchants taking part (default all); each creator's
     capacity is then scaled to the sample's share of the merchants (rounded up), so slots
     stay as scarce as in the whole market. ``tops``: :func:`true_tops` of the same
-    merchants and sample, at least ``slots`` long.
+    merchants and sample, at least ``slots`` long. ``recommendations``: the ranker's lists
+    for the sample at certified weight 1, at least ``candidates`` long
+    (:func:`model_recommendations`), when ranked already.
     """
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
@@ -231,7 +256,9 @@ def priority_tradeoff(
     crow = row_positions(c_ids, truth.creator_id)
     col = merchants.get("certified_super_top")
     cert = np.zeros(len(merchants), bool) if col is None else col.to_numpy(bool)
-    rec = ranker.recommend(k=candidates, merchants=sample, certified_weight=1.0)
+    if recommendations is None:
+        recommendations = ranker.recommend(k=candidates, merchants=sample, certified_weight=1.0)
+    rec = _top_ranks(recommendations, candidates)
     m = row_positions(rec["merchant_id"], m_ids)
     c = row_positions(rec["creator_id"], c_ids)
     score = rec["score"].to_numpy()

@@ -205,15 +205,19 @@ def train(
                 metrics["evaluation_merchants"] = len(sample)
             # the truly best creators, found over the whole catalogue once for both passes
             tops = evaluation.true_tops(truth, inputs.merchants, sample=sample)
+            n_candidates = config.candidates.top_n + config.candidates.partner_top_n
+            # and the model's lists, ranked once for both passes
+            rec = evaluation.model_recommendations(ranker, n_candidates, sample)
             report = evaluation.evaluate(
                 ranker,
                 truth,
                 inputs.merchants,
                 inputs.creators,
                 inputs.collaborations,
-                n_candidates=config.candidates.top_n + config.candidates.partner_top_n,
+                n_candidates=n_candidates,
                 sample=sample,
                 tops=tops,
+                recommendations=rec,
             )
             lift = evaluation.lift_over_baselines(report)
             for seg, row in lift.iterrows():
@@ -231,7 +235,9 @@ def train(
                 inputs.creators,
                 sample=sample,
                 tops=tops,
+                recommendations=rec,
             )
+            del rec
         extra = {}
         if config.allocation.calibrate_values:  # measured; None when the window was too thin
             extra[CALIBRATION_KEY] = (

@@ -70,3 +70,22 @@ def test_true_top_creators_found_once_serve_both_passes(trained, small_market):
         evaluation.evaluate(*args, sample=sample, tops=short)
     with pytest.raises(ValueError, match="true top creators"):
         evaluation.priority_tradeoff(*sweep, sample=sample, tops=short)
+
+
+def test_one_ranking_pass_serves_the_evaluation_and_the_sweep(trained, small_market):
+    """The model's lists ranked once (as train does) give the same evaluation and sweep as
+    each pass ranking its own."""
+    mk = small_market
+    sample = np.arange(1, len(mk.merchants), 2)
+    rec = evaluation.model_recommendations(trained, 30, sample)
+    assert rec["rank"].max() == evaluation.SWEEP_CANDIDATES
+    args = (trained, mk.truth, mk.merchants, mk.creators, mk.collaborations)
+    pd.testing.assert_frame_equal(
+        evaluation.evaluate(*args, n_candidates=30, sample=sample, recommendations=rec),
+        evaluation.evaluate(*args, n_candidates=30, sample=sample),
+    )
+    sweep = (trained, mk.truth, (1.0, 3.0), mk.merchants, mk.creators)
+    pd.testing.assert_frame_equal(
+        evaluation.priority_tradeoff(*sweep, sample=sample, recommendations=rec),
+        evaluation.priority_tradeoff(*sweep, sample=sample),
+    )
