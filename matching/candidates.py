@@ -341,11 +341,16 @@ class CandidateRetriever(BaseEstimator):
             "trending": trend,
         }
 
-    def collaborative_features(self, m: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+    def collaborative_features(
+        self, m: np.ndarray, c: np.ndarray, als: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Per pair: the ALS score, the same standardised over all of the merchant's creators,
-        and the cosine of the creator to the mean direction of the merchant's past partners."""
+        and the cosine of the creator to the mean direction of the merchant's past partners.
+        ``als``: the pairs' ALS scores (:meth:`source_scores`), when computed already."""
         check_is_fitted(self, "partner_direction_")
-        raw = np.einsum("ik,ik->i", self.als_merchant_factors_[m], self.als_creator_factors_[c])
+        raw = als
+        if raw is None:
+            raw = _inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
         # the mean and spread over all creators are per merchant: computed once for each
         um, at = np.unique(m, return_inverse=True)
         U = self.als_merchant_factors_[um]

@@ -127,7 +127,8 @@ class Snapshot:
             for name, values in self.retriever.source_scores(m, c).items():
                 out[f"src_{name}"] = values
         if needs(_COLLABORATIVE):
-            out.update(self.retriever.collaborative_features(m, c))
+            # the ALS score is a source's too: its inner products are computed once
+            out.update(self.retriever.collaborative_features(m, c, out.get("src_als")))
         if needs(PAIR_COLUMNS):
             out.update(
                 self.pair_featurizer.transform_columns(self.M, self.C, m, c, self.creator_profiler)

@@ -123,6 +123,22 @@ def test_value_features_and_feature_importance(trained):
     assert imp["mean"].abs().sum() > 0
 
 
+def test_the_als_score_is_computed_once_and_is_the_same_feature(trained):
+    """The pair columns take the ALS score from the sources' scores: bit for bit what the
+    collaborative features compute on their own (the inner product of the factors)."""
+    snap = trained.snapshot_
+    m = np.repeat(np.arange(5), 30)
+    c = np.tile(np.arange(30) * 11 % len(snap.creators), 5)
+    cols = snap.pair_columns(m, c)
+    ret = snap.retriever
+    alone = ret.collaborative_features(m, c)
+    own = np.einsum("ik,ik->i", ret.als_merchant_factors_[m], ret.als_creator_factors_[c])
+    np.testing.assert_array_equal(alone["als"], own)
+    for name, values in alone.items():
+        np.testing.assert_array_equal(cols[name], values)
+    np.testing.assert_array_equal(cols["src_als"], own)
+
+
 def test_recommend_scores_what_the_frames_score(trained):
     """The hot path (numpy columns, fit only where it can change the top k) gives the rows
     and values the feature frames give."""
