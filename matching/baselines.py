@@ -103,13 +103,19 @@ class BaseRanker(BaseEstimator):
         own); their top lists are computed once."""
         return np.asarray(m)
 
-    def _shared_top(self, mb: np.ndarray, k: int):
-        """:meth:`_top` of ``mb`` computed once per :meth:`_score_key`: a popularity ranker
-        orders the catalogue once, a category ranker once per category."""
+    def _shared_top(self, mb: np.ndarray, k: int, block: int):
+        """:meth:`_top` of ``mb`` computed once per :meth:`_score_key` (``block`` keys at a
+        time): a popularity ranker orders the catalogue once, a category ranker once per
+        category, however many merchants ask."""
         keys, first, inverse = np.unique(
             self._score_key(mb), return_index=True, return_inverse=True
         )
-        row, top, val = self._top(mb[first], k, False)
+        reps = mb[first]
+        starts = range(0, len(reps), block)
+        parts = [self._top(reps[s : s + block], k, False) for s in starts]
+        row = np.concatenate([p[0] + s for p, s in zip(parts, starts, strict=True)])
+        top = np.concatenate([p[1] for p in parts])
+        val = np.concatenate([p[2] for p in parts])
         count = np.bincount(row, minlength=len(keys))
         start = np.r_[0, np.cumsum(count)[:-1]]
         lens = count[inverse]
@@ -192,17 +198,19 @@ class BaseRanker(BaseEstimator):
         certified_weight = 1.0 if certified_weight is None else certified_weight
         n_m = len(self.merchant_ids_)
         m_all = np.arange(n_m) if merchants is None else np.asarray(merchants)
-        frames = []
         # at most block_size merchants, fewer so their dense score rows fit (1M creators:
         # 8 MB a row)
         n_c = len(self.popular_rank_)
         block = memory.block_rows(n_c, self.block_size, memory.REFERENCE_BLOCK_MB)
-        for s in range(0, len(m_all), block):
-            mb = m_all[s : s + block]
-            if exclude_seen:  # a merchant's own past partners make its list its own
-                row, top, val = self._top(mb, k, True)
-            else:
-                row, top, val = self._shared_top(mb, k)
+        if exclude_seen:  # a merchant's own past partners make its list its own
+            tops = [
+                (m_all[s : s + block], *self._top(m_all[s : s + block], k, True))
+                for s in range(0, len(m_all), block)
+            ]
+        else:
+            tops = [(m_all, *self._shared_top(m_all, k, block))] if len(m_all) else []
+        frames = []
+        for mb, row, top, val in tops:
             rank = np.arange(len(row)) - np.searchsorted(row, row) + 1
             mm = mb[row]
             cert = self.certified_[mm]
