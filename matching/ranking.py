@@ -56,6 +56,21 @@ from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
 _VALUE_CONSTANTS = {"content_type": float(_CONTENT_CODES[SHORT_VIDEO]), "log_videos": 0.0}
+_FILL_ROWS = 1024
+"""Rows of a model's input matrix filled at a time, column by column: a block of rows stays
+in cache, where whole columns stride through memory (4x slower in a scratch timing)."""
+
+
+def _matrix(columns: list, n: int, dtype=np.float64) -> np.ndarray:
+    """The (n, len(columns)) matrix of ``columns`` (arrays of length n, or scalars)."""
+    X = np.empty((n, len(columns)), dtype=dtype)
+    for s in range(0, n, _FILL_ROWS):
+        part = X[s : s + _FILL_ROWS]
+        for j, col in enumerate(columns):
+            part[:, j] = col if np.isscalar(col) else col[s : s + _FILL_ROWS]
+    return X
+
+
 """The value model's inputs of a pair scored for one short video (the first of the pair)."""
 
 
@@ -379,9 +394,13 @@ class MatchRanker(BaseEstimator):
 
     def _value_of(self, cols: dict[str, np.ndarray], n: int, compile: bool = False) -> np.ndarray:
         """The value model on one float64 matrix in the order it was fitted on."""
-        X = np.empty((n, len(self.value_features_)))
-        for j, name in enumerate(self.value_features_):
-            X[:, j] = _VALUE_CONSTANTS[name] if name in _VALUE_CONSTANTS else cols[name]
+        X = _matrix(
+            [
+                _VALUE_CONSTANTS[f] if f in _VALUE_CONSTANTS else cols[f]
+                for f in self.value_features_
+            ],
+            n,
+        )
         model = self.value_model_
         forest = self._forest("value", getattr(model, "regressor_", None), X, compile)
         if forest is not None:
@@ -393,9 +412,7 @@ class MatchRanker(BaseEstimator):
     ) -> np.ndarray:
         """The fit model on one float32 matrix in the order it was fitted on."""
         part = self.snapshot_.partner_columns(m, c, cols)
-        X = np.empty((len(m), len(self.fit_features_)), dtype=np.float32)
-        for j, name in enumerate(self.fit_features_):
-            X[:, j] = part[name]
+        X = _matrix([part[name] for name in self.fit_features_], len(m), np.float32)
         forest = self._forest("fit", self.fit_model_, X, compile)
         if forest is not None:
             p = forest.predict_proba(X)[:, 1]

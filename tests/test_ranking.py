@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from matching import data
+from matching.learners import sampling_corrected
 from matching.ranking import MatchRanker, pair_positions
 
 
@@ -121,6 +122,20 @@ def test_value_features_and_feature_importance(trained):
     imp = trained.feature_importance(m, c, n_repeats=2, random_state=0)
     assert list(imp.index) == trained.value_features_ and list(imp.columns) == ["mean", "std"]
     assert imp["mean"].abs().sum() > 0
+
+
+def test_scores_of_many_pairs_are_those_of_the_feature_frames(trained):
+    """The models' input matrices are filled a block of rows at a time: over several blocks
+    (and a partial last one) the scores are those of the feature frames."""
+    rng = np.random.default_rng(3)
+    snap = trained.snapshot_
+    m = rng.integers(0, len(snap.merchants), 2500)
+    c = rng.integers(0, len(snap.creators), 2500)
+    score, fit = trained.score_pairs(m, c)
+    np.testing.assert_array_equal(score, trained.value_model_.predict(trained.value_features(m, c)))
+    frame = snap.partner_features(m, c)[trained.fit_features_]
+    p = trained.fit_model_.predict_proba(frame)[:, 1]
+    np.testing.assert_array_equal(fit, sampling_corrected(p, trained.fit_sampling_rate_))
 
 
 def test_the_als_score_is_computed_once_and_is_the_same_feature(trained):
