@@ -161,18 +161,12 @@ class BaseRanker(BaseEstimator):
         # ranker ties most creators at 0).
         chosen = s > kth[:, None]
         need = kk - chosen.sum(axis=1)
-        # rows with few ties (a random or reach ranker: the kk-th alone) take the most popular
-        # of them directly; rows with many go through the pass below
+        # a row tied with its kk-th score exactly as often as it needs (a random or reach
+        # ranker: the kk-th alone) takes them all; the others choose by popularity below
         tied = s == kth[:, None]
-        few = np.flatnonzero((need > 0) & (tied.sum(axis=1) <= _TIE_CHUNK))
-        if len(few):
-            r, c = np.nonzero(tied[few])
-            r = few[r]
-            o = np.lexsort((self.popular_rank_[c], r))
-            r, c = r[o], c[o]
-            take = np.arange(len(r)) - np.searchsorted(r, r) < need[r]
-            chosen[r[take], c[take]] = True
-            need[few] = 0
+        exact = (need > 0) & (tied.sum(axis=1) == need)
+        chosen[exact] |= tied[exact]
+        need[exact] = 0
         del tied
         by_pop = self.popular_order_
         for start in range(0, n_c, _TIE_CHUNK):  # most rows are done in the first chunk
