@@ -56,6 +56,8 @@ from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
 _VALUE_CONSTANTS = {"content_type": float(_CONTENT_CODES[SHORT_VIDEO]), "log_videos": 0.0}
+"""The value model's inputs of a pair scored for one short video (the first of the pair)."""
+
 _FILL_ROWS = 1024
 """Rows of a model's input matrix filled at a time, column by column: a block of rows stays
 in cache, where whole columns stride through memory (4x slower in a scratch timing)."""
@@ -69,9 +71,6 @@ def _matrix(columns: list, n: int, dtype=np.float64) -> np.ndarray:
         for j, col in enumerate(columns):
             part[:, j] = col if np.isscalar(col) else col[s : s + _FILL_ROWS]
     return X
-
-
-"""The value model's inputs of a pair scored for one short video (the first of the pair)."""
 
 
 @runtime_checkable

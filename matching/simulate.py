@@ -70,8 +70,8 @@ _U_TOP = 1.0 - 2.0**-53
 """The largest uniform the pair term draws its normal quantile of (below 1)."""
 _SCREEN_TOL = 1e-6
 """Log-value margin of the top lists' screen over :meth:`GroundTruth.log_value`: the two
-differ by float rounding (at most 1.2e-14 on a 10k x 100k market, log values to 18), so nothing truly in a
-top list is screened out."""
+differ by float rounding (at most 1.2e-14 on a 10k x 100k market, log values up to 18), so
+nothing truly in a top list is screened out."""
 
 
 def category_names(n: int) -> list[str]:
@@ -226,7 +226,8 @@ class GroundTruth:
         m = np.asarray(m)
         k = min(k, self.n_creators)
         n_c = self.n_creators
-        block = int(max(1, min(block, TRUTH_BLOCK_BYTES // (8 * _TRUTH_CELL_ARRAYS * n_c))))
+        cell = 8 * _TRUTH_CELL_ARRAYS
+        block = int(max(1, min(block, TRUTH_BLOCK_BYTES // (cell * max(n_c, 1)))))
         idx = np.empty((len(m), k), dtype=np.int64)
         val = np.empty((len(m), k))
         if k == 0:
