@@ -233,6 +233,18 @@ class MatchRanker(BaseEstimator):
         self.progress = progress
 
     # -- training -----------------------------------------------------------------------
+    def _snapshot(self, merchants, creators, collaborations, as_of) -> Snapshot:
+        """The tables' profiles and retriever from their history before ``as_of``."""
+        return build_snapshot(
+            merchants,
+            creators,
+            collaborations,
+            as_of,
+            self.features,
+            self.candidates,
+            self.ranking.random_state,
+        )
+
     def _models(self):
         """The value regressor and the fit model of ``ranking.model``."""
         return make_models(self.ranking)
@@ -292,15 +304,7 @@ class MatchRanker(BaseEstimator):
         starts = window_starts(first, as_of, r)
         windows, recent = [], None
         for start in tqdm(starts, desc="training windows", disable=not self.progress):
-            snap = build_snapshot(
-                merchants,
-                creators,
-                collaborations,
-                start,
-                self.features,
-                self.candidates,
-                r.random_state,
-            )
+            snap = self._snapshot(merchants, creators, collaborations, start)
             windows.append(
                 _window_rows(snap, collaborations, start + span, r.negatives_per_positive, rng)
             )
@@ -319,15 +323,7 @@ class MatchRanker(BaseEstimator):
         self.value_model_, self.fit_model_, self.fit_sampling_rate_ = self._fit_models(windows)
         self.value_features_ = list(self.value_model_.feature_names_in_)
         self.fit_features_ = list(self.fit_model_.feature_names_in_)
-        self.snapshot_ = build_snapshot(
-            merchants,
-            creators,
-            collaborations,
-            as_of,
-            self.features,
-            self.candidates,
-            r.random_state,
-        )
+        self.snapshot_ = self._snapshot(merchants, creators, collaborations, as_of)
         self.window_snapshot_ = recent
         self.as_of_ = as_of
         log.info("trained on %d windows; validation %s", len(windows), self.validation_)
@@ -339,17 +335,7 @@ class MatchRanker(BaseEstimator):
         """A copy whose profiles and retriever are rebuilt from these tables' history before
         ``as_of`` (the learned models are kept): how a saved model meets new data."""
         check_is_fitted(self, "value_model_")
-        return self._scoring_from(
-            build_snapshot(
-                merchants,
-                creators,
-                collaborations,
-                as_of,
-                self.features,
-                self.candidates,
-                self.ranking.random_state,
-            )
-        )
+        return self._scoring_from(self._snapshot(merchants, creators, collaborations, as_of))
 
     def at_window(self) -> MatchRanker:
         """A copy scoring from the history before the newest training window (the learned
