@@ -124,16 +124,31 @@ class InnerProductIndex:
         return d, idx.astype(np.int64)
 
 
+# creators searched by one flat index: faiss's exhaustive search slows per creator as the
+# index grows (1,000 queries over 1M creators: 14.5 s whole, 6.8 s in chunks of 2**17; scratch)
+EXACT_CHUNK = 1 << 17
+
+
 def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None):
     """Scores and rows of the exact top ``k`` of ``Q @ P.T`` per row (float32, faiss), on
-    ``threads`` OpenMP threads (default: as many as the caller allows)."""
+    ``threads`` OpenMP threads (default: as many as the caller allows). Creators are searched
+    :data:`EXACT_CHUNK` at a time and the chunks' lists merged; equal scores in row order."""
     faiss = _faiss()
     if threads is not None:
         faiss.omp_set_num_threads(threads)
-    flat = faiss.IndexFlatIP(P.shape[1])
-    flat.add(np.ascontiguousarray(P, dtype=np.float32))
-    d, idx = flat.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, len(P))))
-    return d, idx.astype(np.int64)
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    k = int(min(k, len(P)))
+    best: tuple[np.ndarray, np.ndarray] | None = None
+    for s in range(0, max(len(P), 1), EXACT_CHUNK):
+        flat = faiss.IndexFlatIP(P.shape[1])
+        flat.add(np.ascontiguousarray(P[s : s + EXACT_CHUNK], dtype=np.float32))
+        d, idx = flat.search(Q, int(min(k, flat.ntotal)))
+        idx = idx.astype(np.int64) + s
+        if best is not None:
+            d, idx = np.hstack([best[0], d]), np.hstack([best[1], idx])
+        o = np.lexsort((idx, -d), axis=1)[:, :k]
+        best = (np.take_along_axis(d, o, 1), np.take_along_axis(idx, o, 1))
+    return best
 
 
 def merge_tops(lists: list[tuple[np.ndarray, np.ndarray]], k: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from matching.baselines import (
     RandomRanker,
     ReachRanker,
 )
-from matching.contract import row_positions
+from matching.contract import is_in, row_positions
 from matching.ranking import Ranker
 from matching.simulate import GroundTruth
 
@@ -62,7 +62,7 @@ def segments(
     cert = merchants.get("certified_super_top")
     return {
         "all": np.ones(len(merchants), bool),
-        "cold_start": ~merchants["merchant_id"].isin(h["merchant_id"]).to_numpy(),
+        "cold_start": ~is_in(merchants["merchant_id"], h["merchant_id"]),
         "certified": np.zeros(len(merchants), bool) if cert is None else cert.to_numpy(bool),
     }
 

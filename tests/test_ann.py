@@ -86,6 +86,30 @@ def test_merged_top_lists_are_the_best_distinct_rows(n_rows, k, seed):
         assert (got[i][len(row) :] == -1).all()
 
 
+def test_exact_tops_are_exact_in_chunks(monkeypatch):
+    """Integer vectors (exact float32 products, many ties): every chunk size gives the k best
+    scores, each the row's own, equal scores in row order; chunks change nothing."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    P = rng.integers(-2, 3, size=(500, 4)).astype(np.float32)
+    Q = rng.integers(-2, 3, size=(60, 4)).astype(np.float32)
+    S = Q @ P.T
+    best = -np.sort(-S, axis=1)[:, :30]
+    for chunk in (1 << 17, 64, 7):
+        monkeypatch.setattr(ann, "EXACT_CHUNK", chunk)
+        d, i = ann.exact_tops(Q, P, 30, 1)
+        assert np.array_equal(d, best)
+        assert np.array_equal(np.take_along_axis(S, i, 1), d)
+        assert all(len(np.unique(r)) == 30 for r in i)
+        assert ((np.diff(d, axis=1) < 0) | (np.diff(i, axis=1) > 0)).all()
+    Qn, Pn = rng.normal(size=(50, 8)), rng.normal(size=(300, 8))
+    monkeypatch.setattr(ann, "EXACT_CHUNK", 1 << 17)
+    whole = ann.exact_tops(Qn, Pn, 40, 1)
+    monkeypatch.setattr(ann, "EXACT_CHUNK", 16)
+    chunked = ann.exact_tops(Qn, Pn, 40, 1)
+    assert np.array_equal(whole[1], chunked[1]) and np.array_equal(whole[0], chunked[0])
+
+
 def test_hub_search_reaches_its_recall_or_says_it_did_not():
     """With no hub structure (random vectors) the index probes more lists; probing every
     list finds the exact top lists, and the held-out recall it reports is that of a search."""

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.contract import default_as_of, row_positions
+from matching.contract import default_as_of, is_in, row_positions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted(
@@ -70,6 +70,21 @@ def test_row_positions_of_arrow_text_are_those_of_the_pandas_index(storage):
     assert (got == -1).any()
     with pytest.raises(pd.errors.InvalidIndexError):
         row_positions(values, pd.concat([ids, ids.iloc[:1]]))
+
+
+@pytest.mark.parametrize("storage", ["pyarrow", "python"])
+def test_is_in_is_pandas_isin(storage):
+    """Membership of ids, hashed in Arrow for Arrow-backed text: pandas' answer, missing
+    values included."""
+    rng = np.random.default_rng(1)
+    ids = pd.Series([f"id{i}" for i in rng.permutation(300)], dtype=f"string[{storage}]")
+    picks = rng.integers(0, 330, 1000)
+    values = pd.Series([f"id{i}" if i < 320 else None for i in picks], dtype=f"string[{storage}]")
+    got = is_in(values, ids)
+    assert got.dtype == bool and got.tolist() == values.isin(ids).tolist()
+    assert got.any() and not got.all()
+    assert is_in(values, pd.concat([ids, ids])).tolist() == got.tolist()  # a column of repeats
+    assert is_in(["a", "q"], np.array(["q"], dtype=object)).tolist() == [False, True]
 
 
 def test_default_as_of_is_the_day_after_the_last_collaboration():

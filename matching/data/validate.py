@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pdv
 from pandera.errors import SchemaErrors
 
-from matching.contract import ALLOCATION_COLUMNS, MATCHES_COLUMNS, TABLES
+from matching.contract import ALLOCATION_COLUMNS, MATCHES_COLUMNS, TABLES, is_in
 from matching.data.coerce import COERCE
 from matching.data.messages import Problem, one_line_error, problem_at, problems_of
 from matching.data.schema import ABSENT, DEFAULTS, OUTPUT_SCHEMAS, SCHEMAS, SPECS, Spec
@@ -171,8 +171,8 @@ def validate_inputs(
         )
         raise one_line_error(src["collaborations"], [problem])
 
-    unknown_m = ~h["merchant_id"].isin(m["merchant_id"]).to_numpy(dtype=bool)
-    unknown_c = ~h["creator_id"].isin(c["creator_id"]).to_numpy(dtype=bool)
+    unknown_m = ~is_in(h["merchant_id"], m["merchant_id"])
+    unknown_c = ~is_in(h["creator_id"], c["creator_id"])
     unknown = unknown_m | unknown_c
     if unknown.any():
         if not drop_unknown:
