@@ -152,6 +152,9 @@ def test_the_als_score_is_computed_once_and_is_the_same_feature(trained):
     for name, values in alone.items():
         np.testing.assert_array_equal(cols[name], values)
     np.testing.assert_array_equal(cols["src_als"], own)
+    # the vectors every pair reads are float32 (half the bytes gathered per candidate)
+    assert ret.als_creator_factors_.dtype == ret.creator_factors_.dtype == np.float32
+    assert alone["partner_similarity"].dtype == np.float32
 
 
 def test_recommend_scores_what_the_frames_score(trained):
