@@ -48,6 +48,15 @@ _VALUE_SOURCES = ("collaborative", "content", "popularity")
 """The sources of the main pool, ranked by value."""
 _PARTNER_SOURCES = ("als", "trending")
 """The sources of the pool of likely partners (who works with whom, and who is in demand)."""
+_PAIR_VECTORS = (
+    "merchant_factors_",
+    "creator_factors_",
+    "als_merchant_factors_",
+    "als_creator_factors_",
+    "als_creator_unit_",
+    "partner_direction_",
+)
+"""Fitted vectors gathered for every candidate pair, kept in float32."""
 _CONTENT_TERMS = (
     "log_views",
     "category_lift",
@@ -516,16 +525,6 @@ def _interleave_tops(tops: dict, weights: dict[str, float], n: int) -> np.ndarra
         idx.append(np.clip(top, 0, None))
         pos.append(p)
     return interleave(np.hstack(idx), np.hstack(pos), n)
-
-
-_PAIR_VECTORS = (
-    "merchant_factors_",
-    "creator_factors_",
-    "als_merchant_factors_",
-    "als_creator_factors_",
-    "als_creator_unit_",
-    "partner_direction_",
-)
 
 
 def _threads() -> int:
