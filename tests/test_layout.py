@@ -56,20 +56,24 @@ def test_row_positions():
     assert row_positions([], ids).tolist() == []
 
 
-@pytest.mark.parametrize("storage", ["pyarrow", "python"])
+@pytest.mark.parametrize("storage", ["string[pyarrow]", "string[python]", "object"])
 def test_row_positions_of_arrow_text_are_those_of_the_pandas_index(storage):
-    """Arrow-backed id columns are matched in Arrow: same positions, -1 for unknown and
-    missing values, and duplicate ids refused as the pandas index refuses them."""
+    """Text ids (Arrow-backed, or object arrays of strings) are matched in Arrow: same
+    positions, -1 for unknown and missing values, and duplicate ids refused as the pandas
+    index refuses them."""
     rng = np.random.default_rng(0)
-    ids = pd.Series([f"id{i}" for i in rng.permutation(500)], dtype=f"string[{storage}]")
+    ids = pd.Series([f"id{i}" for i in rng.permutation(500)], dtype=storage)
     picks = rng.integers(0, 520, 2000)
-    values = pd.Series([f"id{i}" if i < 515 else None for i in picks], dtype=f"string[{storage}]")
+    values = pd.Series([f"id{i}" if i < 515 else None for i in picks], dtype=storage)
     want = pd.Index(ids.to_numpy(dtype=object)).get_indexer(values.to_numpy(dtype=object))
     got = row_positions(values, ids)
     assert got.dtype == np.int64 and got.tolist() == want.tolist()
     assert (got == -1).any()
     with pytest.raises(pd.errors.InvalidIndexError):
         row_positions(values, pd.concat([ids, ids.iloc[:1]]))
+    # object arrays that are not all text are compared by pandas
+    mixed = np.array(["id3", 7, None], dtype=object)
+    assert row_positions(mixed, np.array([7, "id3"], dtype=object)).tolist() == [1, 0, -1]
 
 
 @pytest.mark.parametrize("storage", ["pyarrow", "python"])
