@@ -161,7 +161,7 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
                 out[f"ann_{name}"] = {
                     "hub_creators": int(len(hub.hub)),
                     "nprobe": hub.nprobe,
-                    "nlist": hub.ivf.nlist,
+                    "nlist": 0 if hub.ivf is None else hub.ivf.nlist,  # 0: the hub alone
                     "held_out_recall": round(hub.measured_recall, 4),
                 }
 

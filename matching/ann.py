@@ -13,9 +13,10 @@ from vectors, for :class:`matching.candidates.CandidateRetriever` (``search: ann
     nearly all of every merchant's top list;
   * the rest through a faiss IVF index (maximum inner product, exact distances within the
     ``nprobe`` lists nearest the merchant), ``nprobe`` the smallest that reaches the target
-    recall of the exact top list on held-out merchants of the sample. Where the hub does
-    not concentrate (tops that differ merchant by merchant) that is more lists, up to the
-    cap, and the measured recall says so.
+    recall of the exact top list on held-out merchants of the sample. Where the hub alone
+    reaches it, no IVF index is built (``nprobe`` 0); where the hub does not concentrate
+    (tops that differ merchant by merchant) that is more lists, up to the cap, and the
+    measured recall says so.
 - Category popularity depends on the merchant's category alone, trending on nothing of the
   merchant: each is one exact top list per category, or one in all.
 
@@ -197,8 +198,10 @@ class HubSearch:
     ----------
     hub : ndarray
         Creator rows searched exactly.
+    ivf : InnerProductIndex or None
+        The index of every creator; None when the hub alone reaches ``recall``.
     nprobe : int
-        Lists searched per merchant.
+        Lists searched per merchant (0: the hub alone).
     measured_recall : float
         Recall of the exact top ``k`` of the held-out merchants at ``nprobe`` (NaN when the
         sample is too small to hold any out).
@@ -218,24 +221,31 @@ class HubSearch:
         threads: int,
     ):
         P = np.ascontiguousarray(P, dtype=np.float32)
-        self.ivf = InnerProductIndex(P, nlist=nlist, nprobe=max_nprobe, seed=seed, threads=threads)
+        self.n = len(P)
         # merchants whose vector is all zeros have no ordering of creators to learn from
         live = np.flatnonzero(np.abs(Q).max(1) > 0) if len(Q) else np.arange(0)
         rng = np.random.default_rng(seed)
         picked = np.sort(rng.choice(live, min(sample, len(live)), replace=False))
         _, tops = exact_tops(Q[picked], P, k, threads)
         half = len(picked) // 2
-        cap = min(max_nprobe, self.ivf.nlist)
-        self.nprobe, self.measured_recall = cap, float("nan")
-        if half >= 1:
+        self.ivf, self.nprobe, self.measured_recall = None, 0, float("nan")
+        if half >= 1:  # the hub alone first: its IVF index is built only if it falls short
             self._use_hub(P, tops[:half])
             held_out = Q[picked[half:]]
-            ladder = sorted({*(2**i for i in range(cap.bit_length())), cap})
-            for nprobe in ladder:
-                got = self._search(held_out, k, nprobe)
-                self.nprobe, self.measured_recall = nprobe, recall_of(got, tops[half:])
-                if self.measured_recall >= recall:
-                    break
+            self.measured_recall = recall_of(self._search(held_out, k, 0), tops[half:])
+        if not self.measured_recall >= recall:
+            self.ivf = InnerProductIndex(
+                P, nlist=nlist, nprobe=max_nprobe, seed=seed, threads=threads
+            )
+            cap = min(max_nprobe, self.ivf.nlist)
+            self.nprobe = cap
+            if half >= 1:
+                ladder = sorted({*(2**i for i in range(cap.bit_length())), cap})
+                for nprobe in ladder:
+                    got = self._search(held_out, k, nprobe)
+                    self.nprobe, self.measured_recall = nprobe, recall_of(got, tops[half:])
+                    if self.measured_recall >= recall:
+                        break
         self._use_hub(P, tops)
 
     def _use_hub(self, P: np.ndarray, tops: np.ndarray) -> None:
@@ -244,11 +254,15 @@ class HubSearch:
         self.hub_vectors = P[self.hub]
 
     def _search(self, Q: np.ndarray, k: int, nprobe: int) -> np.ndarray:
-        k = min(k, self.ivf.n)
-        found = [self.ivf.search(Q, k, nprobe)]
+        k = min(k, self.n)
+        found = []
         if len(self.hub):
             hub_d, hub_i = exact_tops(Q, self.hub_vectors, k)
-            found.insert(0, (hub_d, np.where(hub_i >= 0, self.hub[np.clip(hub_i, 0, None)], -1)))
+            found.append((hub_d, np.where(hub_i >= 0, self.hub[np.clip(hub_i, 0, None)], -1)))
+        if nprobe == 0:  # the hub's rows are sorted: its list already has ties in row order
+            rows = found[0][1] if found else np.empty((len(Q), 0), np.int64)
+            return np.hstack([rows, np.full((len(Q), k - rows.shape[1]), -1, np.int64)])
+        found.append(self.ivf.search(Q, k, nprobe))
         return merge_tops(found, k)
 
     def search(self, Q: np.ndarray, k: int) -> np.ndarray:

@@ -111,7 +111,8 @@ class CandidateRetriever(BaseEstimator):
         searched per merchant.
     ann_recall : float, default 0.97
         Lists are searched until the recall of the exact top list on held-out merchants
-        reaches this (or ``ann_nprobe`` lists are).
+        reaches this (or ``ann_nprobe`` lists are); none, and no IVF index is built, when
+        the hub alone reaches it.
     ann_sample : int, default 1000
         Merchants whose exact top lists build the hub and measure that recall.
     random_state : int, default 0
@@ -456,12 +457,12 @@ class CandidateRetriever(BaseEstimator):
                 if name not in cache:
                     Q, index = ann.source_index(self, name, n, _threads())
                     log.info(
-                        "ann %s: hub of %d creators, %d of %d lists searched, recall@%d of "
-                        "held-out merchants %.3f",
+                        "ann %s: hub of %d creators, %s, recall@%d of held-out merchants %.3f",
                         name,
                         len(index.hub),
-                        index.nprobe,
-                        index.ivf.nlist,
+                        "no IVF index (the hub alone)"
+                        if index.ivf is None
+                        else f"{index.nprobe} of {index.ivf.nlist} IVF lists searched",
                         n,
                         index.measured_recall,
                     )

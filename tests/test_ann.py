@@ -121,7 +121,7 @@ def test_hub_search_reaches_its_recall_or_says_it_did_not():
     every = ann.HubSearch(
         Q, P, k=20, nlist=64, max_nprobe=64, recall=1.0, sample=100, seed=0, threads=1
     )
-    assert every.ivf.nlist == 64
+    assert every.ivf.nlist == 64 and every.nprobe > 0  # the hub alone fell short
     assert ann.recall_of(every.search(Q, 20), exact) == 1.0
     cheap = ann.HubSearch(
         Q, P, k=20, nlist=64, max_nprobe=64, recall=0.5, sample=100, seed=0, threads=1
@@ -131,8 +131,9 @@ def test_hub_search_reaches_its_recall_or_says_it_did_not():
     assert ann.recall_of(cheap.search(Q, 20), exact) < 1.0
 
 
-def test_a_hub_of_strong_creators_needs_few_lists():
-    """Scores dominated by a few strong creators: the hub holds them, one list is enough."""
+def test_a_hub_of_strong_creators_needs_no_lists():
+    """Scores dominated by a few strong creators: the hub holds them, and alone reaches the
+    recall, so no IVF index is built; its lists are padded to ``k``."""
     pytest.importorskip("faiss")
     rng = np.random.default_rng(1)
     P = rng.normal(size=(4000, 8)).astype(np.float32)
@@ -142,8 +143,10 @@ def test_a_hub_of_strong_creators_needs_few_lists():
         Q, P, k=20, nlist=64, max_nprobe=64, recall=0.99, sample=100, seed=0, threads=1
     )
     _, exact = ann.exact_tops(Q, P, 20, 1)
-    assert idx.nprobe == 1 and len(idx.hub) <= 100
+    assert idx.nprobe == 0 and idx.ivf is None and len(idx.hub) <= 100
     assert ann.recall_of(idx.search(Q, 20), exact) >= 0.99
+    short = idx.search(Q, 150)  # more than the hub holds
+    assert short.shape == (300, 150) and (short[:, len(idx.hub) :] == -1).all()
 
 
 @given(st.integers(1, 5), st.integers(1, 25), st.integers(1, 15), st.integers(0, 2**32 - 1))
