@@ -49,10 +49,11 @@ PAIR_ROW_BYTES = 4096
 TRAINING_ROW_BYTES = 1024
 """One training row kept across the windows: an observed pair's value features or a sampled
 candidate's fit features (float64), with the copies the models' stacking makes."""
-SAMPLE_BLOCK = 4096
+SAMPLE_BLOCK = 512
 """Merchants whose candidates are retrieved at once while the training windows sample fit
-rows (~30 KB of candidates each, alive only for the block); fixed, so the draws do not depend
-on the machine."""
+rows and the validation ranks them by ``fit`` (~30 KB of candidates each, alive only for the
+block; ``ranking.n_jobs`` blocks side by side with the approximate search). The draws do
+not depend on it."""
 REFERENCE_BLOCK_MB = 1024
 """Memory for one block of a reference ranker's dense scores (:mod:`matching.baselines`:
 merchants x every creator)."""

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Protocol, runtime_checkable
 
@@ -52,6 +50,7 @@ from matching.contract import (
 from matching.learners import ListwiseFit, make_models, sampling_corrected
 from matching.memory import RECOMMEND_BLOCK, SAMPLE_BLOCK, approximate
 from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
+from matching.threads import in_order
 
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
@@ -103,6 +102,7 @@ def _window_rows(
     end: pd.Timestamp,
     neg_per_pos: int,
     rng: np.random.Generator,
+    n_jobs: int = 1,
 ):
     """Value rows (observed collaborations) and fit rows (chosen vs sampled candidates)."""
     w = history[(history["posted_at"] >= snap.as_of) & (history["posted_at"] < end)]
@@ -129,11 +129,19 @@ def _window_rows(
     pm = np.unique(mi)
     fit = None
     if len(pm):
-        # the merchants' candidates a fixed block at a time (the draws do not depend on the
-        # machine's memory): only the sampled rows are kept
+        # the merchants' candidates a block at a time (side by side on threads), sampled in
+        # order: each negative's random key is its place in one stream, so the draws depend
+        # on neither the blocks nor the threads; only the sampled rows are kept
+        blocks = [pm[s : s + SAMPLE_BLOCK] for s in range(0, len(pm), SAMPLE_BLOCK)]
+        cands = in_order(
+            snap.retriever.retrieve,
+            blocks,
+            n_jobs,
+            side_by_side=approximate(snap.retriever, n_c),
+        )
         drawn = [
-            _sample_block(snap, pm[s : s + SAMPLE_BLOCK], pos_key, neg_per_pos, rng)
-            for s in range(0, len(pm), SAMPLE_BLOCK)
+            _sample_block(snap, b, cand, pos_key, neg_per_pos, rng)
+            for b, cand in zip(blocks, cands, strict=True)
         ]
         keys = np.concatenate([d[0] for d in drawn])
         y = np.concatenate([d[1] for d in drawn])
@@ -145,12 +153,14 @@ def _window_rows(
     return value, fit
 
 
-def _sample_block(snap: Snapshot, pm, pos_key, neg_per_pos: int, rng: np.random.Generator):
-    """The fit rows of merchants ``pm`` (sorted): every chosen candidate and up to
-    ``neg_per_pos`` unchosen ones per chosen one, drawn at random; ``(keys, y, unchosen)``,
-    keys ``merchant * n_creators + creator``, ``unchosen`` the candidates drawn from."""
+def _sample_block(
+    snap: Snapshot, pm, cand: np.ndarray, pos_key, neg_per_pos: int, rng: np.random.Generator
+):
+    """The fit rows of merchants ``pm`` (sorted) of candidates ``cand``: every chosen
+    candidate and up to ``neg_per_pos`` unchosen ones per chosen one, drawn at random;
+    ``(keys, y, unchosen)``, keys ``merchant * n_creators + creator``, ``unchosen`` the
+    candidates drawn from."""
     n_c = len(snap.creators)
-    cand = snap.retriever.retrieve(pm)
     ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
     # the rows are the merchant's candidates, as fit will rank them: a partner the
     # retriever missed is not a row (as a positive with features unlike any candidate's,
@@ -306,7 +316,9 @@ class MatchRanker(BaseEstimator):
         for start in tqdm(starts, desc="training windows", disable=not self.progress):
             snap = self._snapshot(merchants, creators, collaborations, start)
             windows.append(
-                _window_rows(snap, collaborations, start + span, r.negatives_per_positive, rng)
+                _window_rows(
+                    snap, collaborations, start + span, r.negatives_per_positive, rng, r.n_jobs
+                )
             )
             if recent is None:  # the newest window's, to validate on; the others are freed
                 recent = snap
@@ -590,8 +602,6 @@ class MatchRanker(BaseEstimator):
         every row of its merchants, so a caller can write the blocks as they come and hold
         only one (and the few ranked ahead on threads)."""
         check_is_fitted(self, "value_model_")
-        from threadpoolctl import threadpool_limits
-
         snap = self.snapshot_
         if block is None:
             block = min(RECOMMEND_BLOCK, self.candidates.block_size)
@@ -623,42 +633,20 @@ class MatchRanker(BaseEstimator):
         bar = tqdm(
             total=len(m_all), desc="ranking merchants", unit="merchant", disable=not self.progress
         )
+        # side by side only with the approximate search: the dense search's blocks are
+        # sized to fit in memory one at a time
+        ranked = in_order(
+            rank,
+            blocks,
+            self.ranking.n_jobs,
+            side_by_side=approximate(snap.retriever, len(c_ids)),
+        )
         try:
-            # the BLAS products of retrieval and the trees' OpenMP loops: ranking.n_jobs threads
-            if blocks:  # alone: it builds what later blocks share (indexes, compiled trees)
-                with threadpool_limits(self.ranking.n_jobs):
-                    first = rank(blocks[0])
-                bar.update(len(blocks[0]))
-                yield self._with_ids(first)
-            # blocks side by side, one thread each: most of a block's work is numpy, faiss and
-            # compiled trees that release the GIL, much of it single-threaded otherwise. Not
-            # with the dense search, whose blocks are sized to fit in memory one at a time.
-            workers = min(self.ranking.n_jobs, len(blocks) - 1)
-            if workers > 1 and approximate(snap.retriever, len(c_ids)):
-                # the caller's work on a yielded block runs under these limits too
-                ahead: deque = deque()
-                with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
-                    try:
-                        for mb in blocks[1:]:
-                            ahead.append((mb, pool.submit(rank, mb)))
-                            if len(ahead) > workers:  # blocks ranked ahead are held: so few
-                                done, future = ahead.popleft()
-                                bar.update(len(done))
-                                yield self._with_ids(future.result())
-                        while ahead:
-                            done, future = ahead.popleft()
-                            bar.update(len(done))
-                            yield self._with_ids(future.result())
-                    finally:  # a caller that stops early waits for the running blocks only
-                        for _, future in ahead:
-                            future.cancel()
-            else:
-                for mb in blocks[1:]:
-                    with threadpool_limits(self.ranking.n_jobs):
-                        frame = rank(mb)
-                    bar.update(len(mb))
-                    yield self._with_ids(frame)
+            for mb, frame in zip(blocks, ranked, strict=True):
+                bar.update(len(mb))
+                yield self._with_ids(frame)
         finally:
+            ranked.close()
             bar.close()
 
     def _with_ids(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -691,11 +679,16 @@ def fit_recall(
     relevant[
         np.repeat(np.arange(len(qm)), counts), np.arange(len(pos_key)) - np.repeat(start, counts)
     ] = pos_key % n_c
+    blocks = [qm[s : s + SAMPLE_BLOCK] for s in range(0, len(qm), SAMPLE_BLOCK)]
     by_fit = np.concatenate(
-        [
-            _top_by_fit(snap, fit_model, qm[s : s + SAMPLE_BLOCK], k)
-            for s in range(0, len(qm), SAMPLE_BLOCK)
-        ]
+        list(
+            in_order(
+                partial(_top_by_fit, snap, fit_model, k=k),
+                blocks,
+                ranking.n_jobs,
+                side_by_side=approximate(snap.retriever, n_c),
+            )
+        )
     )
     cp = snap.creator_profiler
     popular = np.lexsort(
@@ -712,7 +705,7 @@ def fit_recall(
     }
 
 
-def _top_by_fit(snap: Snapshot, fit_model, qm: np.ndarray, k: int) -> np.ndarray:
+def _top_by_fit(snap: Snapshot, fit_model, qm: np.ndarray, *, k: int) -> np.ndarray:
     """Each merchant's ``k`` candidates ranked first by ``fit_model``."""
     cand = snap.retriever.retrieve(qm)
     X = snap.partner_features(np.repeat(qm, cand.shape[1]), np.clip(cand, 0, None).ravel())

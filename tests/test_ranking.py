@@ -243,3 +243,32 @@ def test_fit_recall_is_measured_on_a_fixed_sample_of_a_large_windows_merchants(
     assert {k: v for k, v in sample.items() if k != "val_fit_recall_merchants"} == recall(
         None, kept
     )
+
+
+def test_training_rows_depend_on_neither_the_blocks_nor_the_threads(
+    fast_config, small_market, monkeypatch
+):
+    """The windows' candidates retrieved a few merchants at a time on two threads (the
+    approximate search) give the training rows, so the validation and the models, of one
+    block on one thread."""
+    pytest.importorskip("faiss")
+    import matching.ranking as ranking_module
+
+    mk = small_market
+
+    def fit(n_jobs):
+        return MatchRanker(
+            features=fast_config.features,
+            candidates=fast_config.candidates.model_copy(update={"search": "ann"}),
+            ranking=fast_config.ranking.model_copy(update={"n_jobs": n_jobs}),
+        ).fit(mk.merchants, mk.creators, mk.collaborations)
+
+    monkeypatch.setattr(ranking_module, "SAMPLE_BLOCK", 10**6)
+    one = fit(1)
+    monkeypatch.setattr(ranking_module, "SAMPLE_BLOCK", 7)
+    many = fit(2)
+    assert one.validation_ == many.validation_
+    m = np.repeat(np.arange(len(mk.merchants)), 5)
+    c = np.tile(np.arange(5), len(mk.merchants))
+    for a, b in zip(one.score_pairs(m, c), many.score_pairs(m, c), strict=True):
+        np.testing.assert_array_equal(a, b)
