@@ -97,23 +97,28 @@ def _top_ranks(rec: pd.DataFrame, k: int) -> pd.DataFrame:
     return rec[rec["rank"].to_numpy() <= k]
 
 
-def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int):
-    """``truth.top_creators`` of the chosen merchants only (a pass over every creator each);
-    the others' rows are -1 and 0."""
+def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int, n_jobs: int = 1):
+    """``truth.top_creators`` of the chosen merchants only (a pass over every creator each,
+    ``n_jobs`` blocks of them side by side); the others' rows are -1 and 0."""
     k = min(k, truth.n_creators)
     top, val = np.full((len(mrow), k), -1, dtype=np.int64), np.zeros((len(mrow), k))
-    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k)
+    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k, n_jobs=n_jobs)
     return top, val
 
 
 def true_tops(
-    truth: GroundTruth, merchants: pd.DataFrame, k: int = N_TRUE, sample: np.ndarray | None = None
+    truth: GroundTruth,
+    merchants: pd.DataFrame,
+    k: int = N_TRUE,
+    sample: np.ndarray | None = None,
+    n_jobs: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The truly best ``k`` creators (truth rows) and their values for each merchant row of
     ``sample`` (default all; the other rows -1 and 0): a pass over every creator for each
-    merchant, so :func:`evaluate` and :func:`priority_tradeoff` can share one (``tops=``)."""
+    merchant (on ``n_jobs`` threads), so :func:`evaluate` and :func:`priority_tradeoff` can
+    share one (``tops=``)."""
     mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
-    return _true_top(truth, mrow, _chosen(len(merchants), sample), k)
+    return _true_top(truth, mrow, _chosen(len(merchants), sample), k, n_jobs)
 
 
 def evaluate(

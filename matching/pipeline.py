@@ -204,7 +204,9 @@ def train(
             if sample is not None:
                 metrics["evaluation_merchants"] = len(sample)
             # the truly best creators, found over the whole catalogue once for both passes
-            tops = evaluation.true_tops(truth, inputs.merchants, sample=sample)
+            tops = evaluation.true_tops(
+                truth, inputs.merchants, sample=sample, n_jobs=config.ranking.n_jobs
+            )
             n_candidates = config.candidates.top_n + config.candidates.partner_top_n
             # and the model's lists, ranked once for both passes
             rec = evaluation.model_recommendations(ranker, n_candidates, sample)

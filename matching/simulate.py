@@ -35,6 +35,7 @@ from scipy.special import ndtri
 from matching import data
 from matching.config import Config
 from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
+from matching.threads import in_order
 
 CATEGORY_NAMES = (
     "beauty",
@@ -213,7 +214,7 @@ class GroundTruth:
         return self.value(m, c) * factor
 
     def top_creators(
-        self, m: np.ndarray, k: int, block: int = 256
+        self, m: np.ndarray, k: int, block: int = 256, n_jobs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` truly best creators of each merchant in ``m`` over ALL creators.
 
@@ -221,7 +222,8 @@ class GroundTruth:
         the values :meth:`value`'s. Every creator is screened without its pair term
         (:meth:`_screen`, a matrix product); only those the largest pair term could lift to
         a merchant's k best are valued exactly. Blocked over merchants: at most ``block``,
-        fewer so a block's arrays stay under :data:`TRUTH_BLOCK_BYTES` (the same result).
+        fewer so a block's arrays stay under :data:`TRUTH_BLOCK_BYTES` (the same result),
+        ``n_jobs`` blocks side by side on threads.
         """
         m = np.asarray(m)
         k = min(k, self.n_creators)
@@ -234,8 +236,8 @@ class GroundTruth:
             return idx, val
         creators = self._screen_creators()
         lift = ndtri(_U_TOP) * self.pair_noise_sd
-        for s in range(0, len(m), block):
-            mb = m[s : s + block]
+
+        def top(mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             d = self._screen(mb, creators)
             first = np.argpartition(-d, k - 1, axis=1)[:, :k]
             # the k-th best of k real creators is at most the k-th best of all; a creator
@@ -247,8 +249,12 @@ class GroundTruth:
             o = np.lexsort((c, -v, row))
             row, c, v = row[o], c[o], v[o]
             keep = np.arange(len(row)) - np.searchsorted(row, row) < k
-            idx[s : s + block] = c[keep].reshape(len(mb), k)
-            val[s : s + block] = np.exp(v[keep]).reshape(len(mb), k)
+            return c[keep].reshape(len(mb), k), np.exp(v[keep]).reshape(len(mb), k)
+
+        starts = range(0, len(m), block)
+        blocks = in_order(top, (m[s : s + block] for s in starts), n_jobs)
+        for s, (i, v) in zip(starts, blocks, strict=True):
+            idx[s : s + block], val[s : s + block] = i, v
         return idx, val
 
     def to_tables(self) -> dict[str, pd.DataFrame]:

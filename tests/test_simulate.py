@@ -101,9 +101,10 @@ def test_truth_function_properties(market):
     assert np.allclose(val[:, 0], v.max(1)) and (np.diff(val, axis=1) <= 0).all()
 
 
-def test_truth_top_lists_shrink_their_blocks_to_fit_not_their_answer(market, monkeypatch):
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_truth_top_lists_shrink_their_blocks_to_fit_not_their_answer(market, monkeypatch, n_jobs):
     """A catalogue too large for blocks of 256 merchants in memory is searched a few
-    merchants at a time, with the same answer."""
+    merchants at a time, one after another or side by side, with the same answer."""
     t, m = market.truth, np.arange(40)
     whole = t.top_creators(m, 10)
     # the module (``matching.simulate`` is also the name of its function)
@@ -113,7 +114,7 @@ def test_truth_top_lists_shrink_their_blocks_to_fit_not_their_answer(market, mon
     monkeypatch.setattr(
         type(t), "_screen", lambda self, a, b: calls.append(len(a)) or screen(self, a, b)
     )
-    small = t.top_creators(m, 10)
+    small = t.top_creators(m, 10, n_jobs=n_jobs)
     assert max(calls) < 40 and sum(calls) == 40
     assert np.array_equal(whole[0], small[0]) and np.array_equal(whole[1], small[1])
 
