@@ -37,6 +37,11 @@ def _faiss():
         raise ImportError(
             "candidates.search: ann needs faiss-cpu (pip install 'matching[ann]')"
         ) from exc
+    # exhaustive search through BLAS for any number of queries (a process-wide setting):
+    # faiss 1.15 scores small batches with its SIMD loop instead, which rounds differently,
+    # so a merchant's top list changed (near ties swapped) with how many merchants were
+    # searched with it; and blocks of 512 were twice as slow that way
+    faiss.cvar.distance_compute_blas_threshold = 1
     return faiss
 
 
@@ -133,7 +138,8 @@ EXACT_CHUNK = 1 << 17
 def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None):
     """Scores and rows of the exact top ``k`` of ``Q @ P.T`` per row (float32, faiss), on
     ``threads`` OpenMP threads (default: as many as the caller allows). Creators are searched
-    :data:`EXACT_CHUNK` at a time and the chunks' lists merged; equal scores in row order."""
+    :data:`EXACT_CHUNK` at a time and the chunks' lists merged; equal scores in row order.
+    A row's list does not depend on the other rows searched with it."""
     faiss = _faiss()
     if threads is not None:
         faiss.omp_set_num_threads(threads)

@@ -110,6 +110,20 @@ def test_exact_tops_are_exact_in_chunks(monkeypatch):
     assert np.array_equal(whole[1], chunked[1]) and np.array_equal(whole[0], chunked[0])
 
 
+def test_a_merchants_exact_top_list_does_not_depend_on_who_is_searched_with_it():
+    """Blocks of 512, 19 or 1 queries give the scores and rows of one search of 4,096: faiss
+    otherwise scores small batches with a loop that rounds differently from its BLAS path."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(4600, 39)).astype(np.float32)
+    Q = (rng.normal(size=(4096, 39)) * rng.random((4096, 1)) * 5).astype(np.float32)
+    whole = ann.exact_tops(Q, P, 200)
+    for size in (512, 19, 1):
+        part = [ann.exact_tops(Q[s : min(s + size, 1024)], P, 200) for s in range(0, 1024, size)]
+        assert np.array_equal(np.vstack([d for d, _ in part]), whole[0][:1024])
+        assert np.array_equal(np.vstack([i for _, i in part]), whole[1][:1024])
+
+
 def test_hub_search_reaches_its_recall_or_says_it_did_not():
     """With no hub structure (random vectors) the index probes more lists; probing every
     list finds the exact top lists, and the held-out recall it reports is that of a search."""
