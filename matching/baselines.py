@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from matching import memory
 from matching.candidates import als_factors
 from matching.contract import MATCHES_COLUMNS, row_positions
+from matching.threads import in_order
 
 _TIE_CHUNK = 4096
 """Creators, in popularity order, scanned at a time for the ties at a merchant's k-th score."""
@@ -103,16 +104,20 @@ class BaseRanker(BaseEstimator):
         own); their top lists are computed once."""
         return np.asarray(m)
 
-    def _shared_top(self, mb: np.ndarray, k: int, block: int):
+    def _shared_top(self, mb: np.ndarray, k: int, block: int, n_jobs: int = 1):
         """:meth:`_top` of ``mb`` computed once per :meth:`_score_key` (``block`` keys at a
-        time): a popularity ranker orders the catalogue once, a category ranker once per
-        category, however many merchants ask."""
+        time, ``n_jobs`` blocks side by side): a popularity ranker orders the catalogue once,
+        a category ranker once per category, however many merchants ask."""
         keys, first, inverse = np.unique(
             self._score_key(mb), return_index=True, return_inverse=True
         )
         reps = mb[first]
         starts = range(0, len(reps), block)
-        parts = [self._top(reps[s : s + block], k, False) for s in starts]
+        parts = list(
+            in_order(
+                lambda b: self._top(b, k, False), (reps[s : s + block] for s in starts), n_jobs
+            )
+        )
         row = np.concatenate([p[0] + s for p, s in zip(parts, starts, strict=True)])
         top = np.concatenate([p[1] for p in parts])
         val = np.concatenate([p[2] for p in parts])
@@ -197,25 +202,26 @@ class BaseRanker(BaseEstimator):
         *,
         exclude_seen: bool = False,
         certified_weight: float | None = None,
+        n_jobs: int = 1,
     ) -> pd.DataFrame:
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns;
         ``exclude_seen`` leaves out the merchant's past partners; ``priority_score`` is the
-        score times ``certified_weight`` (default 1) for certified merchants."""
+        score times ``certified_weight`` (default 1) for certified merchants. ``n_jobs``
+        blocks of merchants are scored side by side (the same lists)."""
         check_is_fitted(self, "seen_")
         certified_weight = 1.0 if certified_weight is None else certified_weight
         n_m = len(self.merchant_ids_)
         m_all = np.arange(n_m) if merchants is None else np.asarray(merchants)
-        # at most block_size merchants, fewer so their dense score rows fit (1M creators:
-        # 8 MB a row)
+        # at most block_size merchants, fewer so the dense score rows of the blocks scored
+        # at once fit (1M creators: 8 MB a row)
         n_c = len(self.popular_rank_)
-        block = memory.block_rows(n_c, self.block_size, memory.REFERENCE_BLOCK_MB)
+        block = memory.block_rows(n_c, self.block_size, memory.REFERENCE_BLOCK_MB / n_jobs)
         if exclude_seen:  # a merchant's own past partners make its list its own
-            tops = [
-                (m_all[s : s + block], *self._top(m_all[s : s + block], k, True))
-                for s in range(0, len(m_all), block)
-            ]
+            blocks = [m_all[s : s + block] for s in range(0, len(m_all), block)]
+            found = in_order(lambda b: self._top(b, k, True), blocks, n_jobs)
+            tops = [(mb, *top) for mb, top in zip(blocks, found, strict=True)]
         else:
-            tops = [(m_all, *self._shared_top(m_all, k, block))] if len(m_all) else []
+            tops = [(m_all, *self._shared_top(m_all, k, block, n_jobs))] if len(m_all) else []
         frames = []
         for mb, row, top, val in tops:
             rank = np.arange(len(row)) - np.searchsorted(row, row) + 1

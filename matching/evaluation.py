@@ -136,10 +136,11 @@ def evaluate(
     sample: np.ndarray | None = None,
     tops: tuple[np.ndarray, np.ndarray] | None = None,
     recommendations: pd.DataFrame | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """NDCG@k, recall@k, MAP@k and coverage of a fitted ranker and the reference rankers
-    (fitted here on the same tables before ``as_of``), per segment, from what each one's
-    ``recommend`` returns.
+    (fitted here on the same tables before ``as_of``, ranking ``n_jobs`` blocks of merchants
+    side by side), per segment, from what each one's ``recommend`` returns.
 
     With ``n_candidates``, also the recall of the true top-``n_true`` in the ranker's top
     ``n_candidates`` (row ``method == "candidates"``; for :class:`MatchRanker` with
@@ -172,7 +173,8 @@ def evaluate(
     for name, cls in REFERENCE_RANKERS.items():
         ref = cls(random_state=random_state) if name == "random" else cls()
         ref.fit(merchants, creators, collaborations, as_of=as_of)
-        lists[name] = ranked_rows(ref.recommend(k=k, merchants=sample), m_ids, c_ids, k)
+        found = ref.recommend(k=k, merchants=sample, n_jobs=n_jobs)
+        lists[name] = ranked_rows(found, m_ids, c_ids, k)
     segs = {seg: mask & chosen for seg, mask in segments(merchants, collaborations, as_of).items()}
     rows = []
     for name, ranked in lists.items():

@@ -220,6 +220,7 @@ def train(
                 sample=sample,
                 tops=tops,
                 recommendations=rec,
+                n_jobs=config.ranking.n_jobs,
             )
             lift = evaluation.lift_over_baselines(report)
             for seg, row in lift.iterrows():

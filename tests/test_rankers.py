@@ -297,18 +297,21 @@ def test_reference_top_k_equals_ordering_the_whole_catalogue(
     np.testing.assert_array_equal(rec["score"].to_numpy(), values)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2])
 @pytest.mark.parametrize("cls", [RandomRanker, PopularityRanker, CategoryPopularityRanker])
 def test_reference_rankers_shrink_their_blocks_to_fit_a_large_catalogue(
-    cls, small_market, monkeypatch
+    cls, small_market, monkeypatch, n_jobs
 ):
     """A reference ranker scores every creator for each list of a block: above the memory
     of a block (1M creators: 1,024 merchants were 8 GB a copy) it ranks fewer at a time,
-    with the same lists, and each list once (a category's for all of its merchants)."""
+    one block after another or side by side, with the same lists, and each list once (a
+    category's for all of its merchants)."""
     from matching import memory
 
     mk = small_market
     ranker = cls().fit(mk.merchants, mk.creators, mk.collaborations)
     whole = ranker.recommend(k=10)
+    whole_unseen = ranker.recommend(k=10, exclude_seen=True)
     per_row = len(mk.creators) * memory.DENSE_CELL_BYTES
     monkeypatch.setattr(memory, "REFERENCE_BLOCK_MB", 3 * per_row / 2**20)
     tops = []
@@ -316,7 +319,7 @@ def test_reference_rankers_shrink_their_blocks_to_fit_a_large_catalogue(
     monkeypatch.setattr(
         type(ranker), "_top", lambda self, mb, *a: tops.append(len(mb)) or real_top(self, mb, *a)
     )
-    small = ranker.recommend(k=10)
+    small = ranker.recommend(k=10, n_jobs=n_jobs)
     lists = {
         RandomRanker: len(mk.merchants),
         PopularityRanker: 1,
@@ -324,3 +327,5 @@ def test_reference_rankers_shrink_their_blocks_to_fit_a_large_catalogue(
     }[cls]
     assert max(tops) <= 3 and sum(tops) == lists
     pd.testing.assert_frame_equal(whole, small)
+    small_unseen = ranker.recommend(k=10, exclude_seen=True, n_jobs=n_jobs)
+    pd.testing.assert_frame_equal(whole_unseen, small_unseen)
