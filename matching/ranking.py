@@ -162,6 +162,10 @@ def _sample_block(
     candidates drawn from."""
     n_c = len(snap.creators)
     ck = (pm[:, None].astype(np.int64) * n_c + cand)[cand >= 0]
+    # the chosen pairs of these merchants only (sorted keys, merchant first): tested against
+    # all of the window's, np.isin sorted every one of them again for each block
+    lo, hi = np.searchsorted(pos_key, np.array([pm[0], pm[-1] + 1], dtype=np.int64) * n_c)
+    pos_key = pos_key[lo:hi]
     # the rows are the merchant's candidates, as fit will rank them: a partner the
     # retriever missed is not a row (as a positive with features unlike any candidate's,
     # it would teach that being retrieved means not being chosen)
