@@ -61,7 +61,7 @@ class AltTruth:
         d, n = self.repeat_decay, np.asarray(n, dtype=float)
         return self.value(m, c) * (n if d == 1.0 else (1 - d**n) / (1 - d))
 
-    def top_creators(self, m, k, block=256):
+    def top_creators(self, m, k, block=256, n_jobs=1):  # small: one thread is enough
         m = np.asarray(m)
         idx = np.empty((len(m), k), np.int64)
         val = np.empty((len(m), k))
