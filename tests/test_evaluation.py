@@ -89,3 +89,25 @@ def test_one_ranking_pass_serves_the_evaluation_and_the_sweep(trained, small_mar
         evaluation.priority_tradeoff(*sweep, sample=sample, recommendations=rec),
         evaluation.priority_tradeoff(*sweep, sample=sample),
     )
+
+
+@pytest.mark.slow
+def test_the_generalisation_benchmark_runs_on_a_tiny_market():
+    """The benchmark's truth of another world goes through ``evaluate`` by duck typing (its
+    own ``top_creators``): end to end on a tiny market, so a change of that interface shows
+    here, not in a hand run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    args = ["--seeds", "0", "--merchants", "60", "--creators", "600"]
+    run = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "generalization.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "candidate recall of the true top-50" in run.stdout
