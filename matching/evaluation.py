@@ -102,9 +102,7 @@ def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int, 
     ``n_jobs`` blocks of them side by side); the others' rows are -1 and 0."""
     k = min(k, truth.n_creators)
     top, val = np.full((len(mrow), k), -1, dtype=np.int64), np.zeros((len(mrow), k))
-    # a truth of another world (a benchmark's) need only know n_jobs to be given more
-    extra = {"n_jobs": n_jobs} if n_jobs > 1 else {}
-    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k, **extra)
+    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k, n_jobs=n_jobs)
     return top, val
 
 
