@@ -54,6 +54,9 @@ from matching.threads import in_order
 
 log = logging.getLogger(__name__)
 _CONTENT_CODES = {name: code for code, name in enumerate(CONTENT_TYPES)}
+KEY_MERCHANTS = 1 << 10
+"""Merchants of a sampling block whose negatives are ordered by one exact integer key (the
+merchant above the 53 bits of its random double, in an int64); above, by ``np.lexsort``."""
 _VALUE_CONSTANTS = {"content_type": float(_CONTENT_CODES[SHORT_VIDEO]), "log_videos": 0.0}
 """The value model's inputs of a pair scored for one short video (the first of the pair)."""
 
@@ -173,7 +176,11 @@ def _sample_block(
     pos, neg = ck[chosen], ck[~chosen]
     quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos // n_c), minlength=len(pm))
     group = np.searchsorted(pm, neg // n_c)
-    order = np.lexsort((rng.random(len(neg)), group))
+    r = rng.random(len(neg))  # multiples of 2**-53
+    if len(pm) <= KEY_MERCHANTS:  # by merchant, then r: np.lexsort's order, 4x faster
+        order = np.argsort(group << 53 | (r * 2.0**53).astype(np.int64), kind="stable")
+    else:
+        order = np.lexsort((r, group))
     place = np.arange(len(order)) - np.searchsorted(group[order], group[order])
     take = np.sort(order[place < quota[group[order]]])
     keys = np.concatenate([pos, neg[take]])

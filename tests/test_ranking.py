@@ -250,7 +250,7 @@ def test_training_rows_depend_on_neither_the_blocks_nor_the_threads(
 ):
     """The windows' candidates retrieved a few merchants at a time on two threads (the
     approximate search) give the training rows, so the validation and the models, of one
-    block on one thread."""
+    block on one thread; so do negatives ordered by ``np.lexsort``."""
     pytest.importorskip("faiss")
     import matching.ranking as ranking_module
 
@@ -267,8 +267,12 @@ def test_training_rows_depend_on_neither_the_blocks_nor_the_threads(
     one = fit(1)
     monkeypatch.setattr(ranking_module, "SAMPLE_BLOCK", 7)
     many = fit(2)
-    assert one.validation_ == many.validation_
+    # and the negatives ordered by np.lexsort rather than one integer key: the same order
+    monkeypatch.setattr(ranking_module, "KEY_MERCHANTS", 0)
+    lexsorted = fit(2)
     m = np.repeat(np.arange(len(mk.merchants)), 5)
     c = np.tile(np.arange(5), len(mk.merchants))
-    for a, b in zip(one.score_pairs(m, c), many.score_pairs(m, c), strict=True):
-        np.testing.assert_array_equal(a, b)
+    for other in (many, lexsorted):
+        assert one.validation_ == other.validation_
+        for a, b in zip(one.score_pairs(m, c), other.score_pairs(m, c), strict=True):
+            np.testing.assert_array_equal(a, b)
