@@ -558,6 +558,7 @@ def als_factors(
     n_m, n_c = seen.shape
     if seen.nnz == 0:
         return np.zeros((n_m, 1)), np.zeros((n_c, 1))
+    used = _used_columns(seen)
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(
             factors=factors,
@@ -567,8 +568,20 @@ def als_factors(
             random_state=random_state,
             calculate_training_loss=False,
         )
-        model.fit(seen.astype(np.float32).tocsr(), show_progress=False)
-    return np.asarray(model.user_factors, float), np.asarray(model.item_factors, float)
+        model.fit(seen[:, used].astype(np.float32).tocsr(), show_progress=False)
+    V = np.zeros((n_c, model.item_factors.shape[1]))
+    V[used] = model.item_factors
+    return np.asarray(model.user_factors, float), V
+
+
+def _used_columns(X: sparse.csr_matrix) -> np.ndarray:
+    """Columns with any entry: the only items a factorisation needs to fit.
+
+    An item without history has zero factors in ALS (its least-squares solution) and in an
+    SVD (its column is zero), yet a catalogue's idle creators cost every half-step of ALS and
+    every power iteration of the SVD (100,000 x 1,000,000 of our simulator: 38% used).
+    """
+    return np.flatnonzero(X.getnnz(axis=0))
 
 
 def _inner(U: np.ndarray, V: np.ndarray, m: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -588,12 +601,15 @@ def _cold_to_centroid(U: np.ndarray, has: np.ndarray, cat: np.ndarray, n_cat: in
 def _svd_factors(X: sparse.csr_matrix, params: CandidateRetriever):
     """Randomised truncated SVD of the log-GMV history (the earlier collaborative source)."""
     X.sum_duplicates()
-    rank = int(min(params.n_factors, max(min(X.shape) - 1, 0), X.nnz))
+    used = _used_columns(X)
+    rank = int(min(params.n_factors, max(min(X.shape[0], len(used)) - 1, 0), X.nnz))
     if rank < 1:
         return np.zeros((X.shape[0], 1)), np.zeros((X.shape[1], 1))
-    U, S, Vt = randomized_svd(X, rank, random_state=params.random_state)
+    U, S, Vt = randomized_svd(X[:, used], rank, random_state=params.random_state)
     root = np.sqrt(S)
-    return U * root, Vt.T * root
+    V = np.zeros((X.shape[1], rank))
+    V[used] = Vt.T * root
+    return U * root, V
 
 
 def _top(score: np.ndarray, n: int) -> np.ndarray:

@@ -51,6 +51,26 @@ def test_snapshot_features_do_not_leak(small_market, fast_config):
     assert np.array_equal(a.retriever.retrieve(), b.retriever.retrieve())
 
 
+def test_idle_creators_leave_the_factorisations_alone(small_market, fast_config):
+    """Creators without history get zero factors and change no one else's (SVD and ALS are
+    fitted on the creators with history only)."""
+    mk = small_market
+    idle = mk.creators.head(40).copy()
+    idle["creator_id"] = [f"idle-{i}" for i in range(len(idle))]
+    more = pd.concat([mk.creators, idle], ignore_index=True)
+    args = (AS_OF, fast_config.features, fast_config.candidates)
+    a = build_snapshot(mk.merchants, mk.creators, mk.collaborations, *args).retriever
+    b = build_snapshot(mk.merchants, more, mk.collaborations, *args).retriever
+    n = len(mk.creators)
+    for merchant, creator in [
+        ("merchant_factors_", "creator_factors_"),
+        ("als_merchant_factors_", "als_creator_factors_"),
+    ]:
+        assert np.array_equal(getattr(a, merchant), getattr(b, merchant)), merchant
+        assert np.array_equal(getattr(a, creator), getattr(b, creator)[:n]), creator
+        assert not getattr(b, creator)[n:].any(), creator
+
+
 def test_shrinkage_pulls_thin_histories_to_the_prior(small_market):
     mk = small_market
     prof = CreatorProfiler(prior_strength=5.0).fit(mk.creators, mk.collaborations, mk.merchants)
