@@ -28,8 +28,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from matching import memory
-from matching.candidates import als_factors
 from matching.contract import MATCHES_COLUMNS, row_positions
+from matching.factors import als_factors
 from matching.threads import in_order
 
 _TIE_CHUNK = 4096
@@ -378,7 +378,7 @@ class ALSRanker(BaseRanker):
     """Implicit-feedback ALS (Hu, Koren and Volinsky 2008) from the ``implicit`` package, on
     the binary merchant x creator history with confidence ``1 + alpha``.
 
-    Deterministic for a ``random_state`` (see :func:`matching.candidates.als_factors`).
+    Deterministic for a ``random_state`` (see :func:`matching.factors.als_factors`).
 
     Parameters
     ----------
