@@ -158,21 +158,20 @@ class BaseRanker(BaseEstimator):
         kk = min(k + (int(seen.sum(axis=1).max()) if exclude_seen and len(mb) else 0), n_c)
         if kk == 0:
             return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
-        kth = -np.partition(-s, kk - 1, axis=1)[:, kk - 1]
+        kth = np.partition(s, n_c - kk, axis=1)[:, n_c - kk]
         # the set: every creator above the kk-th score, then of those tied with it the most
         # popular ones up to kk (ties are broken by popularity, as _preference): every creator
         # ahead of one in the set is in it too, so its place in the set is its place in the
         # whole order. One pass in popularity order, no sort of the catalogue (a category
         # ranker ties most creators at 0).
-        chosen = s > kth[:, None]
+        chosen = s >= kth[:, None]
         need = kk - chosen.sum(axis=1)
-        # a row tied with its kk-th score exactly as often as it needs (a random or reach
-        # ranker: the kk-th alone) takes them all; the others choose by popularity below
-        tied = s == kth[:, None]
-        exact = (need > 0) & (tied.sum(axis=1) == need)
-        chosen[exact] |= tied[exact]
-        need[exact] = 0
-        del tied
+        # a row with no more creators at its kk-th score than it takes (a random or reach
+        # ranker: the kk-th alone) has its set; the others keep those above it and choose
+        # the tied by popularity below
+        over = np.flatnonzero(need < 0)
+        chosen[over] = s[over] > kth[over, None]
+        need[over] = kk - chosen[over].sum(axis=1)
         by_pop = self.popular_order_
         for start in range(0, n_c, _TIE_CHUNK):  # most rows are done in the first chunk
             left = np.flatnonzero(need > 0)
@@ -267,9 +266,10 @@ class RandomRanker(BaseRanker):
 
     def _scores(self, m: np.ndarray) -> np.ndarray:
         # one stream per merchant row: the same merchant gets the same order in any batch
-        return np.stack(
-            [np.random.default_rng([self.random_state, int(r)]).random(self.n_creators_) for r in m]
-        ).reshape(len(m), self.n_creators_)
+        out = np.empty((len(m), self.n_creators_))
+        for row, r in zip(out, m, strict=True):
+            np.random.default_rng([self.random_state, int(r)]).random(out=row)
+        return out
 
 
 class ReachRanker(BaseRanker):
