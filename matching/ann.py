@@ -145,6 +145,21 @@ def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None)
         faiss.omp_set_num_threads(threads)
     Q = np.ascontiguousarray(Q, dtype=np.float32)
     k = int(min(k, len(P)))
+    live = np.any(P, axis=1)
+    if not live.all():
+        # a zero vector (a creator without history in a collaborative source) scores 0 for
+        # every merchant: only the first k of them can make a list (equal scores in row
+        # order), so the rest are not searched (62% of 1M creators at 100k x 1M)
+        rows, zero = np.flatnonzero(live), np.flatnonzero(~live)[:k]
+        d, i = (
+            exact_tops(Q, P[rows], k, threads)
+            if len(rows)
+            else (np.zeros((len(Q), 0), np.float32), np.zeros((len(Q), 0), np.int64))
+        )
+        d = np.hstack([d, np.zeros((len(Q), len(zero)), np.float32)])
+        i = np.hstack([rows[i], np.broadcast_to(zero, (len(Q), len(zero)))])
+        o = np.lexsort((i, -d), axis=1)[:, :k]
+        return np.take_along_axis(d, o, 1), np.take_along_axis(i, o, 1)
     best: tuple[np.ndarray, np.ndarray] | None = None
     for s in range(0, max(len(P), 1), EXACT_CHUNK):
         flat = faiss.IndexFlatIP(P.shape[1])

@@ -110,6 +110,31 @@ def test_exact_tops_are_exact_in_chunks(monkeypatch):
     assert np.array_equal(whole[1], chunked[1]) and np.array_equal(whole[0], chunked[0])
 
 
+@pytest.mark.parametrize("zero_share", [0.4, 0.97, 1.0])
+def test_exact_tops_with_zero_vectors_are_exact(zero_share, monkeypatch):
+    """Creators with zero vectors (no history) are not searched but still take their place:
+    the k best scores, each the row's own, equal scores in row order, also where zero rows
+    fill most of a list (the lowest of them)."""
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(1)
+    P = rng.integers(-2, 3, size=(500, 4)).astype(np.float32)
+    P[rng.random(500) < zero_share] = 0
+    Q = rng.integers(-2, 3, size=(60, 4)).astype(np.float32)
+    S = Q @ P.T
+    best = -np.sort(-S, axis=1)[:, :30]
+    zero = np.flatnonzero(~P.any(1))
+    for chunk in (1 << 17, 7):
+        monkeypatch.setattr(ann, "EXACT_CHUNK", chunk)
+        d, i = ann.exact_tops(Q, P, 30, 1)
+        assert np.array_equal(d, best)
+        assert np.array_equal(np.take_along_axis(S, i, 1), d)
+        assert all(len(np.unique(r)) == 30 for r in i)
+        assert ((np.diff(d, axis=1) < 0) | (np.diff(i, axis=1) > 0)).all()
+        for r in i:  # the zero rows a list holds are the first ones
+            held = np.intersect1d(r, zero)
+            assert np.array_equal(held, zero[: len(held)])
+
+
 def test_a_merchants_exact_top_list_does_not_depend_on_who_is_searched_with_it():
     """Blocks of 512, 19 or 1 queries give the scores and rows of one search of 4,096: faiss
     otherwise scores small batches with a loop that rounds differently from its BLAS path."""
