@@ -239,7 +239,7 @@ class GroundTruth:
 
         def top(mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             d = self._screen(mb, creators)
-            first = np.argpartition(-d, k - 1, axis=1)[:, :k]
+            first = np.argpartition(d, n_c - k, axis=1)[:, n_c - k :]  # no negated copy of d
             # the k-th best of k real creators is at most the k-th best of all; a creator
             # below it by more than the largest pair term (and rounding) cannot reach it
             floor = self.log_value(np.repeat(mb, k), first.ravel()).reshape(len(mb), k).min(1)
