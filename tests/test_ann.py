@@ -113,6 +113,7 @@ def test_exact_tops_are_exact_in_chunks(zero_share, monkeypatch):
 
 
 def test_exact_tops_do_not_depend_on_the_chunks(monkeypatch):
+    """Real-valued vectors: searched whole or in chunks of 16, the same scores and rows."""
     pytest.importorskip("faiss")
     rng = np.random.default_rng(0)
     Qn, Pn = rng.normal(size=(50, 8)), rng.normal(size=(300, 8))
