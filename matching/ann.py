@@ -38,9 +38,8 @@ def _faiss():
             "candidates.search: ann needs faiss-cpu (pip install 'matching[ann]')"
         ) from exc
     # exhaustive search through BLAS for any number of queries (a process-wide setting):
-    # faiss 1.15 scores small batches with its SIMD loop instead, which rounds differently,
-    # so a merchant's top list changed (near ties swapped) with how many merchants were
-    # searched with it; and blocks of 512 were twice as slow that way
+    # faiss 1.15 scores small batches with its SIMD loop instead, twice as slow for blocks
+    # of 512 (exact_tops rescores its lists, so neither path's rounding reaches them)
     faiss.cvar.distance_compute_blas_threshold = 1
     return faiss
 
@@ -133,18 +132,26 @@ class InnerProductIndex:
 # creators searched by one flat index: faiss's exhaustive search slows per creator as the
 # index grows (1,000 queries over 1M creators: 14.5 s whole, 6.8 s in chunks of 2**17; scratch)
 EXACT_CHUNK = 1 << 17
+# rows beyond k each exact search keeps, to be rescored before the list is cut at k: BLAS
+# rounds a score by a unit in the last place differently with how many rows it multiplies
+# at once (AVX-512 OpenBLAS; seen on this project's machines), which swaps near ties
+RESCORE_MARGIN = 16
+# queries rescored at once (their gathered creator vectors stay in cache)
+RESCORE_BLOCK = 32
 
 
 def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None):
     """Scores and rows of the exact top ``k`` of ``Q @ P.T`` per row (float32, faiss), on
     ``threads`` OpenMP threads (default: as many as the caller allows). Creators are searched
     :data:`EXACT_CHUNK` at a time and the chunks' lists merged; equal scores in row order.
-    A row's list does not depend on the other rows searched with it."""
+    The listed scores are recomputed pair by pair (:func:`_rescored`), so a row's list does
+    not depend on the other rows searched with it, the chunks, or the machine's BLAS."""
     faiss = _faiss()
     if threads is not None:
         faiss.omp_set_num_threads(threads)
     Q = np.ascontiguousarray(Q, dtype=np.float32)
     k = int(min(k, len(P)))
+    keep = int(min(k + RESCORE_MARGIN, len(P)))
     live = np.any(P, axis=1)
     if not live.all():
         # a zero vector (a creator without history in a collaborative source) scores 0 for
@@ -164,13 +171,29 @@ def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None)
     for s in range(0, max(len(P), 1), EXACT_CHUNK):
         flat = faiss.IndexFlatIP(P.shape[1])
         flat.add(np.ascontiguousarray(P[s : s + EXACT_CHUNK], dtype=np.float32))
-        d, idx = flat.search(Q, int(min(k, flat.ntotal)))
+        d, idx = flat.search(Q, int(min(keep, flat.ntotal)))
         idx = idx.astype(np.int64) + s
         if best is not None:
             d, idx = np.hstack([best[0], d]), np.hstack([best[1], idx])
-        o = np.lexsort((idx, -d), axis=1)[:, :k]
+        o = np.lexsort((idx, -d), axis=1)[:, :keep]
         best = (np.take_along_axis(d, o, 1), np.take_along_axis(idx, o, 1))
-    return best
+    return _rescored(Q, P, best[1], k)
+
+
+def _rescored(Q: np.ndarray, P: np.ndarray, rows: np.ndarray, k: int):
+    """The top ``k`` of each query's candidate ``rows`` by their inner products recomputed
+    in float64, each as an elementwise product and a sum along the vector (the same
+    operations for a pair whichever rows come with it); equal scores in row order."""
+    d = np.empty((len(Q), k), np.float32)
+    top = np.empty((len(Q), k), np.int64)
+    for s in range(0, len(Q), RESCORE_BLOCK):
+        r = rows[s : s + RESCORE_BLOCK]
+        q = Q[s : s + RESCORE_BLOCK, None, :].astype(np.float64)
+        score = np.multiply(P[r], q).sum(-1)
+        o = np.lexsort((r, -score), axis=1)[:, :k]
+        d[s : s + RESCORE_BLOCK] = np.take_along_axis(score, o, 1)
+        top[s : s + RESCORE_BLOCK] = np.take_along_axis(r, o, 1)
+    return d, top
 
 
 def merge_tops(lists: list[tuple[np.ndarray, np.ndarray]], k: int) -> np.ndarray:
