@@ -331,8 +331,11 @@ class MatchRanker(BaseEstimator):
                     snap, collaborations, start + span, r.negatives_per_positive, rng, r.n_jobs
                 )
             )
-            if recent is None:  # the newest window's, to validate on; the others are freed
+            if recent is None:  # the newest window's, to validate on
                 recent = snap
+            # the others go once their rows are drawn: the loop variable would hold one
+            # through the next window's build and the fits (three snapshots at once, not two)
+            del snap
         if len(windows) < 2:
             raise ValueError(
                 "not enough collaboration history to train: need at least two time windows of "
