@@ -182,14 +182,14 @@ def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None)
 
 def _rescored(Q: np.ndarray, P: np.ndarray, rows: np.ndarray, k: int):
     """The top ``k`` of each query's candidate ``rows`` by their inner products recomputed
-    in float64, each as an elementwise product and a sum along the vector (the same
-    operations for a pair whichever rows come with it); equal scores in row order."""
+    pair by pair (numpy's einsum: one sum along each pair's vectors, without BLAS, whichever
+    rows come with it); equal scores in row order."""
     d = np.empty((len(Q), k), np.float32)
     top = np.empty((len(Q), k), np.int64)
     for s in range(0, len(Q), RESCORE_BLOCK):
         r = rows[s : s + RESCORE_BLOCK]
-        q = Q[s : s + RESCORE_BLOCK, None, :].astype(np.float64)
-        score = np.multiply(P[r], q).sum(-1)
+        p = P[r].astype(np.float32, copy=False)
+        score = np.einsum("bkd,bd->bk", p, Q[s : s + RESCORE_BLOCK])
         o = np.lexsort((r, -score), axis=1)[:, :k]
         d[s : s + RESCORE_BLOCK] = np.take_along_axis(score, o, 1)
         top[s : s + RESCORE_BLOCK] = np.take_along_axis(r, o, 1)
