@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_scale_benchmark_runs_every_stage_on_a_tiny_market(tmp_path):
     """``bench_scale.py`` end to end at 100 x 1,000 (about 20 s): every stage reports its
     time and memory, the compiled trees rank as the plain ones do, and the approximate
-    retrieval finds the exact lists, so the hand-run benchmark breaks here, not in a hand
-    run."""
+    retrieval finds the exact lists. A change that breaks the hand-run benchmark shows
+    here, not weeks later in a hand run."""
     script = ROOT / "benchmarks" / "bench_scale.py"
     args = ["--size", "100x1000", "--work", str(tmp_path), "--rank-merchants", "50"]
     run = subprocess.run(
