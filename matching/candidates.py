@@ -569,21 +569,25 @@ def _top(score: np.ndarray, n: int) -> np.ndarray:
 
 
 def interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Per row: the ``n`` distinct items of ``idx`` with the smallest positions ``pos`` (NaN:
-    left out), padded with -1; ties in position go to the lower item."""
-    # every sort is within a row (a few hundred items), never over the whole block
-    o = np.lexsort((idx, pos), axis=1)  # by position, then item; NaN (left out) last
-    i, p = np.take_along_axis(idx, o, 1), np.take_along_axis(pos, o, 1)
-    by_item = np.argsort(i, axis=1, kind="stable")  # each item's best position first
-    si = np.take_along_axis(i, by_item, 1)
-    repeat = np.zeros(si.shape, bool)
-    repeat[:, 1:] = si[:, 1:] == si[:, :-1]
-    later = np.empty_like(repeat)
-    np.put_along_axis(later, by_item, repeat, 1)
-    keep = ~later & ~np.isnan(p)
-    rank = np.cumsum(keep, axis=1) - 1
-    sel = keep & (rank < n)
+    """Per row: the ``n`` distinct items of ``idx`` (non-negative) with the smallest positions
+    ``pos`` (NaN: left out), padded with -1; ties in position go to the lower item."""
+    # two sorts of one integer key per row (a few hundred items, never the whole block):
+    # item first, to keep each item's best position, then position first, the item breaking
+    # ties; five times faster than a two-key lexsort and an argsort (scratch)
+    left = np.isnan(pos)
+    levels = np.unique(pos[~left])  # positions as integer ranks (a few hundred distinct)
+    rank = np.searchsorted(levels, np.where(left, 0.0, pos)).astype(np.int64)
+    n_levels = len(levels) + 1
+    width = int(idx.max()) + 1 if idx.size else 1
+    none = np.iinfo(np.int64).max
+    key = np.where(left, none, idx.astype(np.int64) * n_levels + rank)
+    key.sort(axis=1)
+    item = key // n_levels
+    best = np.ones(key.shape, bool)  # each item's first key holds its best position
+    best[:, 1:] = item[:, 1:] != item[:, :-1]
+    key = np.where(best & (key != none), (key % n_levels) * width + item, none)
+    key.sort(axis=1)
     out = np.full((len(idx), n), -1, dtype=np.int64)
-    rows = np.broadcast_to(np.arange(len(idx))[:, None], i.shape)
-    out[rows[sel], rank[sel]] = i[sel]
+    top = key[:, :n]
+    out[:, : top.shape[1]] = np.where(top == none, -1, top % width)
     return out
