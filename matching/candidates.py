@@ -573,7 +573,8 @@ def interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
     ``pos`` (NaN: left out), padded with -1; ties in position go to the lower item."""
     # two sorts of one integer key per row (a few hundred items, never the whole block):
     # item first, to keep each item's best position, then position first, the item breaking
-    # ties; five times faster than a two-key lexsort and an argsort (scratch)
+    # ties; about three times faster than a two-key lexsort and an argsort (scratch: 36.5
+    # -> 11.3 ms a block of 512 rows of 600)
     left = np.isnan(pos)
     levels = np.unique(pos[~left])  # positions as integer ranks (a few hundred distinct)
     rank = np.searchsorted(levels, np.where(left, 0.0, pos)).astype(np.int64)
