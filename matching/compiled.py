@@ -7,7 +7,10 @@ is needed) that predicts several times faster (ranking as a whole 1.9x at 10,000
 README, Scale). The compiled sum must equal scikit-learn's to the last bit, so
 outputs stay byte-identical whichever path ran: scikit-learn starts from the baseline and adds
 the trees in order, the compiled code adds the trees in order and then the baseline, so the
-baseline is folded into the first tree's leaves before compiling. Every compiled model is
+baseline is folded into the first tree's leaves before compiling. Thresholds are quantised
+(each value becomes its rank among a feature's sorted split points, equal values landing on
+even ranks), which keeps every comparison exact and walks the trees about 5x faster on
+integers (300 trees, 150,000 rows: 2.26 -> 0.42 s on an AVX2 machine). Every compiled model is
 checked against scikit-learn on the first rows it predicts; any difference, a missing
 compiler or a model it cannot import leaves scikit-learn in charge (one log line).
 
@@ -84,7 +87,10 @@ class CompiledForest:
                 treelite.sklearn.import_model(shifted),
                 toolchain=_compiler(),
                 libpath=lib,
-                params={"parallel_comp": max(1, len(model._predictors) // _TREES_PER_UNIT)},
+                params={
+                    "quantize": 1,
+                    "parallel_comp": max(1, len(model._predictors) // _TREES_PER_UNIT),
+                },
                 nthread=threads,
             )
         log.debug("tl2cgen: %s", said.getvalue().strip())

@@ -31,6 +31,13 @@ def test_a_compiled_regressor_and_classifier_predict_bit_for_bit_as_scikit_learn
     reg = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X, y)
     clf = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(X, y > 0)
     frame = data(seed=1)[0]
+    # values exactly at split points (the quantised comparison's equality case) and infinities
+    splits = reg._predictors[0][0].nodes
+    splits = splits[~splits["is_leaf"].astype(bool)]
+    frame.iloc[: len(splits), :] = np.nan
+    for i, (f, t) in enumerate(zip(splits["feature_idx"], splits["num_threshold"], strict=True)):
+        frame.iat[i, f] = t
+    frame.iloc[-6:, :] = np.where(np.eye(6) > 0, np.inf, -np.inf)
     new = frame.to_numpy()
     fast_reg = compiled.compile_forest(reg, X.to_numpy(), threads=2)
     fast_clf = compiled.compile_forest(clf, X.to_numpy(), threads=2)
