@@ -343,23 +343,25 @@ class CandidateRetriever(BaseEstimator):
             np.broadcast_to(self.c_terms_["log_gmv_per_view"][c], lift.shape),
         ]
 
-    def source_scores(self, m: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw scores of each source for pairs (broadcasting ``m`` against ``c``)."""
+    def source_scores(self, m: np.ndarray, c: np.ndarray, which=SOURCES) -> dict[str, np.ndarray]:
+        """Raw scores of the sources ``which`` (default all) for pairs (broadcasting ``m``
+        against ``c``)."""
         check_is_fitted(self, "content_coef_")
-        terms = self._content_terms(m, c)
-        content = sum(w * t for w, t in zip(self.content_coef_, terms, strict=True))
-        cf = _inner(self.merchant_factors_, self.creator_factors_, m, c)
-        als = _inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
-        col = np.where(self.m_cat_[m] >= 0, self.m_cat_[m], self.category_lift_.shape[0])
-        pop = self.category_gmv_[c, col]
-        trend = np.broadcast_to(self.trend_[c], np.broadcast_shapes(m.shape, c.shape))
-        return {
-            "collaborative": cf,
-            "content": content,
-            "popularity": pop,
-            "als": als,
-            "trending": trend,
-        }
+        out = {}
+        if "collaborative" in which:
+            out["collaborative"] = _inner(self.merchant_factors_, self.creator_factors_, m, c)
+        if "content" in which:
+            terms = self._content_terms(m, c)
+            out["content"] = sum(w * t for w, t in zip(self.content_coef_, terms, strict=True))
+        if "popularity" in which:
+            col = np.where(self.m_cat_[m] >= 0, self.m_cat_[m], self.category_lift_.shape[0])
+            out["popularity"] = self.category_gmv_[c, col]
+        if "als" in which:
+            out["als"] = _inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
+        if "trending" in which:
+            shape = np.broadcast_shapes(np.shape(m), np.shape(c))
+            out["trending"] = np.broadcast_to(self.trend_[c], shape)
+        return out
 
     def collaborative_features(
         self, m: np.ndarray, c: np.ndarray, als: np.ndarray | None = None

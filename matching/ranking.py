@@ -60,6 +60,9 @@ merchant above the 53 bits of its random double, in an int64); above, by ``np.le
 _VALUE_CONSTANTS = {"content_type": float(_CONTENT_CODES[SHORT_VIDEO]), "log_videos": 0.0}
 """The value model's inputs of a pair scored for one short video (the first of the pair)."""
 
+_FIT_PAIR_COLUMNS = (*PARTNER_FEATURES, *MATCH_FEATURES)
+"""The pair columns the fit model reads (:meth:`Snapshot.partner_columns`)."""
+
 _FILL_ROWS = 1024
 """Rows of a model's input matrix filled at a time, column by column: a block of rows stays
 in cache, where whole columns stride through memory (4x slower in a scratch timing)."""
@@ -389,10 +392,13 @@ class MatchRanker(BaseEstimator):
         cols = self._pair_columns(m, c)
         return self._value_of(cols, len(m)), self._fit_of(m, c, cols)
 
-    def _pair_columns(self, m: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
-        """The pair columns both models read (:meth:`Snapshot.pair_columns`)."""
+    def _pair_columns(
+        self, m: np.ndarray, c: np.ndarray, fit: bool = True
+    ) -> dict[str, np.ndarray]:
+        """The pair columns the value model reads and, with ``fit``, the fit model's too
+        (:meth:`Snapshot.pair_columns`)."""
         names = [f for f in self.value_features_ if f not in _VALUE_CONSTANTS]
-        return self.snapshot_.pair_columns(m, c, [*names, *PARTNER_FEATURES, *MATCH_FEATURES])
+        return self.snapshot_.pair_columns(m, c, [*names, *(_FIT_PAIR_COLUMNS if fit else ())])
 
     def _forest(self, which: str, model, X: np.ndarray, build: bool):
         """``model`` compiled to native code (:mod:`matching.compiled`): compiled once per
@@ -532,30 +538,31 @@ class MatchRanker(BaseEstimator):
         merchant row positions in ``m``."""
         snap = self.snapshot_
         cand = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
-        mm = np.repeat(mb, cand.shape[1])
-        cc = cand.ravel()
-        mm, cc = mm[cc >= 0], cc[cc >= 0]
-        cols = self._pair_columns(mm, cc)
+        valid = cand >= 0
+        mm, cc = np.broadcast_to(mb[:, None], cand.shape)[valid], cand[valid]
+        cols = self._pair_columns(mm, cc, fit=False)
         score = self._value_of(cols, len(mm), compile)
         cert = certified[mm]
         prio = np.where(cert, score * weight, score)
-        # fit only orders pairs of equal priority: it is needed for the pairs whose
-        # priority reaches their merchant's k-th best, not for the rest (ranked after)
-        by = np.lexsort((-prio, mm))
-        place = np.arange(len(by)) - np.searchsorted(mm[by], mm[by])
-        last = np.r_[mm[by][1:] != mm[by][:-1], True]
-        kth = np.where(place <= k - 1, prio[by], np.inf)
-        cut = np.minimum.reduceat(kth, np.flatnonzero(np.r_[True, last[:-1]]))
-        need = prio >= cut[np.searchsorted(np.unique(mm), mm)]
-        fit = np.zeros(len(mm))
-        sub = {name: values[need] for name, values in cols.items()}
-        fit[need] = self._fit_of(mm[need], cc[need], sub, compile)
+        # fit only orders pairs of equal priority: it is needed for (and computed on) the
+        # pairs whose priority reaches their merchant's k-th best, which hold the top k; the
+        # rest rank after them
+        grid = np.full(cand.shape, -np.inf)
+        grid[valid] = prio
+        kth = min(k, cand.shape[1]) - 1
+        cut = -np.partition(-grid, kth, axis=1)[:, kth] if kth >= 0 else np.full(len(mb), np.inf)
+        need = np.flatnonzero(prio >= np.broadcast_to(cut[:, None], cand.shape)[valid])
+        mn, cn = mm[need], cc[need]
+        sub = {name: values[need] for name, values in cols.items() if name in _FIT_PAIR_COLUMNS}
+        rest = [name for name in _FIT_PAIR_COLUMNS if name not in sub]
+        sub.update(snap.pair_columns(mn, cn, rest))
+        fit = self._fit_of(mn, cn, sub, compile)
         # rank within merchant by priority; equal value goes to the likelier partner,
         # then creator id for determinism; keep the top k
-        order = np.lexsort((c_place[cc], -fit, -prio, mm))
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order)) - np.searchsorted(mm[order], mm[order])
-        keep = order[rank[order] < k]
+        order = np.lexsort((c_place[cn], -fit, -prio[need], mn))
+        rank = np.arange(len(order)) - np.searchsorted(mn[order], mn[order])
+        top = order[rank < k]
+        keep = need[top]
         return pd.DataFrame(
             {
                 "m": mm[keep],
@@ -563,8 +570,8 @@ class MatchRanker(BaseEstimator):
                 "score": score[keep],
                 "priority_score": prio[keep],
                 "certified_super_top": cert[keep],
-                "fit": fit[keep],
-                "rank": rank[keep] + 1,
+                "fit": fit[top],
+                "rank": rank[rank < k] + 1,
             }
         )
 

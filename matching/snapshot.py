@@ -123,8 +123,9 @@ class Snapshot:
             for name, values in ent.items()
             if want is None or name in want
         }
-        if needs(f"src_{s}" for s in SOURCES):
-            for name, values in self.retriever.source_scores(m, c).items():
+        which = [s for s in SOURCES if want is None or f"src_{s}" in want]
+        if which:
+            for name, values in self.retriever.source_scores(m, c, which).items():
                 out[f"src_{name}"] = values
         if needs(_COLLABORATIVE):
             # the ALS score is a source's too: its inner products are computed once
