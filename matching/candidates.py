@@ -42,6 +42,7 @@ from matching import ann, memory
 from matching.contract import row_positions
 from matching.factors import als_factors, svd_factors
 from matching.features import CreatorProfiler, history_before, shrunk_log_rate
+from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
 
@@ -463,7 +464,7 @@ class CandidateRetriever(BaseEstimator):
                 continue
             if name in ann.INNER_PRODUCT_SOURCES:
                 if name not in cache:
-                    Q, index = ann.source_index(self, name, n, _threads())
+                    Q, index = ann.source_index(self, name, n, openmp_threads())
                     log.info(
                         "ann %s: hub of %d creators, %s, recall@%d of held-out merchants %.3f",
                         name,
@@ -534,14 +535,6 @@ def _interleave_tops(tops: dict, weights: dict[str, float], n: int) -> np.ndarra
         idx.append(np.clip(top, 0, None))
         pos.append(p)
     return interleave(np.hstack(idx), np.hstack(pos), n)
-
-
-def _threads() -> int:
-    """The OpenMP threads a caller allowed (threadpoolctl), for faiss."""
-    from threadpoolctl import threadpool_info
-
-    info = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
-    return int(min(info)) if info else 1
 
 
 def _inner(U: np.ndarray, V: np.ndarray, m: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matching.threads import openmp_threads
+
 log = logging.getLogger(__name__)
 
 __all__ = ["CompiledForest", "available", "compile_forest"]
@@ -94,13 +96,24 @@ class CompiledForest:
                 nthread=threads,
             )
         log.debug("tl2cgen: %s", said.getvalue().strip())
-        self._predictor = tl2cgen.Predictor(lib, nthread=threads)
+        self._lib, self._threads, self._predictors = lib, threads, {}
         self._dmatrix = tl2cgen.DMatrix
+
+    def _predictor(self):
+        """A predictor of as many threads as the caller may use (its own thread count is
+        fixed): one inside :func:`matching.threads.in_order`'s workers, where blocks run
+        side by side."""
+        import tl2cgen
+
+        n = max(1, min(self._threads, openmp_threads()))
+        if n not in self._predictors:
+            self._predictors[n] = tl2cgen.Predictor(self._lib, nthread=n)
+        return self._predictors[n]
 
     def raw_predict(self, X: np.ndarray) -> np.ndarray:
         """The model's raw score (before its link), shape ``(n, 1)`` as scikit-learn's."""
         X = np.ascontiguousarray(X, dtype=np.float64)  # what scikit-learn converts to
-        out = self._predictor.predict(self._dmatrix(X, dtype="float64"), pred_margin=True)
+        out = self._predictor().predict(self._dmatrix(X, dtype="float64"), pred_margin=True)
         return np.asarray(out, dtype=np.float64).reshape(len(X), 1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:

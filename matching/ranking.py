@@ -71,10 +71,14 @@ in cache, where whole columns stride through memory (4x slower in a scratch timi
 def _matrix(columns: list, n: int, dtype=np.float64) -> np.ndarray:
     """The (n, len(columns)) matrix of ``columns`` (arrays of length n, or scalars)."""
     X = np.empty((n, len(columns)), dtype=dtype)
+    arrays = [(j, col) for j, col in enumerate(columns) if not np.isscalar(col)]
+    for j, col in enumerate(columns):
+        if np.isscalar(col):
+            X[:, j] = col
     for s in range(0, n, _FILL_ROWS):
         part = X[s : s + _FILL_ROWS]
-        for j, col in enumerate(columns):
-            part[:, j] = col if np.isscalar(col) else col[s : s + _FILL_ROWS]
+        for j, col in arrays:
+            part[:, j] = col[s : s + _FILL_ROWS]
     return X
 
 

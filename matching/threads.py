@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["in_order"]
+__all__ = ["in_order", "openmp_threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,7 +24,9 @@ def in_order(
 
     The first item runs alone with ``n_jobs`` BLAS/OpenMP threads: it builds what the later
     ones share (indexes, compiled trees, cached arrays). With ``side_by_side``, the rest run
-    ``n_jobs`` at a time on threads of one BLAS/OpenMP thread each, at most ``n_jobs`` ahead
+    ``n_jobs`` at a time on threads of one BLAS/OpenMP thread each (OpenMP's limit is a
+    thread's own: each worker sets it, or faiss and the compiled trees would start
+    ``n_jobs`` threads in every worker and spin on shared cores), at most ``n_jobs`` ahead
     of the caller (whose work on a yielded result runs under that limit too); without, one
     at a time with ``n_jobs`` threads (for work sized to fit in memory one at a time). ``fn``
     must give the same result on any number of threads, so the results do not depend on
@@ -41,7 +43,11 @@ def in_order(
     workers = min(n_jobs, len(items) - 1)
     if side_by_side and workers > 1:
         ahead: deque = deque()
-        with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+
+        def one_thread():
+            threadpool_limits(1, user_api="openmp")  # this worker's, for its lifetime
+
+        with threadpool_limits(1), ThreadPoolExecutor(workers, initializer=one_thread) as pool:
             try:
                 for item in items[1:]:
                     ahead.append(pool.submit(fn, item))
@@ -57,3 +63,12 @@ def in_order(
             with threadpool_limits(n_jobs):
                 result = fn(item)
             yield result
+
+
+def openmp_threads() -> int:
+    """The OpenMP threads the calling thread is allowed (threadpoolctl's limit, or
+    :func:`in_order`'s worker limit), for libraries that take a thread count."""
+    from threadpoolctl import threadpool_info
+
+    info = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+    return int(min(info)) if info else 1

@@ -1283,3 +1283,12 @@ def test_match_applies_the_calibration_train_saved_and_measures_one_otherwise(
     built.clear()
     again = pipeline.match(base.data, tmp_path / "old", tmp_path / "out2", as_of=as_of)
     assert len(built) == 2 and again.allocation.value_calibration is not None
+
+
+def test_blocks_side_by_side_run_on_one_openmp_thread_each():
+    """in_order's workers limit OpenMP in their own thread (the limit is per thread), so
+    faiss and the compiled trees do not start two threads in each of two workers."""
+    from matching.threads import in_order, openmp_threads
+
+    seen = list(in_order(lambda _: openmp_threads(), range(6), 2))
+    assert seen[0] == min(2, seen[0]) and seen[1:] == [1] * 5
