@@ -173,11 +173,31 @@ def exact_tops(Q: np.ndarray, P: np.ndarray, k: int, threads: int | None = None)
         flat.add(np.ascontiguousarray(P[s : s + EXACT_CHUNK], dtype=np.float32))
         d, idx = flat.search(Q, int(min(keep, flat.ntotal)))
         idx = idx.astype(np.int64) + s
-        if best is not None:
-            d, idx = np.hstack([best[0], d]), np.hstack([best[1], idx])
+        if best is None:  # one chunk: _rescored orders the list
+            best = (d, idx)
+            continue
+        d, idx = np.hstack([best[0], d]), np.hstack([best[1], idx])
         o = np.lexsort((idx, -d), axis=1)[:, :keep]
         best = (np.take_along_axis(d, o, 1), np.take_along_axis(idx, o, 1))
     return _rescored(Q, P, best[1], k)
+
+
+def _order_key(score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One unsigned key per (float32 score, row < 2**32) whose ascending order is score
+    descending, then row ascending (as ``np.lexsort((rows, -score))``, -0.0 equal to 0.0):
+    one integer sort instead of a two-key sort (:func:`_from_key` reads both back)."""
+    bits = (score + np.float32(0.0)).view(np.int32).astype(np.int64)  # -0.0 + 0.0 is 0.0
+    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # float order as integer order
+    return (np.uint64(2**31 - 1) - ordered.astype(np.uint64)) << np.uint64(32) | rows.astype(
+        np.uint64
+    )
+
+
+def _from_key(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scores and rows of :func:`_order_key`'s keys."""
+    ordered = (np.uint64(2**31 - 1) - (key >> np.uint64(32))).astype(np.int64)
+    bits = (ordered ^ ((ordered >> 31) & 0x7FFFFFFF)).astype(np.int32)
+    return bits.view(np.float32), (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
 def _rescored(Q: np.ndarray, P: np.ndarray, rows: np.ndarray, k: int):
@@ -190,9 +210,9 @@ def _rescored(Q: np.ndarray, P: np.ndarray, rows: np.ndarray, k: int):
         r = rows[s : s + RESCORE_BLOCK]
         p = P[r].astype(np.float32, copy=False)
         score = np.einsum("bkd,bd->bk", p, Q[s : s + RESCORE_BLOCK])
-        o = np.lexsort((r, -score), axis=1)[:, :k]
-        d[s : s + RESCORE_BLOCK] = np.take_along_axis(score, o, 1)
-        top[s : s + RESCORE_BLOCK] = np.take_along_axis(r, o, 1)
+        key = _order_key(score, r)
+        key.sort(axis=1)
+        d[s : s + RESCORE_BLOCK], top[s : s + RESCORE_BLOCK] = _from_key(key[:, :k])
     return d, top
 
 
