@@ -32,8 +32,31 @@ from matching.contract import MATCHES_COLUMNS, row_positions
 from matching.factors import als_factors
 from matching.threads import in_order
 
-_TIE_CHUNK = 4096
-"""Creators, in popularity order, scanned at a time for the ties at a merchant's k-th score."""
+_FLOOR_SAMPLE = 16_384
+"""Creators of each row (evenly spaced) whose order statistics place the floor of
+:func:`_at_or_above_floor`."""
+_FLOOR_MARGIN = 8
+"""Sampled creators above the floor beyond those the k best take: few rows fall short."""
+
+
+def _at_or_above_floor(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(row, column)`` of the values of ``s`` at or above a floor per row no higher than
+    the row's ``k``-th largest, with few above it: an order statistic of an evenly spaced
+    sample of the row (about ``2 k + 8 stride`` values at or above it), or the ``k``-th
+    largest itself (a partition of the whole row) where the sample placed it too high."""
+    n = s.shape[1]
+    stride = max(1, n // _FLOOR_SAMPLE)
+    sample = s[:, ::stride]
+    r = min(sample.shape[1], -(-2 * k // stride) + _FLOOR_MARGIN)
+    floor = np.partition(sample, sample.shape[1] - r, axis=1)[:, sample.shape[1] - r]
+    row, col = np.nonzero(s >= floor[:, None])
+    short = np.flatnonzero(np.bincount(row, minlength=len(s)) < k)
+    if len(short):
+        floor = np.partition(s[short], n - k, axis=1)[:, n - k]
+        r2, c2 = np.nonzero(s[short] >= floor[:, None])
+        keep = ~np.isin(row, short)
+        row, col = np.r_[row[keep], short[r2]], np.r_[col[keep], c2]
+    return row, col
 
 
 class BaseRanker(BaseEstimator):
@@ -158,35 +181,14 @@ class BaseRanker(BaseEstimator):
         kk = min(k + (int(seen.sum(axis=1).max()) if exclude_seen and len(mb) else 0), n_c)
         if kk == 0:
             return (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
-        kth = np.partition(s, n_c - kk, axis=1)[:, n_c - kk]
-        # the set: every creator above the kk-th score, then of those tied with it the most
-        # popular ones up to kk (ties are broken by popularity, as _preference): every creator
-        # ahead of one in the set is in it too, so its place in the set is its place in the
-        # whole order. One pass in popularity order, no sort of the catalogue (a category
-        # ranker ties most creators at 0).
-        chosen = s >= kth[:, None]
-        need = kk - chosen.sum(axis=1)
-        # a row with no more creators at its kk-th score than it takes (a random or reach
-        # ranker: the kk-th alone) has its set; the others keep those above it and choose
-        # the tied by popularity below
-        over = np.flatnonzero(need < 0)
-        chosen[over] = s[over] > kth[over, None]
-        need[over] = kk - chosen[over].sum(axis=1)
-        by_pop = self.popular_order_
-        for start in range(0, n_c, _TIE_CHUNK):  # most rows are done in the first chunk
-            left = np.flatnonzero(need > 0)
-            if not len(left):
-                break
-            cols = by_pop[start : start + _TIE_CHUNK]
-            tie = s[np.ix_(left, cols)] == kth[left, None]
-            pick = tie & (np.cumsum(tie, axis=1, dtype=np.int32) <= need[left, None])
-            r, j = np.nonzero(pick)
-            chosen[left[r], cols[j]] = True
-            need[left] -= pick.sum(axis=1)
-        row, c = np.nonzero(chosen)
+        # every creator at or above a floor no higher than the row's kk-th score holds the
+        # row's kk best, ties at the kk-th included: those few are sorted (score, then
+        # popularity, as _preference), not the catalogue
+        row, c = _at_or_above_floor(s, kk)
         order = np.lexsort((self.popular_rank_[c], -s[row, c], row))
         row, c = row[order], c[order]
         place = np.arange(len(row)) - np.searchsorted(row, row)
+        row, c, place = row[place < kk], c[place < kk], place[place < kk]
         pref = 1.0 - place / n_c
         if exclude_seen:
             fresh = ~np.asarray(seen[row, c], dtype=bool).ravel()

@@ -284,17 +284,36 @@ def _full_sort_top(ranker, k, exclude_seen):
     ],
 )
 @pytest.mark.parametrize("exclude_seen", [False, True])
-@pytest.mark.parametrize("chunk", [4096, 7])
+@pytest.mark.parametrize("sample", [baselines._FLOOR_SAMPLE, 7])
 def test_reference_top_k_equals_ordering_the_whole_catalogue(
-    cls, exclude_seen, chunk, small_market, monkeypatch
+    cls, exclude_seen, sample, small_market, monkeypatch
 ):
-    monkeypatch.setattr(baselines, "_TIE_CHUNK", chunk)  # ties found over several chunks too
+    monkeypatch.setattr(baselines, "_FLOOR_SAMPLE", sample)  # 7: a sample of every 40th or so
     mk = small_market
     ranker = cls().fit(mk.merchants, mk.creators, mk.collaborations)
     rec = ranker.recommend(k=25, exclude_seen=exclude_seen)
     creators, values = _full_sort_top(ranker, 25, exclude_seen)
     np.testing.assert_array_equal(rec["creator_id"].to_numpy(dtype=object), creators)
     np.testing.assert_array_equal(rec["score"].to_numpy(), values)
+
+
+@pytest.mark.parametrize("shape", ["uniform", "ties", "sampled_high"])
+def test_the_floor_keeps_every_value_at_or_above_each_rows_kth(shape, monkeypatch):
+    """Where the sample places a floor too high (the sampled values the largest), the row
+    falls back to its exact k-th value; ties at it are all kept."""
+    monkeypatch.setattr(baselines, "_FLOOR_SAMPLE", 7)
+    rng = np.random.default_rng(0)
+    s = rng.random((6, 300)) if shape != "ties" else rng.integers(0, 3, (6, 300)).astype(float)
+    if shape == "sampled_high":
+        s[:, :: 300 // 7] += 10.0
+    k = 25
+    row, col = baselines._at_or_above_floor(s, k)
+    kth = np.sort(s, axis=1)[:, -k]
+    got = np.zeros(s.shape, bool)
+    got[row, col] = True
+    np.testing.assert_array_equal(got | (s < kth[:, None]), np.ones(s.shape, bool))
+    if shape == "sampled_high":  # the floor was the exact k-th: nothing below it kept
+        np.testing.assert_array_equal(got, s >= kth[:, None])
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
