@@ -179,7 +179,8 @@ def _sample_block(
     # the rows are the merchant's candidates, as fit will rank them: a partner the
     # retriever missed is not a row (as a positive with features unlike any candidate's,
     # it would teach that being retrieved means not being chosen)
-    chosen = np.isin(ck, pos_key)
+    at = np.searchsorted(pos_key, ck)  # pos_key is sorted: no sort of the candidates (np.isin)
+    chosen = pos_key[np.minimum(at, len(pos_key) - 1)] == ck if len(pos_key) else at < 0
     pos, neg = ck[chosen], ck[~chosen]
     quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos // n_c), minlength=len(pm))
     group = np.searchsorted(pm, neg // n_c)
