@@ -39,9 +39,8 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from matching import ann, memory
-from matching.contract import row_positions
 from matching.factors import als_factors, svd_factors
-from matching.features import CreatorProfiler, history_before, shrunk_log_rate
+from matching.features import CreatorProfiler, history_before, history_rows, shrunk_log_rate
 from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
@@ -211,14 +210,16 @@ class CandidateRetriever(BaseEstimator):
         category_lift: np.ndarray,
         creator_profiler: CreatorProfiler,
         as_of,
+        *,
+        rows=None,
     ):
-        """Learn factors, content weights and category popularity from history before ``as_of``."""
+        """Learn factors, content weights and category popularity from history before
+        ``as_of``; ``rows``: :func:`~matching.features.history_rows` of it, when known."""
         category_gmv = creator_profiler.category_gmv_
         h = history_before(history, as_of)
         M, C = merchant_features, creator_features
         n_m, n_c = len(M), len(C)
-        mi = row_positions(h["merchant_id"], merchants["merchant_id"])
-        ci = row_positions(h["creator_id"], creators["creator_id"])
+        mi, ci = history_rows(h, merchants, creators, rows)
         ok = (mi >= 0) & (ci >= 0)
         mi, ci = mi[ok], ci[ok]
         gmv = h["gmv_usd"].to_numpy(float)[ok]

@@ -48,7 +48,7 @@ def als_factors(
         # starts where it would whichever others are idle
         rng = np.random.default_rng(random_state)
         model.user_factors = rng.random((n_m, factors), dtype=np.float32) * 0.01
-        model.item_factors = (rng.random((n_c, factors), dtype=np.float32) * 0.01)[used]
+        model.item_factors = rng.random((n_c, factors), dtype=np.float32)[used] * 0.01
         model.fit(seen[:, used].astype(np.float32).tocsr(), show_progress=False)
     V = np.zeros((n_c, model.item_factors.shape[1]))
     V[used] = model.item_factors

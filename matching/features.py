@@ -29,6 +29,24 @@ def history_before(collaborations: pd.DataFrame, as_of) -> pd.DataFrame:
     return collaborations[collaborations["posted_at"] < pd.Timestamp(as_of)]
 
 
+def history_rows(
+    h: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, rows=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the merchant and creator ids of ``h`` (a history before the as-of)
+    in ``merchants`` and ``creators``, -1 where unknown: ``rows`` when given (the fits of
+    one snapshot share one lookup of the catalogue's ids), checked to be as long as ``h``."""
+    if rows is None:
+        return (
+            row_positions(h["merchant_id"], merchants["merchant_id"]),
+            row_positions(h["creator_id"], creators["creator_id"]),
+        )
+    if len(rows[0]) != len(h) or len(rows[1]) != len(h):
+        raise ValueError(
+            f"rows: {len(rows[0])} and {len(rows[1])} positions for {len(h)} collaborations"
+        )
+    return rows
+
+
 def _sum_by(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     ok = codes >= 0
     return np.bincount(codes[ok], weights=np.asarray(weights, dtype=float)[ok], minlength=n)
@@ -62,12 +80,10 @@ class _HistoryProfiler(TransformerMixin, BaseEstimator):
         as_of = default_as_of(history)
         return _NO_HISTORY if as_of is None else as_of
 
-    def _aggregate(
-        self, ids: pd.Series, history: pd.DataFrame, as_of: pd.Timestamp
-    ) -> pd.DataFrame:
-        h = history_before(history, as_of)
+    def _aggregate(self, ids: pd.Series, h: pd.DataFrame, code: np.ndarray, as_of) -> pd.DataFrame:
+        """Per-entity sums of ``h`` (the history before ``as_of``); ``code``: the rows of
+        its ``_id`` among ``ids``."""
         index = pd.Index(ids.astype(object))
-        code = row_positions(h[self._id], index)
         n = len(index)
         age = ((as_of - h["posted_at"]) / pd.Timedelta(days=1)).to_numpy(float)
         decay = 0.5 ** (age / self.half_life_days)
@@ -167,17 +183,17 @@ class CreatorProfiler(_HistoryProfiler):
 
     _id = "creator_id"
 
-    def fit(self, X: pd.DataFrame, history: pd.DataFrame, merchants: pd.DataFrame):
-        """Learn profiles of the creators ``X`` from ``history`` before ``as_of``."""
+    def fit(self, X: pd.DataFrame, history: pd.DataFrame, merchants: pd.DataFrame, *, rows=None):
+        """Learn profiles of the creators ``X`` from ``history`` before ``as_of``; ``rows``:
+        :func:`history_rows` of that history in ``merchants`` and ``X``, when known."""
         as_of = self._as_of(history)
-        stats = self._aggregate(X["creator_id"], history, as_of)
         h = history_before(history, as_of)
+        mrow, code = history_rows(h, merchants, X, rows)
+        stats = self._aggregate(X["creator_id"], h, code, as_of)
         self.categories_ = _category_index(X["primary_category"], merchants["primary_category"])
         n_k = len(self.categories_)
-        mrow = row_positions(h["merchant_id"], merchants["merchant_id"])
         m_cat = row_positions(merchants["primary_category"], self.categories_)
         m_logp = np.log(merchants["avg_price_usd"].to_numpy(float))
-        code = row_positions(h["creator_id"], stats.index)
         ok = (code >= 0) & (mrow >= 0)
         gmv = h["gmv_usd"].to_numpy(float)[ok]
         # GMV by (creator, merchant category): a creator's revealed category affinity
@@ -307,14 +323,14 @@ class MerchantProfiler(_HistoryProfiler):
 
     _id = "merchant_id"
 
-    def fit(self, X: pd.DataFrame, history: pd.DataFrame, creators: pd.DataFrame):
-        """Learn profiles of the merchants ``X`` from ``history`` before ``as_of``."""
+    def fit(self, X: pd.DataFrame, history: pd.DataFrame, creators: pd.DataFrame, *, rows=None):
+        """Learn profiles of the merchants ``X`` from ``history`` before ``as_of``; ``rows``:
+        :func:`history_rows` of that history in ``X`` and ``creators``, when known."""
         as_of = self._as_of(history)
-        stats = self._aggregate(X["merchant_id"], history, as_of)
         h = history_before(history, as_of)
+        code, crow = history_rows(h, X, creators, rows)
+        stats = self._aggregate(X["merchant_id"], h, code, as_of)
         self.categories_ = _category_index(X["primary_category"], creators["primary_category"])
-        crow = row_positions(h["creator_id"], creators["creator_id"])
-        code = row_positions(h["merchant_id"], stats.index)
         ok = (code >= 0) & (crow >= 0)
         w = h["gmv_usd"].to_numpy(float)[ok] + 1e-3
         k_usd = self.prior_strength * max(float(np.median(w)) if len(w) else 1.0, 1.0)
@@ -449,8 +465,11 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         merchants: pd.DataFrame,
         creators: pd.DataFrame,
         categories: pd.Index,
+        *,
+        rows=None,
     ):
-        """Learn category transfer and pair track records from ``history`` before ``as_of``."""
+        """Learn category transfer and pair track records from ``history`` before ``as_of``;
+        ``rows``: :func:`history_rows` of that history, when known."""
         if self.as_of is not None:
             as_of = pd.Timestamp(self.as_of)
         else:
@@ -460,7 +479,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         self.categories_ = categories
         m_index = pd.Index(merchants["merchant_id"].astype(object))
         c_index = pd.Index(creators["creator_id"].astype(object))
-        mi, ci = row_positions(h["merchant_id"], m_index), row_positions(h["creator_id"], c_index)
+        mi, ci = history_rows(h, merchants, creators, rows)
         ok = (mi >= 0) & (ci >= 0)
         mi, ci = mi[ok], ci[ok]
         gmv = h["gmv_usd"].to_numpy(float)[ok]
@@ -589,14 +608,16 @@ class PartnerActivity(BaseEstimator):
         self.as_of = as_of
         self.horizons_days = horizons_days
 
-    def fit(self, history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame):
-        """Count the collaborations before ``as_of`` (default: all) per merchant, creator, pair."""
+    def fit(
+        self, history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, *, rows=None
+    ):
+        """Count the collaborations before ``as_of`` (default: all) per merchant, creator, pair;
+        ``rows``: :func:`history_rows` of that history, when known."""
         as_of = default_as_of(history) if self.as_of is None else pd.Timestamp(self.as_of)
         as_of = _NO_HISTORY if as_of is None else as_of
         h = history_before(history, as_of)
         n_m, n_c = len(merchants), len(creators)
-        mi = row_positions(h["merchant_id"], merchants["merchant_id"])
-        ci = row_positions(h["creator_id"], creators["creator_id"])
+        mi, ci = history_rows(h, merchants, creators, rows)
         ok = (mi >= 0) & (ci >= 0)
         mi, ci = mi[ok], ci[ok]
         age = ((as_of - h["posted_at"]) / pd.Timedelta(days=1)).to_numpy(float)[ok]

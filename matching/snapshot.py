@@ -22,6 +22,7 @@ from matching.features import (
     PairFeaturizer,
     PartnerActivity,
     history_before,
+    history_rows,
 )
 
 _DROP = ("row", "category")
@@ -187,15 +188,16 @@ def build_snapshot(
     """Fit profilers, pair featuriser and retriever on the history strictly before ``as_of``."""
     as_of = pd.Timestamp(as_of)
     h = history_before(history, as_of)
+    rows = history_rows(h, merchants, creators)  # the catalogue's ids hashed once, not per fit
     kw = {"as_of": as_of, "prior_strength": features.prior_strength}
     cp = CreatorProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
-        creators, h, merchants
+        creators, h, merchants, rows=rows
     )
     mp = MerchantProfiler(**kw, half_life_days=features.recency_half_life_days).fit(
-        merchants, h, creators
+        merchants, h, creators, rows=rows
     )
     C, M = cp.transform(creators), mp.transform(merchants)
-    pf = PairFeaturizer(**kw).fit(h, merchants, creators, cp.categories_)
+    pf = PairFeaturizer(**kw).fit(h, merchants, creators, cp.categories_, rows=rows)
     ret = CandidateRetriever(
         top_n=candidates.top_n,
         n_factors=candidates.n_factors,
@@ -219,8 +221,8 @@ def build_snapshot(
         ann_recall=candidates.ann_recall,
         ann_sample=candidates.ann_sample,
         random_state=random_state,
-    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of)
+    ).fit(M, C, h, merchants, creators, pf.category_lift_, cp, as_of, rows=rows)
     act = PartnerActivity(as_of=as_of, horizons_days=features.activity_horizons_days).fit(
-        h, merchants, creators
+        h, merchants, creators, rows=rows
     )
     return Snapshot(as_of, merchants, creators, cp, mp, pf, ret, act, M, C)
