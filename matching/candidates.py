@@ -39,8 +39,9 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from matching import ann, memory
+from matching.contract import history_rows
 from matching.factors import als_factors, svd_factors
-from matching.features import CreatorProfiler, history_before, history_rows, shrunk_log_rate
+from matching.features import CreatorProfiler, history_before, shrunk_log_rate
 from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class CandidateRetriever(BaseEstimator):
         rows=None,
     ):
         """Learn factors, content weights and category popularity from history before
-        ``as_of``; ``rows``: :func:`~matching.features.history_rows` of it, when known."""
+        ``as_of``; ``rows``: :func:`~matching.contract.history_rows` of it, when known."""
         category_gmv = creator_profiler.category_gmv_
         h = history_before(history, as_of)
         M, C = merchant_features, creator_features

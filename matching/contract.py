@@ -21,6 +21,7 @@ __all__ = [
     "SHORT_VIDEO",
     "TABLES",
     "default_as_of",
+    "history_rows",
     "is_in",
     "row_positions",
 ]
@@ -68,6 +69,24 @@ def row_positions(values, ids) -> np.ndarray:
         return pos[n:]
     index = ids if isinstance(ids, pd.Index) else pd.Index(np.asarray(ids, dtype=object))
     return index.get_indexer(pd.Index(np.asarray(values, dtype=object)))
+
+
+def history_rows(
+    h: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, rows=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the merchant and creator ids of ``h`` (a history before the as-of)
+    in ``merchants`` and ``creators``, -1 where unknown: ``rows`` when given (the fits of
+    one snapshot share one lookup of the catalogue's ids), checked to be as long as ``h``."""
+    if rows is None:
+        return (
+            row_positions(h["merchant_id"], merchants["merchant_id"]),
+            row_positions(h["creator_id"], creators["creator_id"]),
+        )
+    if len(rows[0]) != len(h) or len(rows[1]) != len(h):
+        raise ValueError(
+            f"rows: {len(rows[0])} and {len(rows[1])} positions for {len(h)} collaborations"
+        )
+    return rows
 
 
 def is_in(values, ids) -> np.ndarray:

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from matching.contract import BUSINESS_TYPES, default_as_of, row_positions
+from matching.contract import BUSINESS_TYPES, default_as_of, history_rows, row_positions
 
 _DAY = np.timedelta64(1, "D")
 _NO_RECENCY_DAYS = 3650.0
@@ -27,24 +27,6 @@ _NO_HISTORY = pd.Timestamp("1970-01-01")
 def history_before(collaborations: pd.DataFrame, as_of) -> pd.DataFrame:
     """Collaborations posted strictly before ``as_of``."""
     return collaborations[collaborations["posted_at"] < pd.Timestamp(as_of)]
-
-
-def history_rows(
-    h: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, rows=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of the merchant and creator ids of ``h`` (a history before the as-of)
-    in ``merchants`` and ``creators``, -1 where unknown: ``rows`` when given (the fits of
-    one snapshot share one lookup of the catalogue's ids), checked to be as long as ``h``."""
-    if rows is None:
-        return (
-            row_positions(h["merchant_id"], merchants["merchant_id"]),
-            row_positions(h["creator_id"], creators["creator_id"]),
-        )
-    if len(rows[0]) != len(h) or len(rows[1]) != len(h):
-        raise ValueError(
-            f"rows: {len(rows[0])} and {len(rows[1])} positions for {len(h)} collaborations"
-        )
-    return rows
 
 
 def _sum_by(codes: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
@@ -185,7 +167,7 @@ class CreatorProfiler(_HistoryProfiler):
 
     def fit(self, X: pd.DataFrame, history: pd.DataFrame, merchants: pd.DataFrame, *, rows=None):
         """Learn profiles of the creators ``X`` from ``history`` before ``as_of``; ``rows``:
-        :func:`history_rows` of that history in ``merchants`` and ``X``, when known."""
+        :func:`~matching.contract.history_rows` of that history in ``merchants`` and ``X``, when known."""
         as_of = self._as_of(history)
         h = history_before(history, as_of)
         mrow, code = history_rows(h, merchants, X, rows)
@@ -325,7 +307,7 @@ class MerchantProfiler(_HistoryProfiler):
 
     def fit(self, X: pd.DataFrame, history: pd.DataFrame, creators: pd.DataFrame, *, rows=None):
         """Learn profiles of the merchants ``X`` from ``history`` before ``as_of``; ``rows``:
-        :func:`history_rows` of that history in ``X`` and ``creators``, when known."""
+        :func:`~matching.contract.history_rows` of that history in ``X`` and ``creators``, when known."""
         as_of = self._as_of(history)
         h = history_before(history, as_of)
         code, crow = history_rows(h, X, creators, rows)
@@ -469,7 +451,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         rows=None,
     ):
         """Learn category transfer and pair track records from ``history`` before ``as_of``;
-        ``rows``: :func:`history_rows` of that history, when known."""
+        ``rows``: :func:`~matching.contract.history_rows` of that history, when known."""
         if self.as_of is not None:
             as_of = pd.Timestamp(self.as_of)
         else:
@@ -612,7 +594,7 @@ class PartnerActivity(BaseEstimator):
         self, history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, *, rows=None
     ):
         """Count the collaborations before ``as_of`` (default: all) per merchant, creator, pair;
-        ``rows``: :func:`history_rows` of that history, when known."""
+        ``rows``: :func:`~matching.contract.history_rows` of that history, when known."""
         as_of = default_as_of(history) if self.as_of is None else pd.Timestamp(self.as_of)
         as_of = _NO_HISTORY if as_of is None else as_of
         h = history_before(history, as_of)

@@ -16,13 +16,13 @@ import pandas as pd
 
 from matching.candidates import SOURCES, CandidateRetriever
 from matching.config import CandidatesConfig, FeaturesConfig
+from matching.contract import history_rows
 from matching.features import (
     CreatorProfiler,
     MerchantProfiler,
     PairFeaturizer,
     PartnerActivity,
     history_before,
-    history_rows,
 )
 
 _DROP = ("row", "category")

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, PartnerActivity
+from matching.contract import history_rows
+from matching.features import (
+    CreatorProfiler,
+    MerchantProfiler,
+    PairFeaturizer,
+    PartnerActivity,
+    history_before,
+)
 from matching.snapshot import build_snapshot
 
 AS_OF = pd.Timestamp("2025-10-01")
@@ -147,3 +154,25 @@ def test_partner_activity_counts_by_horizon_and_pair():
     np.testing.assert_array_equal(f["pair_recency_days"][[0, 2]], [2, 5])
     assert f["pair_recency_days"][1] > 365 and f["c_recency_days"][1] > 365
     assert all(v.dtype == np.float32 and len(v) == 4 for v in f.values())
+
+
+def test_shared_rows_give_the_fits_their_own_lookup(small_market):
+    """A snapshot looks the history's ids up once (``rows=``); each fit alone looks them up
+    itself, to the same profiles, and rows of another history are refused."""
+    mk = small_market
+    as_of = pd.Timestamp("2026-01-01")
+    h = history_before(mk.collaborations, as_of)
+    rows = history_rows(h, mk.merchants, mk.creators)
+    for make, args in (
+        (lambda: CreatorProfiler(as_of=as_of), (mk.creators, h, mk.merchants)),
+        (lambda: MerchantProfiler(as_of=as_of), (mk.merchants, h, mk.creators)),
+    ):
+        alone, shared = make().fit(*args), make().fit(*args, rows=rows)
+        pd.testing.assert_frame_equal(alone.transform(args[0]), shared.transform(args[0]))
+    alone = PartnerActivity(as_of=as_of).fit(h, mk.merchants, mk.creators)
+    shared = PartnerActivity(as_of=as_of).fit(h, mk.merchants, mk.creators, rows=rows)
+    m, c = np.arange(10), np.arange(10)
+    for name, values in alone.transform(m, c).items():
+        np.testing.assert_array_equal(values, shared.transform(m, c)[name])
+    with pytest.raises(ValueError, match="positions for"):
+        PartnerActivity(as_of=as_of).fit(h, mk.merchants, mk.creators, rows=(m, c))
