@@ -167,7 +167,7 @@ class CreatorProfiler(_HistoryProfiler):
 
     def fit(self, X: pd.DataFrame, history: pd.DataFrame, merchants: pd.DataFrame, *, rows=None):
         """Learn profiles of the creators ``X`` from ``history`` before ``as_of``; ``rows``:
-        :func:`~matching.contract.history_rows` of that history in ``merchants`` and ``X``, when known."""
+        that history's rows in ``merchants`` and ``X`` (:func:`history_rows`), when known."""
         as_of = self._as_of(history)
         h = history_before(history, as_of)
         mrow, code = history_rows(h, merchants, X, rows)
@@ -307,7 +307,7 @@ class MerchantProfiler(_HistoryProfiler):
 
     def fit(self, X: pd.DataFrame, history: pd.DataFrame, creators: pd.DataFrame, *, rows=None):
         """Learn profiles of the merchants ``X`` from ``history`` before ``as_of``; ``rows``:
-        :func:`~matching.contract.history_rows` of that history in ``X`` and ``creators``, when known."""
+        that history's rows in ``X`` and ``creators`` (:func:`history_rows`), when known."""
         as_of = self._as_of(history)
         h = history_before(history, as_of)
         code, crow = history_rows(h, X, creators, rows)

@@ -180,7 +180,9 @@ def _sample_block(
     # retriever missed is not a row (as a positive with features unlike any candidate's,
     # it would teach that being retrieved means not being chosen)
     at = np.searchsorted(pos_key, ck)  # pos_key is sorted: no sort of the candidates (np.isin)
-    chosen = pos_key[np.minimum(at, len(pos_key) - 1)] == ck if len(pos_key) else at < 0
+    chosen = (
+        pos_key[np.minimum(at, len(pos_key) - 1)] == ck if len(pos_key) else np.zeros(len(ck), bool)
+    )
     pos, neg = ck[chosen], ck[~chosen]
     quota = neg_per_pos * np.bincount(np.searchsorted(pm, pos // n_c), minlength=len(pm))
     group = np.searchsorted(pm, neg // n_c)
