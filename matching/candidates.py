@@ -558,7 +558,9 @@ def _cold_to_centroid(U: np.ndarray, has: np.ndarray, cat: np.ndarray, n_cat: in
 
 
 def _top(score: np.ndarray, n: int) -> np.ndarray:
-    """Column indices of the ``n`` best scores of each row, best first (ties: lower index)."""
+    """Column indices of the ``n`` best scores of each row, best first, ties by lower index;
+    of the columns tied at the ``n``-th score, those ``np.argpartition`` keeps (the same for
+    the same scores, not always the lowest: a partner tied there may be left out)."""
     n_c = score.shape[1]
     part = (
         np.argpartition(-score, n - 1, axis=1)[:, :n]
