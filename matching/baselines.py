@@ -188,7 +188,8 @@ class BaseRanker(BaseEstimator):
         order = np.lexsort((self.popular_rank_[c], -s[row, c], row))
         row, c = row[order], c[order]
         place = np.arange(len(row)) - np.searchsorted(row, row)
-        row, c, place = row[place < kk], c[place < kk], place[place < kk]
+        first = place < kk
+        row, c, place = row[first], c[first], place[first]
         pref = 1.0 - place / n_c
         if exclude_seen:
             fresh = ~np.asarray(seen[row, c], dtype=bool).ravel()
