@@ -613,7 +613,7 @@ class MatchRanker(BaseEstimator):
         )
         if not frames:
             empty = pd.DataFrame({c: [] for c in ("m", *MATCHES_COLUMNS) if c != "merchant_id"})
-            return self._with_ids(empty, self._merchant_ids())
+            return self._with_ids(empty, self.snapshot_.ids[0])
         return pd.concat(frames, ignore_index=True)
 
     def recommend_blocks(
@@ -638,11 +638,7 @@ class MatchRanker(BaseEstimator):
             col = snap.merchants.get("certified_super_top")
             certified = np.zeros(len(snap.merchants), bool) if col is None else col.to_numpy(bool)
         weight = self.ranking.certified_weight if certified_weight is None else certified_weight
-        c_ids = snap.creators["creator_id"].to_numpy(dtype=object)
-        m_ids = self._merchant_ids()
-        # ties go to the smaller creator id: its place in the sorted ids, an integer key
-        c_place = np.empty(len(c_ids), dtype=np.int64)
-        c_place[np.argsort(c_ids, kind="stable")] = np.arange(len(c_ids))
+        m_ids, c_ids, c_place = snap.ids  # ties go to the smaller creator id: c_place
         # compiling pays for itself on a run of this many pairs (ranking.compile_min_pairs)
         limit = self.ranking.compile_min_pairs
         width = min(self.candidates.top_n + self.candidates.partner_top_n, len(c_ids))
@@ -678,12 +674,8 @@ class MatchRanker(BaseEstimator):
             ranked.close()
             bar.close()
 
-    def _merchant_ids(self) -> np.ndarray:
-        # converted once per run: from an Arrow-backed column it costs ~0.1 s at 100,000 rows
-        return self.snapshot_.merchants["merchant_id"].to_numpy(dtype=object)
-
     @staticmethod
-    def _with_ids(frame: pd.DataFrame, m_ids: np.ndarray) -> pd.DataFrame:
+    def _with_ids(frame: pd.DataFrame, m_ids) -> pd.DataFrame:
         """A ranked block's merchant row positions ``m`` as ``merchant_id``; contract columns."""
         frame.insert(0, "merchant_id", m_ids[frame.pop("m").to_numpy(int)])
         return frame[list(MATCHES_COLUMNS)]

@@ -96,7 +96,20 @@ class Snapshot:
 
     def __getstate__(self):
         # the per-entity arrays are derived, rebuilt on first use: never pickled
-        return {k: v for k, v in self.__dict__.items() if k != "_entity"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_entity", "ids")}
+
+    @cached_property
+    def ids(self) -> tuple:
+        """``(merchant ids, creator ids, each creator's place in sorted id order)``: the ids
+        as the string arrays an output frame holds (indexing them builds its id columns with
+        no conversion of Python strings), and the place that breaks ties by smaller id. Once
+        per snapshot: at 1,000,000 creators the conversion and the sort take ~0.3 s."""
+        m_raw = self.merchants["merchant_id"].to_numpy(dtype=object)
+        c_raw = self.creators["creator_id"].to_numpy(dtype=object)
+        place = np.empty(len(c_raw), dtype=np.int64)
+        place[np.argsort(c_raw, kind="stable")] = np.arange(len(c_raw))
+        # what a frame makes of an array of Python strings, as the output frames did
+        return pd.Series(m_raw).array, pd.Series(c_raw).array, place
 
     @cached_property
     def _entity(self) -> dict[str, np.ndarray]:

@@ -65,10 +65,18 @@ def in_order(
             yield result
 
 
+_OPENMP: list = []
+"""The process's OpenMP libraries, found once (threadpoolctl's scan of the loaded libraries
+takes ~1 ms, and ranking asks a few times per block)."""
+
+
 def openmp_threads() -> int:
     """The OpenMP threads the calling thread is allowed (threadpoolctl's limit, or
-    :func:`in_order`'s worker limit), for libraries that take a thread count."""
-    from threadpoolctl import threadpool_info
+    :func:`in_order`'s worker limit), for libraries that take a thread count. Read from the
+    OpenMP libraries loaded when first asked (a limit applies to all of them, so they tell
+    it as well as any loaded later)."""
+    if not _OPENMP:
+        from threadpoolctl import ThreadpoolController
 
-    info = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
-    return int(min(info)) if info else 1
+        _OPENMP.extend(ThreadpoolController().select(user_api="openmp").lib_controllers)
+    return int(min(lib.num_threads for lib in _OPENMP)) if _OPENMP else 1
