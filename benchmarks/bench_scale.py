@@ -16,6 +16,10 @@ ratio is what matters on a shared machine. Run by hand (never in tests):
 
 ``recall`` measures the approximate retrieval (``candidates.search: ann``) against the exact
 one on the same merchants: recall of the value pool's top 200 and of the whole list.
+``rank``'s ranking rate is ``recommend``'s time less retrieval's, both run in the blocks
+of :data:`matching.memory.RECOMMEND_BLOCK` merchants and the threads ``recommend`` uses: the
+first block alone, the rest side by side, as in ``match`` (4,096 merchants by default: eight
+blocks; with 1,000, as before the twelfth pass of the README, two blocks, one after the other).
 ``rank`` also times the same ``recommend`` with the trees compiled (:mod:`matching.compiled`,
 whatever ``ranking.compile_min_pairs`` says) and checks its output is identical.
 ``--profile`` writes a cProfile of the ``rank`` and ``recall`` stages (``*.prof``).
@@ -29,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 STAGES = ("simulate", "train", "match", "rank", "recall")
@@ -64,18 +69,34 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     n_m = len(snap.merchants)
     sample = np.linspace(0, n_m - 1, min(n_merchants, n_m)).astype(np.int64)
     ranker.recommend(k=k, merchants=sample[:2])  # first-use work (entity arrays) out of the timing
+    # retrieval alone, in the blocks and threads recommend runs it in (side by side from the
+    # second block on), so recommend's time less this is ranking's
+    from matching.memory import RECOMMEND_BLOCK, approximate
+    from matching.threads import in_order
+
+    block = min(RECOMMEND_BLOCK, ranker.candidates.block_size)
+    blocks = [sample[s : s + block] for s in range(0, len(sample), block)]
+    side = approximate(snap.retriever, len(snap.creators))
     t0 = time.perf_counter()
-    cand = snap.retriever.retrieve(sample)
+    found = in_order(
+        partial(snap.retriever.retrieve, block_size=block),
+        blocks,
+        ranker.ranking.n_jobs,
+        side_by_side=side,
+    )
+    cand = np.concatenate(list(found))
     retrieve_s = time.perf_counter() - t0
     pairs = int((cand >= 0).sum())
+    import copy
+
+    slow = copy.copy(ranker)  # scikit-learn's trees, whatever the run's size
+    slow.ranking = ranker.ranking.model_copy(update={"compile_min_pairs": None})
     t0 = time.perf_counter()
-    plain = ranker.recommend(k=k, merchants=sample)
+    plain = slow.recommend(k=k, merchants=sample)
     recommend_s = time.perf_counter() - t0
     rank_s = max(recommend_s - retrieve_s, 1e-9)
 
     # the same run with the trees compiled (matching.compiled), whatever the run's size
-    import copy
-
     fast = copy.copy(ranker)
     fast.ranking = ranker.ranking.model_copy(update={"compile_min_pairs": 1})
     t0 = time.perf_counter()
@@ -184,7 +205,7 @@ def main(argv=None) -> None:
     p.add_argument("--model", type=Path, help="model for match/rank (default: the one trained)")
     p.add_argument("--as-of", default="2026-03-01")
     p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--rank-merchants", type=int, default=1000)
+    p.add_argument("--rank-merchants", type=int, default=4096)
     p.add_argument("--naive-slice", type=int, default=20)
     p.add_argument("--nprobe", type=int, default=0, help="recall: lists searched (0: config)")
     p.add_argument("--profile", action="store_true")

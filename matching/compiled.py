@@ -35,7 +35,7 @@ from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CompiledForest", "available", "compile_forest"]
+__all__ = ["CompiledForest", "available", "compilable", "compile_forest"]
 
 _CHECK_ROWS = 2048
 """Rows of the first prediction compared with scikit-learn's."""
@@ -57,10 +57,16 @@ def available() -> bool:
     return _compiler() is not None
 
 
-def _is_hist_gbm(model) -> bool:
+def compilable(model) -> bool:
+    """Whether ``model`` is of a kind this module compiles: a single-output
+    HistGradientBoosting model with no categorical features."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    return isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier)
+    return (
+        isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier)
+        and getattr(model, "is_categorical_", None) is None
+        and getattr(model, "n_trees_per_iteration_", 1) == 1
+    )
 
 
 class CompiledForest:
@@ -131,9 +137,7 @@ def compile_forest(model, sample: np.ndarray, threads: int) -> CompiledForest | 
     ``sample``: rows in the model's column order; the compiled raw scores of (up to
     ``_CHECK_ROWS`` of) them must equal scikit-learn's exactly.
     """
-    if not _is_hist_gbm(model) or getattr(model, "is_categorical_", None) is not None:
-        return None
-    if getattr(model, "n_trees_per_iteration_", 1) != 1 or not available():
+    if not compilable(model) or not available():
         return None
     try:
         forest = CompiledForest(model, threads)

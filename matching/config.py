@@ -118,7 +118,7 @@ class CandidatesConfig(_Section):
 
 
 class RankingConfig(_Section):
-    model: Literal["hgb", "lgbm"]
+    model: Literal["hgb", "lgbm", "catboost"]
     certified_weight: float = Field(ge=0)
     sweep_weights: tuple[float, ...]
     negatives_per_positive: int = Field(ge=0)
@@ -134,6 +134,8 @@ class RankingConfig(_Section):
     # Added later; the default keeps configs and models saved before it loadable.
     compile_min_pairs: int | None = Field(default=1_000_000, ge=1)
     evaluation_merchants: int | None = Field(default=5000, ge=1)
+    value_model: Literal["hgb", "lgbm", "catboost"] | None = None
+    tree_depth: int = Field(default=6, ge=1, le=16)
 
 
 class TrackingConfig(_Section):

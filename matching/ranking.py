@@ -15,7 +15,8 @@ scores calibrated to a probability; both corrected for the sampling rate. Its fe
 who chose whom (:class:`matching.features.PartnerActivity`: both sides' activity over several
 horizons, the pair's record; the ALS score, similarity to the merchant's past partners) and
 how the pair matches (:data:`matching.snapshot.MATCH_FEATURES`). The
-*value* model (gradient boosting on log GMV per video, calibrated back to USD) learns
+*value* model (gradient boosting on log GMV per video, calibrated back to USD; CatBoost's
+symmetric trees by default, ``ranking.value_model``, as it scores every candidate) learns
 only from observed pairs; optionally (``ranking.exposure_weighting``) weighted by the
 clipped inverse of their exposure propensity from the fit model, so rarely-tried kinds
 of pairs count for more than their frequency.
@@ -38,7 +39,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from matching.compiled import compile_forest
+from matching.compiled import compilable, compile_forest
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
 from matching.contract import (
     CONTENT_TYPES,
@@ -80,6 +81,19 @@ def _matrix(columns: list, n: int, dtype=np.float64) -> np.ndarray:
         for j, col in arrays:
             part[:, j] = col[s : s + _FILL_ROWS]
     return X
+
+
+def _frame(columns: list, n: int, names: list[str], dtype=np.float64) -> pd.DataFrame:
+    """``columns`` (arrays of length n, or scalars) as a frame of ``dtype`` columns named
+    ``names``, each column its own array (column-wise readers such as CatBoost's need no
+    matrix)."""
+    return pd.DataFrame(
+        {
+            name: np.full(n, col, dtype) if np.isscalar(col) else np.asarray(col, dtype)
+            for name, col in zip(names, columns, strict=True)
+        },
+        copy=False,
+    )
 
 
 @runtime_checkable
@@ -417,16 +431,17 @@ class MatchRanker(BaseEstimator):
         return forest if held is model else None  # a refit model is not the one compiled
 
     def _value_of(self, cols: dict[str, np.ndarray], n: int, compile: bool = False) -> np.ndarray:
-        """The value model on one float64 matrix in the order it was fitted on."""
-        X = _matrix(
-            [
-                _VALUE_CONSTANTS[f] if f in _VALUE_CONSTANTS else cols[f]
-                for f in self.value_features_
-            ],
-            n,
-        )
+        """The value model on its columns in the order it was fitted on: one float64 matrix
+        for HistGradientBoosting (compiled or not), columns of a frame for other models."""
+        columns = [
+            _VALUE_CONSTANTS[f] if f in _VALUE_CONSTANTS else cols[f] for f in self.value_features_
+        ]
         model = self.value_model_
-        forest = self._forest("value", getattr(model, "regressor_", None), X, compile)
+        log_model = getattr(model, "regressor_", None)
+        if not compilable(log_model):
+            return model.predict(_frame(columns, n, self.value_features_))
+        X = _matrix(columns, n)
+        forest = self._forest("value", log_model, X, compile)
         if forest is not None:
             return model.from_log(forest.predict(X))
         return model.predict(pd.DataFrame(X, columns=self.value_features_))
@@ -434,9 +449,15 @@ class MatchRanker(BaseEstimator):
     def _fit_of(
         self, m: np.ndarray, c: np.ndarray, cols: dict[str, np.ndarray], compile: bool = False
     ) -> np.ndarray:
-        """The fit model on one float32 matrix in the order it was fitted on."""
+        """The fit model on its float32 columns in the order it was fitted on (one matrix for
+        HistGradientBoosting)."""
         part = self.snapshot_.partner_columns(m, c, cols)
-        X = _matrix([part[name] for name in self.fit_features_], len(m), np.float32)
+        columns = [part[name] for name in self.fit_features_]
+        if not compilable(self.fit_model_):
+            X = _frame(columns, len(m), self.fit_features_, np.float32)
+            p = self.fit_model_.predict_proba(X)[:, 1]
+            return sampling_corrected(p, self.fit_sampling_rate_)
+        X = _matrix(columns, len(m), np.float32)
         forest = self._forest("fit", self.fit_model_, X, compile)
         if forest is not None:
             p = forest.predict_proba(X)[:, 1]

@@ -11,6 +11,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from matching import compiled
+from matching.ranking import MatchRanker
 
 pytestmark = pytest.mark.skipif(
     not compiled.available(), reason="needs the [fast] extra (treelite, tl2cgen) and a C compiler"
@@ -58,7 +59,14 @@ def test_what_cannot_be_compiled_is_left_to_scikit_learn():
     assert compiled.compile_forest(object(), X.to_numpy(), 2) is None
 
 
-def test_ranking_with_compiled_trees_gives_the_same_matches(trained):
+def test_ranking_with_compiled_trees_gives_the_same_matches(fast_config, small_market):
+    mk = small_market
+    trained = MatchRanker(
+        features=fast_config.features,
+        candidates=fast_config.candidates,
+        ranking=fast_config.ranking.model_copy(update={"value_model": "hgb"}),
+    ).fit(mk.merchants, mk.creators, mk.collaborations)
+
     def ranker(limit):
         r = copy.copy(trained)
         r.ranking = trained.ranking.model_copy(update={"compile_min_pairs": limit})

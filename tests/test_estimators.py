@@ -2,6 +2,7 @@
 and documents, numpydoc-style, each parameter and each attribute it learns."""
 
 import importlib
+import pickle
 import pkgutil
 import re
 
@@ -13,7 +14,12 @@ import matching
 from matching import baselines
 from matching.candidates import CandidateRetriever
 from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, PartnerActivity
-from matching.learners import ListwiseFit, LogTargetRegressor
+from matching.learners import (
+    ListwiseFit,
+    LogTargetRegressor,
+    SymmetricTreesClassifier,
+    SymmetricTreesRegressor,
+)
 from matching.ranking import MatchRanker
 
 BASELINES = [
@@ -90,7 +96,11 @@ def test_every_estimator_of_the_package_is_checked():
             and obj.__module__ == info.name
             and not obj.__name__.startswith("_")
         }
-    assert found - {baselines.BaseRanker} == set(ESTIMATORS) | {ListwiseFit}
+    assert found - {baselines.BaseRanker} == set(ESTIMATORS) | {
+        ListwiseFit,
+        SymmetricTreesRegressor,
+        SymmetricTreesClassifier,
+    }
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
@@ -133,3 +143,42 @@ def test_listwise_fit():
     assert np.all(np.isfinite(fit_model.calibrator_.coef_))
     p = fit_model.predict_proba(X)[:, 1]
     assert np.corrcoef(p, X["a"])[0, 1] > 0.5
+
+
+@pytest.mark.parametrize("cls", [SymmetricTreesRegressor, SymmetricTreesClassifier])
+def test_symmetric_trees(cls):
+    """The models of ``ranking.model: catboost``: documented, clonable, and their predictions
+    the same on one thread as on two (ranking runs blocks on workers of one thread)."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+    y = X["a"] + 0.5 * rng.normal(size=400)
+    if cls is SymmetricTreesClassifier:
+        y = (y > 1).astype(int)
+    est = cls(iterations=30, learning_rate=0.2, depth=3).fit(X, y)
+    assert not _learned(clone(est))
+    assert _learned(est) <= _documented(cls, "Attributes")
+    assert set(est.get_params(deep=False)) <= _documented(cls, "Parameters")
+    assert list(est.feature_names_in_) == ["a", "b"]
+    out = est.predict_proba(X)[:, 1] if hasattr(est, "predict_proba") else est.predict(X)
+    assert np.corrcoef(out, X["a"])[0, 1] > 0.5
+    with threadpool_limits(1, user_api="openmp"):
+        one = est.predict_proba(X)[:, 1] if hasattr(est, "predict_proba") else est.predict(X)
+    assert np.array_equal(out, one)
+    twin = cls(iterations=30, learning_rate=0.2, depth=3, n_jobs=1).fit(X, y)
+    assert np.array_equal(twin.predict(X), est.predict(X))
+    again = cls(iterations=30, learning_rate=0.2, depth=3).fit(X, y)
+    assert pickle.dumps(again) == pickle.dumps(est)  # no training time, no random guid saved
+
+
+def test_symmetric_trees_of_a_constant_target_predict_it():
+    """CatBoost refuses a constant target (every observed pair's GMV the same); the
+    regressor predicts it instead of failing the whole training run."""
+    import pandas as pd
+
+    X = pd.DataFrame({"a": np.arange(50.0)})
+    est = SymmetricTreesRegressor(iterations=5).fit(X, np.full(50, 2.5))
+    assert np.array_equal(est.predict(X.head(7)), np.full(7, 2.5))
+    assert est.fit(X, X["a"]).constant_ is None and np.ptp(est.predict(X)) > 0

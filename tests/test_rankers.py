@@ -129,6 +129,15 @@ class TestMatchRankerLightGBM(RankerContract):
         )
 
 
+class TestMatchRankerCatBoost(RankerContract):
+    def make(self, fast_config):
+        return MatchRanker(
+            features=fast_config.features,
+            candidates=fast_config.candidates,
+            ranking=fast_config.ranking.model_copy(update={"model": "catboost"}),
+        )
+
+
 class TestRandom(RankerContract):
     def make(self, fast_config):
         return RandomRanker(random_state=3)
