@@ -1,4 +1,5 @@
-"""The learners behind ``score`` and ``fit``, and the choice between them (``ranking.model``).
+"""The learners behind ``score`` and ``fit``, and the choice between them (``ranking.model``,
+``ranking.value_model``).
 
 - :class:`LogTargetRegressor`: value on a log scale, calibrated back to USD;
 - :class:`ListwiseFit`: a learning-to-rank model of each merchant's candidates whose scores
@@ -133,8 +134,8 @@ class _SymmetricTrees(BaseEstimator):
 
     Attributes
     ----------
-    model_ : catboost.CatBoost
-        The fitted CatBoost model.
+    model_ : catboost.CatBoost or None
+        The fitted CatBoost model (None for a constant target: see ``constant_``).
     feature_names_in_ : ndarray of str
         The columns it was fitted on.
     """
