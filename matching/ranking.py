@@ -453,17 +453,17 @@ class MatchRanker(BaseEstimator):
         HistGradientBoosting)."""
         part = self.snapshot_.partner_columns(m, c, cols)
         columns = [part[name] for name in self.fit_features_]
-        if not compilable(self.fit_model_):
-            X = _frame(columns, len(m), self.fit_features_, np.float32)
-            p = self.fit_model_.predict_proba(X)[:, 1]
-            return sampling_corrected(p, self.fit_sampling_rate_)
-        X = _matrix(columns, len(m), np.float32)
-        forest = self._forest("fit", self.fit_model_, X, compile)
-        if forest is not None:
-            p = forest.predict_proba(X)[:, 1]
+        model = self.fit_model_
+        if not compilable(model):
+            p = model.predict_proba(_frame(columns, len(m), self.fit_features_, np.float32))
         else:
-            p = self.fit_model_.predict_proba(pd.DataFrame(X, columns=self.fit_features_))[:, 1]
-        return sampling_corrected(p, self.fit_sampling_rate_)
+            X = _matrix(columns, len(m), np.float32)
+            forest = self._forest("fit", model, X, compile)
+            if forest is not None:
+                p = forest.predict_proba(X)
+            else:
+                p = model.predict_proba(pd.DataFrame(X, columns=self.fit_features_))
+        return sampling_corrected(p[:, 1], self.fit_sampling_rate_)
 
     def __getstate__(self):
         # compiled trees are native libraries of this process, rebuilt where needed; the
