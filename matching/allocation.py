@@ -47,10 +47,43 @@ Per-pair cap and the diversity rule
 -----------------------------------
 :func:`pair_caps` gives ``min(max_videos_per_pair, max(1, floor(diversity_cap *
 Q_total)))`` where ``Q_total`` is the seller's *full* program quota (not what
-is left of it, so the cap does not shrink as the quota is used). When the floor
-is 0 (a quota smaller than ``1 / diversity_cap``) the cap is 1, not 0: one
-video per creator is the most diverse allocation there is, and a cap of 0
-would make a small quota impossible to place at all.
+is left of it, so the cap does not shrink as the quota is used). When
+``floor(diversity_cap * Q_total)`` is 0 (a quota smaller than ``1 / diversity_cap``)
+the cap is 1, not 0: one video per creator is the most diverse allocation there
+is, and a cap of 0 would make a small quota impossible to place at all.
+
+Fill floor
+----------
+A seller may have a *floor* ``F_s`` (``AllocationProblem.floor``, clipped to ``Q_s``): the
+videos to place for it first, where capacity allows. The allocation is then lexicographic:
+first the most floor videos ``T = sum_s min(x_s, F_s)`` (``x_s`` the seller's videos), then,
+among the allocations reaching that most ``T*``, the most value. Only arcs :func:`allocate`
+would use carry videos (positive gains that survive its int64 rounding), so zero-value pairs
+still never count. Two phases, both exact flows:
+
+1. ``T*`` is a max flow (:func:`floor_limit`) on the value solve's network with each
+   seller's source arc capped at ``min(F_s, supply_s)`` (``supply_s`` what the seller can
+   send at all: its quota, or what its arcs carry if less).
+2. The value solve gets a *floor hub* node with supply ``T*`` (taken from the source's),
+   zero-cost arcs hub -> seller of capacity ``min(F_s, supply_s)``, and the source -> seller
+   arcs lose that much capacity. The hub has no bypass to the sink, so exactly ``T*``
+   videos go through the hub arcs, at most ``min(x_s, F_s)`` of seller ``s``'s: every flow
+   has ``T >= T*``, hence ``T = T*``. Conversely every allocation with ``T = T*`` is a flow
+   (``min(x_s, F_s)`` of each seller's videos through the hub, the rest from the source).
+   Phase 1 makes it feasible, and the min-cost flow finds the most valuable of these
+   allocations: the lexicographic optimum, exactly, with no big-M weights, so the int64
+   cost scale is the same as without a floor.
+
+Where capacity cannot give every seller its floor, the shortfall should not fall on whichever
+seller is worth least: before the two phases, a bisection of max flows finds the largest
+common share ``t`` of the floors that all sellers can have at once, and each seller is sure
+of ``floor(t * F_s)`` videos (:func:`floor_guarantee`): its own supply in the flow, a lower
+bound on its videos (feasible by construction; a max flow keeps any lower bounds a feasible
+flow meets, so ``T*`` is unchanged). Then ``T*``, then value, as above.
+
+Without a floor (all 0) no hub is built: the solve is the plain one.
+:func:`lp_allocate` solves the same two phases as two LPs; :func:`greedy_allocate` ignores
+the floor.
 
 Solvers
 -------
@@ -73,6 +106,8 @@ Solvers
     unimodular so it has the same optimum. For tests on small instances.
 :func:`max_flow_limit`
     The most videos that could be placed ignoring values (a max flow).
+:func:`floor_limit`
+    The most floor videos any allocation can place (a max flow).
 
 :func:`weekly_schedule`
     Which week each placed video is made in (earliest-deadline-first per creator).
@@ -95,7 +130,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,8 +147,11 @@ __all__ = [
     "AllocationResult",
     "allocate",
     "build_problem",
+    "floor_guarantee",
+    "floor_limit",
     "greedy_allocate",
     "lp_allocate",
+    "max_flow_by_seller",
     "max_flow_limit",
     "network_size",
     "pair_caps",
@@ -126,6 +164,8 @@ _INT64_MAX = np.iinfo(np.int64).max
 _MAX_COST = 2**40
 # Below this the int64 rounding would no longer be negligible.
 _MIN_COST = 2**20
+# Bisection steps of the fill floor's common share (to 1/4096 of each floor).
+_LEVEL_STEPS = 12
 
 
 # --------------------------------------------------------------------------- validation
@@ -201,6 +241,9 @@ class AllocationProblem:
         Increasing positive breakpoints of the piecewise-linear returns.
     seller_level : int array (S,), optional
         Per seller, its window level (a column of ``capacity``); all 0 when omitted.
+    floor : int array (S,), optional
+        Per seller, ``>= 0``: the videos to place *first*, as far as capacity allows (the
+        fill floor, see the module docstring); clipped to ``quota``; all 0 when omitted.
 
     Raises
     ------
@@ -218,6 +261,7 @@ class AllocationProblem:
     decay: np.ndarray | float
     segments: tuple[int, ...]
     seller_level: np.ndarray | None = None
+    floor: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         seller = _int_array("seller", self.seller)
@@ -244,6 +288,18 @@ class AllocationProblem:
                 raise ValueError(
                     f"seller_level must be in [0, {n_levels}); out of range at {_first(bad)}"
                 )
+        if self.floor is None:
+            floor = np.zeros(quota.shape[0], dtype=np.int64)
+        else:
+            floor = _int_array("floor", self.floor)
+            if floor.shape != quota.shape:
+                raise ValueError(
+                    f"floor must have one entry per seller, like quota ({quota.shape[0]}), "
+                    f"got shape {floor.shape}"
+                )
+            _check_nonnegative("floor", floor)
+            floor = np.minimum(floor, quota)
+        floor.setflags(write=False)
         pair_cap = _int_array("pair_cap", self.pair_cap)
         n = seller.shape[0]
         for name, a in (("creator", creator), ("value", value), ("pair_cap", pair_cap)):
@@ -309,6 +365,7 @@ class AllocationProblem:
             ("decay", decay),
             ("segments", segments),
             ("seller_level", level),
+            ("floor", floor),
         ):
             object.__setattr__(self, name, v)
 
@@ -371,6 +428,7 @@ def build_problem(
     config: AllocationConfig,
     decay=None,
     seller_level=None,
+    floor=None,
 ) -> AllocationProblem:
     """An :class:`AllocationProblem` with caps, decay and segments from the config.
 
@@ -386,6 +444,8 @@ def build_problem(
     config : the ``allocation`` section of the configuration.
     decay : scalar or per pair; ``config.default_decay`` when None.
     seller_level : per seller, its window level (a column of a 2-D ``capacity``).
+    floor : per seller, the videos to place first where capacity allows (the fill floor);
+        none when None.
     """
     seller_arr = _int_array("seller", seller)
     quota_total_arr = _int_array("quota_total", quota_total)
@@ -405,6 +465,7 @@ def build_problem(
         decay=config.default_decay if decay is None else decay,
         segments=tuple(config.segments),
         seller_level=seller_level,
+        floor=floor,
     )
 
 
@@ -488,6 +549,10 @@ class AllocationResult:
         The most videos any allocation could place (:func:`max_flow_limit`).
     solver : str
         ``"min_cost_flow"``, ``"greedy"`` or ``"lp"``.
+    floor_placed : int
+        The floor videos placed, ``sum_s min(videos of seller s, floor_s)``; at most
+        :func:`floor_limit`, which :func:`allocate` and :func:`lp_allocate` reach. 0 without
+        a floor. Keyword-only, so subclasses may add fields without defaults.
     """
 
     videos: np.ndarray
@@ -496,6 +561,7 @@ class AllocationResult:
     placed: int
     max_flow: int
     solver: str
+    floor_placed: int = field(default=0, kw_only=True)
 
 
 def _result(problem: AllocationProblem, videos: np.ndarray, solver: str) -> AllocationResult:
@@ -510,7 +576,16 @@ def _result(problem: AllocationProblem, videos: np.ndarray, solver: str) -> Allo
         placed=int(videos.sum()),
         max_flow=max_flow_limit(problem),
         solver=solver,
+        floor_placed=_floor_placed(problem, videos),
     )
+
+
+def _floor_placed(problem: AllocationProblem, videos: np.ndarray) -> int:
+    """``sum_s min(x_s, floor_s)``, ``x_s`` the videos placed for seller ``s``."""
+    if not problem.n_pairs:
+        return 0
+    per_seller = np.bincount(problem.seller, weights=videos, minlength=problem.n_sellers)
+    return int(np.minimum(per_seller.astype(np.int64), problem.floor).sum())
 
 
 # --------------------------------------------------------------------------- network
@@ -571,12 +646,20 @@ def max_flow_limit(problem: AllocationProblem) -> int:
     (``pair_cap``, every candidate pair, zero-value ones included) -> sink (``K_c``,
     through the creator's chain of window levels).
     """
+    return int(max_flow_by_seller(problem).sum())
+
+
+def max_flow_by_seller(problem: AllocationProblem) -> np.ndarray:
+    """Per seller, its videos in one maximum flow of :func:`max_flow_limit` (their sum is
+    the limit; which seller gives way where two compete is the solver's choice). A seller
+    below its quota here cannot be filled by every seller at once from these candidates."""
+    out = np.zeros(problem.n_sellers, dtype=np.int64)
     eff = np.minimum(
         problem.pair_cap, np.minimum(problem.quota[problem.seller], problem.pair_capacity())
     )
     keep = eff > 0
     if not keep.any():
-        return 0
+        return out
     seller, creator, cap = problem.seller[keep], problem.creator[keep], eff[keep]
     net = _network(problem, seller, creator)
     tails = np.concatenate(
@@ -591,7 +674,9 @@ def max_flow_limit(problem: AllocationProblem) -> int:
     status = solver.solve(0, 1)
     if status != _max_flow.SimpleMaxFlow.OPTIMAL:
         raise RuntimeError(f"max flow failed with status {status}")
-    return int(solver.optimal_flow())
+    # the first arcs leave the source, one per used seller in net.sellers' order
+    out[net.sellers] = solver.flows(np.arange(net.sellers.size, dtype=np.int32))
+    return out
 
 
 # --------------------------------------------------------------------------- solvers
@@ -609,6 +694,134 @@ def _cost_scale(max_gain: float, n_nodes: int) -> float:
     return float(min(_MAX_COST, _INT64_MAX // (2**12 * n))) / max_gain
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What :func:`allocate` and :func:`floor_limit` share: the arcs, their network, and
+    per used seller (``net.sellers``) its supply and its floor."""
+
+    arcs: _Arcs
+    arc_seller: np.ndarray  # per arc: its seller
+    net: _Network
+    supply: np.ndarray  # per used seller: min(quota, what its arcs can carry)
+    floor: np.ndarray  # per used seller: min(floor, supply), the hub's arc to it
+
+
+def _setup(problem: AllocationProblem) -> _Setup | None:
+    arcs = _arcs(problem)
+    if arcs.pair.size == 0:
+        return None
+    arc_seller = problem.seller[arcs.pair]
+    net = _network(problem, arc_seller, problem.creator[arcs.pair])
+    # A seller can send no more than its quota, nor more than its arcs can carry.
+    out_cap = np.bincount(arc_seller, weights=arcs.capacity, minlength=problem.n_sellers)
+    supply = np.minimum(problem.quota[net.sellers], out_cap[net.sellers].astype(np.int64))
+    floor = np.minimum(problem.floor[net.sellers], supply)
+    return _Setup(arcs, arc_seller, net, supply, floor)
+
+
+def _live(arcs: _Arcs, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The arcs' int64 costs at ``scale``, and the arcs whose cost is negative (live)."""
+    cost = -np.rint(arcs.gain * scale).astype(np.int64)
+    return cost, np.flatnonzero(cost < 0)
+
+
+def _floor_flow(
+    problem: AllocationProblem, setup: _Setup, live: np.ndarray, floor: np.ndarray | None = None
+) -> int:
+    """Phase 1 of the fill floor: the most floor videos the ``live`` arcs can place.
+
+    A max flow on source -> seller (cap ``min(floor_s, supply_s)``, or ``floor`` per used
+    seller when given; sellers with a floor only) -> its (creator, level) node (one arc per
+    pair: its live segments' capacities summed) -> the creator's chain of window levels ->
+    sink.
+    """
+    net = setup.net
+    floor = setup.floor if floor is None else floor
+    fed = floor > 0
+    if not fed.any():
+        return 0
+    seller_fed = np.zeros(problem.n_sellers, dtype=bool)
+    seller_fed[net.sellers[fed]] = True
+    use = live[seller_fed[setup.arc_seller[live]]]
+    if use.size == 0:
+        return 0
+    pair = setup.arcs.pair[use]  # sorted: the arcs are in (pair, segment) order
+    start = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    cap = np.add.reduceat(setup.arcs.capacity[use], start)
+    head_arc = use[start]
+    tails = np.concatenate(
+        [
+            np.zeros(int(fed.sum()), dtype=np.int64),
+            net.seller_node[setup.arc_seller[head_arc]],
+            net.tails,
+        ]
+    )
+    heads = np.concatenate([net.seller_node[net.sellers[fed]], net.key_node[head_arc], net.heads])
+    caps = np.concatenate([floor[fed], cap, net.caps])
+    solver = _max_flow.SimpleMaxFlow()
+    solver.add_arcs_with_capacity(
+        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
+    )
+    status = solver.solve(0, 1)
+    if status != _max_flow.SimpleMaxFlow.OPTIMAL:
+        raise RuntimeError(f"max flow (fill floor) failed with status {status}")
+    return int(solver.optimal_flow())
+
+
+def _common_level(
+    problem: AllocationProblem, setup: _Setup, live: np.ndarray, target: int
+) -> np.ndarray:
+    """Per used seller, the videos every seller is sure of: ``floor(t * floor_s)`` at the
+    largest common share ``t`` of the floors that all sellers can have at once (bisection
+    on ``t`` by max flows, to 1 / 2**_LEVEL_STEPS; ``target`` the phase-1 flow)."""
+    floor = setup.floor
+    if target >= int(floor.sum()):
+        return floor.copy()
+    lo, hi = 0.0, 1.0
+    for _ in range(_LEVEL_STEPS):
+        t = (lo + hi) / 2
+        level = np.floor(t * floor + 1e-9).astype(np.int64)
+        if _floor_flow(problem, setup, live, level) == int(level.sum()):
+            lo = t
+        else:
+            hi = t
+    return np.floor(lo * floor + 1e-9).astype(np.int64)
+
+
+def floor_guarantee(problem: AllocationProblem) -> np.ndarray:
+    """Per seller, the videos :func:`allocate` places at least: the same share of every
+    seller's floor, the largest all can have at once (all of it where capacity allows)."""
+    out = np.zeros(problem.n_sellers, dtype=np.int64)
+    if not problem.floor.any():
+        return out
+    setup = _setup(problem)
+    if setup is None or not setup.floor.any():
+        return out
+    scale = _cost_scale(float(setup.arcs.gain.max()), setup.net.n_nodes + 1)
+    _, live = _live(setup.arcs, scale)
+    target = _floor_flow(problem, setup, live)
+    out[setup.net.sellers] = _common_level(problem, setup, live, target)
+    return out
+
+
+def floor_limit(problem: AllocationProblem) -> int:
+    """The most floor videos any allocation can place: ``max sum_s min(x_s, floor_s)``.
+
+    Phase 1 of the fill floor (see the module docstring): a max flow over the arcs that
+    :func:`allocate` can use (positive gains that survive its int64 cost rounding at the
+    first scale it tries; zero-value pairs never count). :func:`allocate` and
+    :func:`lp_allocate` place exactly this many (``AllocationResult.floor_placed``).
+    """
+    if not problem.floor.any():
+        return 0
+    setup = _setup(problem)
+    if setup is None or not setup.floor.any():
+        return 0
+    scale = _cost_scale(float(setup.arcs.gain.max()), setup.net.n_nodes + 1)
+    _, live = _live(setup.arcs, scale)
+    return _floor_flow(problem, setup, live)
+
+
 def allocate(problem: AllocationProblem) -> AllocationResult:
     """The value-maximising allocation, exact and integral, by min-cost flow.
 
@@ -621,47 +834,71 @@ def allocate(problem: AllocationProblem) -> AllocationResult:
     gain), and the reported values are recomputed with the true float gains. Gains that
     round to 0 are not placed. Deterministic: the same problem gives the same result.
 
+    With a fill floor (``problem.floor``), the allocation first places the most floor
+    videos possible (:func:`floor_limit`, a max flow) and, among the allocations that
+    do, maximises the value: a lexicographic optimum, exact (see the module docstring).
+    Without one (all 0) no floor hub is built and the solve is the plain one.
+
     Raises
     ------
     RuntimeError
         If OR-Tools does not report an optimal solution.
     """
-    arcs = _arcs(problem)
+    setup = _setup(problem)
     videos = np.zeros(problem.n_pairs, dtype=np.int64)
-    if arcs.pair.size == 0:
+    if setup is None:
         return _result(problem, videos, "min_cost_flow")
 
-    arc_seller = problem.seller[arcs.pair]
-    arc_creator = problem.creator[arcs.pair]
-    net = _network(problem, arc_seller, arc_creator)
-    # A seller can send no more than its quota, nor more than its arcs can carry.
-    out_cap = np.bincount(arc_seller, weights=arcs.capacity, minlength=problem.n_sellers)
-    supply_s = np.minimum(problem.quota[net.sellers], out_cap[net.sellers].astype(np.int64))
+    arcs, arc_seller, net = setup.arcs, setup.arc_seller, setup.net
+    supply_s, floor_s = setup.supply, setup.floor
     total = int(supply_s.sum())
+    # The floor hub: one more node (after the network's), fed by the source's floor share.
+    hub = bool(floor_s.any())
+    fed = np.flatnonzero(floor_s > 0)
+    hub_node = net.n_nodes
+    target, target_live = 0, -1
+    lower = np.zeros(net.sellers.size, dtype=np.int64)
 
-    scale = _cost_scale(float(arcs.gain.max()), net.n_nodes)
+    max_gain = float(arcs.gain.max())
+    scale = _cost_scale(max_gain, net.n_nodes + int(hub))
     for _attempt in range(6):
-        if scale * float(arcs.gain.max()) < _MIN_COST:
+        if scale * max_gain < _MIN_COST:
             raise RuntimeError("network too large for an accurate int64 cost scale")
-        cost = -np.rint(arcs.gain * scale).astype(np.int64)
-        live = np.flatnonzero(cost < 0)
+        cost, live = _live(arcs, scale)
+        if hub and live.size != target_live:
+            # Phase 1, on the arcs this scale leaves (a smaller scale can only drop arcs).
+            target, target_live = _floor_flow(problem, setup, live), live.size
+            lower = _common_level(problem, setup, live, target)
         n_s, n_k = net.sellers.size, net.tails.size
+        # Arcs: source -> sellers, the bypass, the (pair, segment) arcs, the creator chains,
+        # then (with a floor) hub -> sellers; the pair arcs start at n_s + 1 either way.
         tails = np.concatenate(
             [np.zeros(n_s + 1, dtype=np.int64), net.seller_node[arc_seller[live]], net.tails]
         )
         heads = np.concatenate([net.seller_node[net.sellers], [1], net.key_node[live], net.heads])
-        caps = np.concatenate([supply_s, [total], arcs.capacity[live], net.caps])
+        caps = np.concatenate([supply_s - floor_s, [total - target], arcs.capacity[live], net.caps])
         costs = np.concatenate(
             [np.zeros(n_s + 1, dtype=np.int64), cost[live], np.zeros(n_k, dtype=np.int64)]
         )
+        nodes, supplies = [0, 1], [total - target, -total]
+        if hub:
+            # each seller's sure share is its own supply (a lower bound on its videos); the
+            # hub carries the rest of the floor videos
+            tails = np.concatenate([tails, np.full(fed.size, hub_node, dtype=np.int64)])
+            heads = np.concatenate([heads, net.seller_node[net.sellers[fed]]])
+            caps = np.concatenate([caps, floor_s[fed] - lower[fed]])
+            costs = np.concatenate([costs, np.zeros(fed.size, dtype=np.int64)])
+            nodes.append(hub_node)
+            supplies.append(target - int(lower.sum()))
+            sure = np.flatnonzero(lower > 0)
+            nodes.extend(net.seller_node[net.sellers[sure]].tolist())
+            supplies.extend(lower[sure].tolist())
 
         mcf = _min_cost_flow.SimpleMinCostFlow()
         mcf.add_arcs_with_capacity_and_unit_cost(
             tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
         )
-        mcf.set_nodes_supplies(
-            np.array([0, 1], dtype=np.int32), np.array([total, -total], dtype=np.int64)
-        )
+        mcf.set_nodes_supplies(np.array(nodes, dtype=np.int32), np.array(supplies, dtype=np.int64))
         status = mcf.solve()
         if status == mcf.OPTIMAL:
             break
@@ -688,6 +925,9 @@ def greedy_allocate(problem: AllocationProblem) -> AllocationResult:
     the creator's capacity within the seller's window still allow. Short-sighted on
     two-sided capacity: it can give a creator to the seller that values it most even
     when that seller had an almost as good alternative and another seller had none.
+
+    It ignores ``problem.floor``: it is the value-greedy baseline (``floor_placed`` is
+    still reported).
     """
     arcs = _arcs(problem)
     videos = np.zeros(problem.n_pairs, dtype=np.int64)
@@ -728,6 +968,12 @@ def lp_allocate(problem: AllocationProblem) -> AllocationResult:
     the flow network's, which is integral, so the LP optimum equals the integer optimum;
     ``objective`` is the LP's optimal value in float. Meant for checking
     :func:`allocate` on small instances.
+
+    With a fill floor, one more variable ``y_s`` per seller with a floor, ``0 <= y_s <=
+    floor_s`` and ``y_s <= `` the seller's videos, and two LPs: the first maximises
+    ``T = sum(y_s)``; the second maximises the value subject to ``sum(y_s) >= T*`` as
+    well (less a 1e-9 tolerance, ``T*`` the first's optimum rounded: it is a max flow,
+    integral). ``objective`` is the second LP's value.
     """
     arcs = _arcs(problem)
     if arcs.pair.size == 0:
@@ -749,22 +995,53 @@ def lp_allocate(problem: AllocationProblem) -> AllocationResult:
     )
     rows = np.concatenate([problem.seller[arcs.pair], creator_rows])
     cols = np.concatenate([np.arange(n), np.repeat(np.arange(n), span)])
-    a_ub = scipy.sparse.csr_array(
-        (np.ones(rows.size), (rows, cols)),
-        shape=(problem.n_sellers + problem.n_creators * levels, n),
-    )
+    n_rows = problem.n_sellers + problem.n_creators * levels
+    values = np.ones(rows.size)
     b_ub = np.concatenate([problem.quota, problem.level_capacity.ravel()]).astype(np.float64)
+    bounds = np.column_stack([np.zeros(n), arcs.capacity.astype(np.float64)])
     top = float(arcs.gain.max())
-    res = scipy.optimize.linprog(
-        -arcs.gain / top,
-        A_ub=a_ub,
-        b_ub=b_ub,
-        bounds=np.column_stack([np.zeros(n), arcs.capacity.astype(np.float64)]),
-        method="highs",
-    )
+    c = -arcs.gain / top
+
+    fed = np.flatnonzero(problem.floor > 0)
+    if fed.size:
+        # y_j (column n + j) for seller fed[j]: y_j - (the seller's videos) <= 0
+        m = fed.size
+        slot = np.full(problem.n_sellers, -1, dtype=np.int64)
+        slot[fed] = np.arange(m)
+        arc_slot = slot[problem.seller[arcs.pair]]
+        mine = np.flatnonzero(arc_slot >= 0)
+        rows = np.concatenate([rows, n_rows + np.arange(m), n_rows + arc_slot[mine]])
+        cols = np.concatenate([cols, n + np.arange(m), mine])
+        values = np.concatenate([values, np.ones(m), -np.ones(mine.size)])
+        b_ub = np.concatenate([b_ub, np.zeros(m)])
+        sure = floor_guarantee(problem)[fed].astype(np.float64)
+        bounds = np.vstack([bounds, np.column_stack([sure, problem.floor[fed].astype(np.float64)])])
+        n_rows += m
+        a_ub = scipy.sparse.csr_array((values, (rows, cols)), shape=(n_rows, n + m))
+        first = scipy.optimize.linprog(
+            np.r_[np.zeros(n), -np.ones(m)], A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs"
+        )
+        if first.status != 0:
+            raise RuntimeError(f"linprog (fill floor) failed: {first.message}")
+        target = float(np.rint(-first.fun))
+        # the second LP: sum(y) >= T*, i.e. -sum(y) <= -T*
+        a_ub = scipy.sparse.vstack(
+            [
+                a_ub,
+                scipy.sparse.csr_array(
+                    (-np.ones(m), (np.zeros(m), n + np.arange(m))), shape=(1, n + m)
+                ),
+            ],
+            format="csr",
+        )
+        b_ub = np.r_[b_ub, -(target - 1e-9 * max(1.0, target))]
+        c = np.r_[c, np.zeros(m)]
+    else:
+        a_ub = scipy.sparse.csr_array((values, (rows, cols)), shape=(n_rows, n))
+    res = scipy.optimize.linprog(c, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
     if res.status != 0:
         raise RuntimeError(f"linprog failed: {res.message}")
-    videos = np.rint(np.bincount(arcs.pair, weights=res.x, minlength=problem.n_pairs))
+    videos = np.rint(np.bincount(arcs.pair, weights=res.x[:n], minlength=problem.n_pairs))
     out = _result(problem, videos.astype(np.int64), "lp")
     # Report the LP's own optimum, the bound the integer solvers are checked against.
     return AllocationResult(
@@ -774,6 +1051,7 @@ def lp_allocate(problem: AllocationProblem) -> AllocationResult:
         placed=out.placed,
         max_flow=out.max_flow,
         solver="lp",
+        floor_placed=out.floor_placed,
     )
 
 

@@ -11,6 +11,7 @@ from matching.allocation import (
     AllocationProblem,
     allocate,
     build_problem,
+    floor_limit,
     greedy_allocate,
     lp_allocate,
     max_flow_limit,
@@ -33,6 +34,7 @@ def problem(
     decay=0.8,
     segments=SEGMENTS,
     seller_level=None,
+    floor=None,
 ):
     seller = np.asarray(seller, dtype=np.int64)
     if pair_cap is None:
@@ -47,6 +49,7 @@ def problem(
         decay=decay,
         segments=segments,
         seller_level=None if seller_level is None else np.asarray(seller_level, dtype=np.int64),
+        floor=None if floor is None else np.asarray(floor, dtype=np.int64),
     )
 
 
@@ -263,6 +266,18 @@ def test_build_problem_from_config():
         [0], [0], [1.0], quota=[5], quota_total=[5], capacity=[5], config=cfg, decay=np.array([0.9])
     )
     assert p2.decay.tolist() == [0.9] and p2.pair_cap.tolist() == [1]
+    assert p.floor.tolist() == [0, 0]
+    p3 = build_problem(
+        [0, 1],
+        [0, 0],
+        [1.0, 1.0],
+        quota=[5, 3],
+        quota_total=[5, 3],
+        capacity=[5],
+        config=cfg,
+        floor=[2, 7],
+    )
+    assert p3.floor.tolist() == [2, 3]  # clipped to the quota
 
 
 def test_each_seller_uses_only_its_own_weeks_of_a_creator():
@@ -354,6 +369,10 @@ def test_max_flow_limit():
         ({"capacity": [[2, 1], [2, 2]]}, "non-decreasing"),
         ({"capacity": [[1, 2], [2, 2]], "seller_level": [2]}, "seller_level"),
         ({"capacity": [[1, 2], [2, 2]], "seller_level": [0, 1]}, "one entry per seller"),
+        ({"floor": [-1]}, "floor must be >= 0"),
+        ({"floor": [1, 1]}, "floor must have one entry per seller"),
+        ({"floor": 1}, "floor must be a 1-D array"),
+        ({"floor": [1.5]}, "floor must hold integers"),
     ],
 )
 def test_invalid_inputs_raise_value_error(change, message):
@@ -495,6 +514,24 @@ def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):
     monkeypatch.setattr(allocation, "_cost_scale", lambda max_gain, n_nodes: 2.0**60 / max_gain)
     retried = allocation.allocate(p)
     assert retried.objective == pytest.approx(expected.objective, rel=1e-9)
+    # the same with a fill floor: phase 1 is redone only if the smaller scale drops arcs
+    floored = problem(
+        p.seller,
+        p.creator,
+        p.value,
+        p.quota,
+        p.capacity,
+        p.pair_cap,
+        p.decay,
+        p.segments,
+        floor=p.quota,
+    )
+    monkeypatch.undo()
+    expected = allocate(floored)
+    monkeypatch.setattr(allocation, "_cost_scale", lambda max_gain, n_nodes: 2.0**60 / max_gain)
+    retried = allocation.allocate(floored)
+    assert retried.floor_placed == expected.floor_placed == floor_limit(floored)
+    assert retried.objective == pytest.approx(expected.objective, rel=1e-9)
 
 
 def test_the_match_problem_gives_each_seller_its_own_window():
@@ -508,7 +545,7 @@ def test_the_match_problem_gives_each_seller_its_own_window():
     from matching.policy import seller_status
     from matching.quota import allocate_quota, quota_problem
 
-    cfg = load_config()
+    cfg = load_config().replace(allocation={"min_fill": 0.0})  # by value alone
     as_of = cfg.program.start + dt.timedelta(days=cfg.program.window_days - 21)
     merchants = pd.DataFrame(
         {
@@ -548,3 +585,161 @@ def test_the_match_problem_gives_each_seller_its_own_window():
     np.add.at(per_week, (problem.creator[pair], week), count)
     assert per_week[0].tolist() == [0, 2, 2, 2, 2, 2, 2] and np.all(per_week <= [[2], [20]])
     assert report.fairness.certified_video_share == 1.0
+
+
+# --------------------------------------------------------------------------- fill floor
+
+
+def floor_placed(p: AllocationProblem, videos: np.ndarray) -> int:
+    per_seller = np.bincount(p.seller, weights=videos, minlength=p.n_sellers)
+    return int(np.minimum(per_seller, p.floor).sum())
+
+
+def test_floor_gives_a_starved_seller_its_floor_at_a_known_loss():
+    """A values the star X (2 videos) at 10 a video and its own Y (1 video) at 3; B values X
+    at 4 and has nothing else. Both have a quota of 2. The value optimum gives X to A
+    (20) and B nothing; a floor of 1 for B costs 20 - (10 + 3 + 4) = 3, a floor of 2
+    costs 20 - (3 + 2 * 4) = 9."""
+    args = {
+        "seller": [0, 0, 1],
+        "creator": [0, 1, 0],
+        "value": [10.0, 3.0, 4.0],
+        "quota": [2, 2],
+        "capacity": [2, 1],
+        "decay": 1.0,
+    }
+    free = allocate(problem(**args))
+    assert free.videos.tolist() == [2, 0, 0] and free.objective == pytest.approx(20.0)
+    assert free.floor_placed == 0
+    cases = [  # floor, the most floor videos, videos, value
+        ([0, 1], 1, [1, 1, 1], 17.0),
+        ([2, 1], 3, [1, 1, 1], 17.0),  # X's two videos and Y's one: all there are
+        ([0, 2], 2, [0, 1, 2], 11.0),
+        ([2, 0], 2, [2, 0, 0], 20.0),  # the value optimum already meets it: no loss
+    ]
+    for floor, limit, videos, value in cases:
+        p = problem(**args, floor=floor)
+        opt, lp = allocate(p), lp_allocate(p)
+        assert floor_limit(p) == opt.floor_placed == lp.floor_placed == limit
+        assert opt.videos.tolist() == videos
+        assert opt.objective == pytest.approx(value) and lp.objective == pytest.approx(value)
+        # the greedy baseline ignores the floor
+        greedy = greedy_allocate(p)
+        assert greedy.videos.tolist() == [2, 0, 0]
+        assert greedy.floor_placed == floor_placed(p, greedy.videos) <= opt.floor_placed
+
+
+def test_floor_respects_window_levels():
+    """B's window is the short one: only X's first video is within it, so a floor of 2 for
+    B reaches 1, and A (long window) keeps the rest of X."""
+    p = problem(
+        seller=[0, 1],
+        creator=[0, 0],
+        value=[10.0, 1.0],
+        quota=[3, 2],
+        capacity=[[1, 3]],
+        seller_level=[1, 0],
+        decay=1.0,
+        floor=[0, 2],
+    )
+    opt = allocate(p)
+    assert floor_limit(p) == 1
+    assert opt.videos.tolist() == [2, 1] and opt.floor_placed == 1
+    assert opt.objective == pytest.approx(21.0)
+    assert lp_allocate(p).objective == pytest.approx(21.0)
+
+
+def test_unreachable_floor_is_not_an_error():
+    # seller 0 wants 5 but its creators make 3; seller 1's only pair is worth nothing
+    p = problem(
+        seller=[0, 0, 1],
+        creator=[0, 1, 1],
+        value=[2.0, 1.0, 0.0],
+        quota=[8, 4],
+        capacity=[2, 1],
+        floor=[5, 4],
+    )
+    opt, lp = allocate(p), lp_allocate(p)
+    assert floor_limit(p) == 3 < int(p.floor.sum())
+    assert opt.floor_placed == lp.floor_placed == 3
+    assert opt.videos.tolist() == [2, 1, 0]  # zero-value pairs still never placed
+    assert_feasible(p, opt.videos)
+
+
+def test_floor_is_clipped_to_the_quota_and_read_only():
+    p = problem(seller=[0], creator=[0], value=[1.0], quota=[3], capacity=[9], floor=[10])
+    assert p.floor.tolist() == [3]
+    assert not p.floor.flags.writeable
+    assert allocate(p).floor_placed == floor_limit(p) == 3
+    assert problem(seller=[], creator=[], value=[], quota=[2], capacity=[]).floor.tolist() == [0]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_zero_floor_is_the_plain_solve(seed):
+    rng = np.random.default_rng(seed)
+    p = random_problem(rng, n_sellers=int(rng.integers(2, 8)), n_creators=int(rng.integers(2, 10)))
+    zero = problem(
+        p.seller,
+        p.creator,
+        p.value,
+        p.quota,
+        p.capacity,
+        p.pair_cap,
+        p.decay,
+        p.segments,
+        floor=np.zeros(p.n_sellers, dtype=np.int64),
+    )
+    for solve in (allocate, lp_allocate, greedy_allocate):
+        a, b = solve(p), solve(zero)
+        np.testing.assert_array_equal(a.videos, b.videos)
+        assert a.objective == b.objective
+        assert a.floor_placed == b.floor_placed == 0
+    assert floor_limit(zero) == 0
+
+
+@st.composite
+def floored_problems(draw):
+    """Small problems, with window levels or not, and a floor per seller (some 0, some
+    above the quota, some beyond what the creators can make)."""
+    base = draw(st.one_of(problems(), windowed_problems()))
+    floor = draw(st.lists(st.integers(0, 10), min_size=base.n_sellers, max_size=base.n_sellers))
+    return problem(
+        seller=base.seller,
+        creator=base.creator,
+        value=base.value,
+        quota=base.quota,
+        capacity=base.capacity,
+        pair_cap=base.pair_cap,
+        decay=base.decay,
+        segments=base.segments,
+        seller_level=base.seller_level,
+        floor=floor,
+    )
+
+
+@settings(max_examples=75, deadline=None)
+@given(floored_problems())
+def test_floor_is_lexicographic_and_matches_the_lp(p):
+    opt, lp = allocate(p), lp_allocate(p)
+    limit = floor_limit(p)
+    for r in (opt, lp):
+        assert_feasible(p, r.videos)
+        assert r.floor_placed == floor_placed(p, r.videos)
+        assert np.all(r.videos[p.value == 0] == 0)
+    # first the most floor videos, the same for both ...
+    assert opt.floor_placed == lp.floor_placed == limit <= int(p.floor.sum())
+    # ... then the most value among the allocations that place them
+    assert opt.objective == pytest.approx(lp.objective, rel=1e-6, abs=1e-9)
+    free = problem(
+        p.seller,
+        p.creator,
+        p.value,
+        p.quota,
+        p.capacity,
+        p.pair_cap,
+        p.decay,
+        p.segments,
+        seller_level=p.seller_level,
+    )
+    assert opt.objective <= allocate(free).objective + 1e-9 * max(1.0, opt.objective)
+    assert opt.placed <= opt.max_flow
