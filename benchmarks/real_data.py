@@ -39,7 +39,9 @@ first purchase falls after the cut are in the merchants table with no history
 - cold-start customers: new-partner precision and NDCG at 10.
 
 ``matching (fit)`` orders the model's candidates by ``fit``; ``matching (rank)`` is its
-``rank`` (expected GMV). ``--quick`` evaluates a fixed sample of customers and uses the
+``rank`` (expected GMV if the pair happens); ``matching (expected)`` by what the allocator
+maximises, that value times P(the job is taken) from ``fit``
+(:func:`matching.calibration.offer_probability`). ``--quick`` evaluates a fixed sample of customers and uses the
 model's smaller test settings (a smoke run, not the reported figures).
 """
 
@@ -62,6 +64,7 @@ from matching.baselines import (
     EASERanker,
     PopularityRanker,
 )
+from matching.calibration import offer_probability
 from matching.config import load_config
 from matching.data import validate_inputs
 from matching.ranking import MatchRanker
@@ -218,6 +221,13 @@ def _lists(rec: pd.DataFrame, merchant_ids, creator_ids, k: int, by: str = "rank
     return out
 
 
+def _expected(rec: pd.DataFrame, cfg) -> pd.DataFrame:
+    """``rec`` with the allocator's worth of each pair (:func:`matching.quota.pair_worth`'s
+    ``value x p_take``, without a value calibration)."""
+    p, _ = offer_probability(rec["fit"].to_numpy(float), cfg.allocation.offer_acceptance)
+    return rec.assign(expected=np.clip(rec["score"].to_numpy(float), 0, None) * p)
+
+
 def _scores(ranked, rel, gain, mask) -> dict[str, float]:
     r, g, lst = rel[mask], gain[mask], ranked[mask]
     hit = metrics.hit_mask(lst, r, K)
@@ -314,6 +324,11 @@ def main(argv=None) -> int:
                     f"{name} (rank)": (
                         _lists(new_rec, m_ids, c_ids, K),
                         _lists(all_rec, m_ids, c_ids, K),
+                    ),
+                    # what the allocator maximises: value x P(the job is taken), from fit
+                    f"{name} (expected)": (
+                        _lists(_expected(new_rec, cfg), m_ids, c_ids, K, "expected"),
+                        _lists(_expected(all_rec, cfg), m_ids, c_ids, K, "expected"),
                     ),
                 }
                 cand = _lists(new_rec, m_ids, c_ids, top_n)

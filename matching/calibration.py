@@ -19,10 +19,18 @@ import pandas as pd
 from matching.contract import SHORT_VIDEO
 from matching.returns import KAPPA, geometric_sum, nb_fit
 
-__all__ = ["ValueCalibration", "fit_value_calibration", "seller_means", "uncertainty"]
+__all__ = [
+    "ValueCalibration",
+    "fit_value_calibration",
+    "offer_probability",
+    "seller_means",
+    "uncertainty",
+]
 
 _MIN_SCORE = 1e-6
 """Scores are floored here (USD) before their log."""
+_FIT_CLIP = 1e-6
+"""``fit`` is clipped to ``[_FIT_CLIP, 1 - _FIT_CLIP]`` before its logit."""
 _MIN_CALIBRATION_ROWS = 50
 """Fewer held-out collaborations than this cannot calibrate the five coefficients."""
 
@@ -156,3 +164,33 @@ def _fit(full, cols, y, offset, merchant):
     b = np.zeros(full.shape[1])
     b[cols] = fitted
     return b, inv @ (s.T @ s) @ inv
+
+
+def offer_probability(fit, acceptance: float, reference=None) -> tuple[np.ndarray, float]:
+    """P(a creator takes a job the platform offers), from ``fit``, and the logit shift used.
+
+    ``fit`` is the chance a merchant chooses *and gets* a creator within a window, unprompted:
+    a rare event, most of whose rarity is search and exposure, which an offer removes. The
+    assumption (there are no offers to learn from yet) is that an offer keeps the pair's
+    compatibility, the part of ``fit``'s log-odds that differs between pairs, and changes only
+    the base rate: a prior shift of the log-odds, as for a classifier moved to a population of
+    another base rate. The shift puts the median of ``reference`` (by default ``fit`` itself:
+    the sellers' candidate pairs) at ``acceptance``, the assumed acceptance of a typical
+    candidate. The order of the pairs is ``fit``'s; only the scale changes, which is what the
+    allocator trades against value.
+
+    Examples
+    --------
+    >>> p, shift = offer_probability(np.array([0.01, 0.02, 0.1]), 0.5)
+    >>> np.round(p, 3).tolist(), round(shift, 3)
+    ([0.331, 0.5, 0.845], 3.892)
+    """
+    f = np.clip(np.asarray(fit, dtype=np.float64), _FIT_CLIP, 1 - _FIT_CLIP)
+    ref = (
+        f if reference is None else np.clip(np.asarray(reference, float), _FIT_CLIP, 1 - _FIT_CLIP)
+    )
+    if not ref.size:
+        return f.copy(), 0.0
+    median = float(np.median(ref))
+    shift = float(np.log(acceptance / (1 - acceptance)) - np.log(median / (1 - median)))
+    return 1.0 / (1.0 + np.exp(-(np.log(f / (1 - f)) + shift))), shift

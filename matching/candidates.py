@@ -395,10 +395,13 @@ class CandidateRetriever(BaseEstimator):
         *,
         block_size: int | None = None,
         exclude_seen: bool = False,
+        depth: int | None = None,
     ) -> np.ndarray:
         """Top-N creator rows per merchant row, best first; ``exclude_seen`` leaves out each
         merchant's past partners (then a row may end in -1). The sources' scores of them are
-        pair features (:meth:`source_scores`), computed where they are needed.
+        pair features (:meth:`source_scores`), computed where they are needed. ``depth``
+        retrieves deeper than ``top_n + partner_top_n`` (the value pool grows, the partner
+        pool keeps its length): the allocation's own pool of a few sellers.
 
         Merchants are scored in blocks of ``block_size`` (default: the estimator's), fewer
         when the block's dense scores would exceed ``block_memory_mb``
@@ -409,6 +412,9 @@ class CandidateRetriever(BaseEstimator):
         n_c = len(self.c_cat_)
         n = min(self.top_n, n_c)
         width = min(n + self.partner_top_n, n_c)
+        if depth is not None and depth > width:
+            width = min(depth, n_c)
+            n = max(n, width - self.partner_top_n)
         out = np.empty((len(m_all), width), dtype=np.int64)
         weights = {name: getattr(self, f"weight_{name}") for name in _VALUE_SOURCES}
         partner = {name: getattr(self, f"partner_weight_{name}") for name in _PARTNER_SOURCES}

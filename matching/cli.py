@@ -19,6 +19,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -65,13 +66,22 @@ def simulate_cmd(
     seed: Annotated[int | None, typer.Option(min=0, help="Random seed (default: config).")] = None,
     config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="A preset market laid over the config's simulate section, e.g. crowded.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a marketplace with ground truth (truth/ beside the inputs)."""
-    from matching.simulate import simulate, write_marketplace
+    from matching.simulate import scenario_config, simulate, write_marketplace
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv, not {fmt!r}")
     cfg = load_config(config)
+    if scenario is not None:
+        cfg = scenario_config(cfg, scenario)
     mk = simulate(cfg, merchants=merchants, creators=creators, seed=seed, progress=True)
     write_marketplace(mk, out, fmt=fmt)
     inputs = data.read_inputs(out)
@@ -141,6 +151,21 @@ def match_cmd(
         str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today).")
     ] = None,
     config: ConfigOpt = None,
+    min_fill: Annotated[
+        float | None,
+        typer.Option(
+            "--min-fill",
+            help="Share of each eligible seller's remaining quota placed first, 0..1 "
+            "(default: allocation.min_fill).",
+        ),
+    ] = None,
+    pool_cap: Annotated[
+        int | None,
+        typer.Option(
+            "--pool-cap",
+            help="Most creators in one seller's allocation pool (default: allocation.pool_cap).",
+        ),
+    ] = None,
     tracking: Annotated[
         bool,
         typer.Option(
@@ -181,6 +206,8 @@ def match_cmd(
             cfg,
             top_k=top_k,
             as_of=day,
+            min_fill=min_fill,
+            pool_cap=pool_cap,
             progress=True,
             track=tracking,
             engine=runner,
@@ -246,7 +273,13 @@ def format_summary(summary: RunSummary) -> str:
         (
             "videos placed",
             f"{a.videos_placed:,} of {a.remaining_quota:,} remaining quota "
-            f"(max-flow limit {a.max_flow_limit:,})",
+            f"(max-flow limit {a.max_flow_limit:,}"
+            + (
+                ""
+                if a.max_flow_limit_display is None
+                else f"; of the display lists alone {a.max_flow_limit_display:,}"
+            )
+            + ")",
         ),
         (
             "expected GMV",
@@ -279,6 +312,33 @@ def format_summary(summary: RunSummary) -> str:
                 "values shrunk",
                 f"slope {a.value_calibration.slope:.3f}; expected GMV as scored "
                 f"{a.expected_gmv_uncalibrated_usd:,.0f} USD",
+            )
+        )
+    if a.objective == "expected" and a.expected_gmv_if_taken_usd is not None:
+        rows.append(
+            (
+                "objective",
+                f"expected GMV: P(creator takes the job, from fit) x value; "
+                f"{a.expected_gmv_if_taken_usd:,.0f} USD if every job is taken",
+            )
+        )
+    if a.pool is not None:
+        p = a.pool
+        rows.append(
+            (
+                "allocation pool",
+                f"{p.pairs:,} pairs in {p.rounds} retrieval(s); {p.sellers_widened:,} sellers "
+                f"widened, deepest {p.depth_max:,} creators (cap {p.pool_cap:,})",
+            )
+        )
+    if a.sellers:
+        under = Counter(s.reason for s in a.sellers if s.reason is not None)
+        why = ", ".join(f"{n} {r}" for r, n in sorted(under.items())) or "none"
+        rows.append(
+            (
+                "promise",
+                f"floor {100 * a.min_fill:.0f}%: {a.floor_placed:,} of {a.floor_videos:,} floor "
+                f"videos placed; sellers under the floor: {why}",
             )
         )
     f = a.fairness

@@ -85,6 +85,10 @@ class SimulateConfig(_Section):
     repeat_story: Literal["within", "across"] = "within"
     repeat_rate: float = Field(default=0.0, ge=0, le=1)
     repeat_selection: float = Field(default=0.0, ge=0)
+    # Knobs of a crowded market (``simulate --scenario crowded``); the defaults keep the
+    # original generator byte for byte.
+    capacity_scale: float = Field(default=1.0, gt=0)  # creators' weekly capacity multiplied
+    taste_overlap: float = Field(default=0.0, ge=0, le=1)  # merchants' tastes pulled together
 
 
 class FeaturesConfig(_Section):
@@ -165,6 +169,18 @@ class AllocationConfig(_Section):
     dual_min_pairs: int = Field(default=10_000_000, ge=1)
     dual_iterations: int = Field(default=300, ge=1)
     dual_tol: float = Field(default=1e-3, ge=0)
+    # The allocation's own pool: display (the top_k rows of matches.parquet) or widened
+    # (everything retrieval found for an eligible seller, deeper where the flow is short,
+    # up to pool_cap creators per seller)
+    pool: Literal["display", "widened"] = "widened"
+    pool_cap: int = Field(default=3000, ge=1)
+    # What a pair is worth to the allocator: value (GMV if it happens) or expected
+    # (P(the creator takes the offered job) x value; P from fit, see matching.quota)
+    objective: Literal["value", "expected"] = "expected"
+    offer_acceptance: float = Field(default=0.5, gt=0, lt=1)
+    # The share of each eligible seller's remaining quota placed first, where capacity allows
+    min_fill: float = Field(default=0.9, ge=0, le=1)
+    fill_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

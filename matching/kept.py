@@ -17,15 +17,20 @@ SCORE_SAMPLE = 200_000
 (by a hash of the pair), so ``match`` need not hold every match (its counts stay exact)."""
 
 
+_TOP_COLUMNS = ("creator_id", "certified_super_top", "rank")
+_ELIGIBLE_COLUMNS = ["merchant_id", "creator_id", "score", "fit"]
+
+
 def kept_rows(block: pd.DataFrame, eligible: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Of one block of matches, the rows the steps after the ranking read: the pairs of the
-    ``eligible`` sellers (``merchant_id``, ``creator_id``, ``score``: the allocation and its
-    value calibration, :func:`allocate_quota`) and the rows ranked within :data:`TOP_SLOTS`
-    (``creator_id``, ``certified_super_top``, ``rank``: the fairness figures)."""
+    ``eligible`` sellers (``merchant_id``, ``creator_id``, ``score``, ``fit``: the allocation,
+    its value calibration and offer probability, :func:`allocate_quota`) and the rows ranked
+    within :data:`TOP_SLOTS` (``creator_id``, ``certified_super_top``, ``rank``: the fairness
+    figures)."""
     mine = block["merchant_id"].isin(eligible).to_numpy()
     top = (block["rank"] <= TOP_SLOTS).to_numpy()
     return (
-        block.loc[mine, ["merchant_id", "creator_id", "score"]],
+        block.loc[mine, _ELIGIBLE_COLUMNS],
         block.loc[top, ["creator_id", "certified_super_top", "rank"]],
     )
 
@@ -36,8 +41,9 @@ class KeptMatches:
     (``merchant_id``, ``score``; past that, those of the smallest hashes of the pair, a sample
     that does not depend on the blocks) with each merchant's exact counts."""
 
-    def __init__(self, eligible: pd.Series, sample_size: int = SCORE_SAMPLE):
+    def __init__(self, eligible: pd.Series, sample_size: int = SCORE_SAMPLE, hold_back=False):
         self.sample_size = sample_size
+        self.hold_back = hold_back
         self.rows = 0
         self._eligible = pd.Index(eligible.to_numpy(dtype=object))
         self._mine: list[pd.DataFrame] = []
@@ -45,10 +51,15 @@ class KeptMatches:
         self._counts: list[pd.DataFrame] = []
         self._sample: pd.DataFrame | None = None
 
-    def add(self, block: pd.DataFrame) -> None:
-        """Keep what later steps need of the next block (all rows of its merchants)."""
+    def add(self, block: pd.DataFrame) -> pd.DataFrame:
+        """Keep what later steps need of the next block (all rows of its merchants); return
+        the rows to write now: all of them, or with ``hold_back`` those of the sellers not
+        eligible (the eligible sellers' are written with their pool's, :meth:`with_top`)."""
         mine, top = kept_rows(block, self._eligible)
         self._mine.append(mine)
+        if self.hold_back:
+            block = block[~block["merchant_id"].isin(self._eligible).to_numpy()]
+            top = kept_rows(block, self._eligible)[1]
         self._top.append(top)
         score = block["score"].to_numpy(float)
         counts = pd.DataFrame(
@@ -76,14 +87,20 @@ class KeptMatches:
             order = np.lexsort((self._sample["_row"].to_numpy(), self._sample["_key"].to_numpy()))
             keep = np.sort(order[: self.sample_size])
             self._sample = self._sample.iloc[keep].reset_index(drop=True)
+        return block
 
     def eligible(self) -> pd.DataFrame:
         """The eligible sellers' pairs, in the order of the matches."""
-        return _stacked(self._mine, ["merchant_id", "creator_id", "score"])
+        return _stacked(self._mine, _ELIGIBLE_COLUMNS)
 
     def top_slots(self) -> pd.DataFrame:
-        """Every match ranked within :data:`TOP_SLOTS`, in the order of the matches."""
+        """Every match written ranked within :data:`TOP_SLOTS`, in the order of the matches."""
         return _stacked(self._top, ["creator_id", "certified_super_top", "rank"])
+
+    def with_top(self, written: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`top_slots` and those of ``written``, the rows written after the others."""
+        top = written.loc[written["rank"].to_numpy() <= TOP_SLOTS, list(_TOP_COLUMNS)]
+        return _stacked([*self._top, top], list(_TOP_COLUMNS))
 
     def score_sample(self) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """The rows for the score picture, in the order of the matches, and, when they are a

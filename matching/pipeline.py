@@ -22,14 +22,15 @@ import pandas as pd
 
 from matching import data, memory, policy, returns
 from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
-from matching.config import AllocationConfig, Config, RankingConfig
+from matching.config import AllocationConfig, Config, RankingConfig, load_config
 from matching.contract import default_as_of, row_positions
 from matching.errors import DataError
 from matching.kept import KeptMatches
-from matching.quota import allocate_quota
+from matching.pool import Pool, final_matches, widen
+from matching.quota import allocate_quota, fairness, fill_sweep
 from matching.ranking import MatchRanker, window_starts
 from matching.simulate import read_truth
-from matching.summary import AllocationReport, RunSummary
+from matching.summary import AllocationReport, PoolReport, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +360,8 @@ def match(
     progress: bool = False,
     track: bool = False,
     engine: Engine | None = None,
+    min_fill: float | None = None,
+    pool_cap: int | None = None,
 ) -> RunSummary:
     """Rank creators for every merchant and allocate the free videos; write both tables,
     ``summary.json`` and the run's pictures to ``out_dir`` as one unit
@@ -371,19 +374,38 @@ def match(
     allocation. With ``track`` the summary, its figures and the pictures are logged to MLflow
     once the outputs are written; a tracking store that cannot be used is a warning, never a
     failed run. ``engine`` reads the inputs and ranks the merchants (default: local).
+    ``min_fill`` and ``pool_cap`` override the config's ``allocation`` fields of that name
+    (a value out of range is a :class:`matching.errors.ConfigError`).
     """
     with contextlib.ExitStack() as cleanup:  # the staged matches, removed unless published
         return _match(
-            data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, engine, cleanup
+            data_dir,
+            model_dir,
+            out_dir,
+            config,
+            top_k,
+            as_of,
+            progress,
+            track,
+            engine,
+            cleanup,
+            {"min_fill": min_fill, "pool_cap": pool_cap},
         )
 
 
-def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, engine, cleanup):
+def _match(
+    data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, engine, cleanup, changes
+):
     """:func:`match`; what it stages on disk is registered with ``cleanup`` (an ExitStack)."""
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be at least 1, got {top_k}")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes:  # checked before the model is read
+        (config or load_config()).replace(allocation=changes)
     saved = data.load_model(model_dir)
     cfg = config or saved.config
+    if changes:
+        cfg = cfg.replace(allocation=changes)
     as_of = as_of or date.today()
     if not _FIRST_DAY <= as_of <= _LAST_DAY:
         raise DataError(f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}")
@@ -421,18 +443,28 @@ def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, 
     ranker.progress = progress
     k = top_k or cfg.match.top_k
     stream = cleanup.enter_context(data.MatchesStream(out, cfg.match.row_group_rows))
-    kept = KeptMatches(status.loc[status["eligible"].to_numpy(bool), "merchant_id"])
+    eligible = status["eligible"].to_numpy(bool)
+    # with its own pool, an eligible seller's rows are written after the allocation: its
+    # display list may come from deeper, and every pair given videos must be among them
+    widened = cfg.allocation.pool == "widened" and bool(eligible.any())
+    kept = KeptMatches(status.loc[eligible, "merchant_id"], hold_back=widened)
     certified = status["certified"].to_numpy(bool)
     for ranked in engine.recommend_blocks(ranker, k, certified=certified, block=block):
-        stream.write(ranked)
-        kept.add(ranked)
+        written = kept.add(ranked)
+        if len(written):
+            stream.write(written)
     log.info("ranked: %d matches", stream.rows)
+    history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
+    estimate = history_returns(history, cfg.allocation)
+    found = None
+    if widened:
+        found = widen(
+            ranker, status, inputs.creators, cfg, estimate.decay, certified=certified, block=block
+        )
     # the catalogue's snapshot (factors, profiles, indexes) is done with: a value
     # calibration measured here builds its own, of the past, from the saved models
     del ranker
     saved.ranker.progress = progress
-    history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
-    estimate = history_returns(history, cfg.allocation)
     calibration = None
     wanted = cfg.allocation.calibrate_values and status["eligible"].any()
     if wanted and CALIBRATION_KEY in saved.meta:  # measured by train: a property of the model
@@ -450,18 +482,31 @@ def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, 
             block,
             engine,
         )
+    display = kept.eligible()
+    candidates = display if found is None else found.pairs
+    worth = {"calibration": calibration, "history": history, "display": display}
     allocation, report = allocate_quota(
-        kept.eligible(),
+        candidates,
         status,
         inputs.creators,
         cfg,
         estimate.decay,
         estimate=estimate,
-        calibration=calibration,
-        history=history,
         top_slots=kept.top_slots(),
+        pool=None if found is None else pool_report(found, cfg),
+        **worth,
     )
+    if found is not None:
+        final = final_matches(found.pairs, allocation, k)
+        stream.write(final)
+        report = dataclasses.replace(
+            report,
+            fairness=fairness(allocation, status, kept.with_top(final), len(inputs.creators)),
+        )
     log.info("allocated: %d videos to %d pairs", report.videos_placed, len(allocation))
+    sweep = None
+    if track and eligible.any():  # the price of fairness, for the tracked run
+        sweep = fill_sweep(candidates, status, inputs.creators, cfg, estimate.decay, **worth)
     summary = RunSummary(
         as_of=as_of,
         merchants=int(len(inputs.merchants)),
@@ -472,6 +517,11 @@ def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, 
         allocation=report,
     )
     pictures = _pictures(kept, allocation, status, inputs, report)
+    tracked = dict(pictures)
+    if sweep is not None:
+        from matching import plots
+
+        tracked["fill_sweep.png"] = plots.png_bytes(plots.fill_sweep(sweep))
     if track:
         from matching import tracking  # MLflow is imported only when used
 
@@ -484,10 +534,24 @@ def _match(data_dir, model_dir, out_dir, config, top_k, as_of, progress, track, 
     if track:
         try:
             params = {**_flat(cfg), "match.as_of": as_of.isoformat(), "match.top_k": k}
-            tracking.log_match(cfg.tracking.experiment, written.to_dict(), params, pictures)
+            tables = {} if sweep is None else {"fill_sweep.json": sweep}
+            tracking.log_match(
+                cfg.tracking.experiment, written.to_dict(), params, tracked, tables=tables
+            )
         except tracking.TrackingError as exc:
             log.warning("%s: the outputs are written, the run is not tracked", exc)
     return written
+
+
+def pool_report(pool: Pool, config: Config) -> PoolReport:
+    """What :func:`matching.pool.widen` did, for the run summary."""
+    return PoolReport(
+        pairs=int(len(pool.pairs)),
+        rounds=int(pool.rounds),
+        depth_max=int(pool.depth.max()) if pool.depth.size else 0,
+        sellers_widened=int((pool.depth > pool.start).sum()),
+        pool_cap=int(config.allocation.pool_cap),
+    )
 
 
 def _pictures(
@@ -503,5 +567,6 @@ def _pictures(
         plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
         plots.greedy_gap(report),
         plots.fairness(allocation, status, report)[0],
+        plots.promise(report),
     )
     return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

@@ -37,11 +37,13 @@ __all__ = [
     "creator_utilisation",
     "exposure_bias",
     "feature_importance",
+    "fill_sweep",
     "gmv_by_category",
     "greedy_gap",
     "history_depth",
     "ndcg_by_segment",
     "priority_tradeoff",
+    "promise",
     "score_distribution",
     "what_if",
 ]
@@ -662,6 +664,69 @@ def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report):
     ax.set_title("Certified sellers' share")
     ax.grid(axis="y", alpha=0.3)
     return axes
+
+
+_REASON_COLOURS = {
+    None: "C0",
+    "creator capacity": "C3",
+    "days left": "C1",
+    "too few candidates": "C4",
+}
+
+
+def promise(report, ax=None):
+    """The program's promise, seller by seller: the share of its remaining free videos each
+    eligible seller was given (lowest first), coloured by why a seller is under its floor,
+    with the floor (``allocation.min_fill``) as a line. ``report`` is the run's
+    :class:`~matching.summary.AllocationReport` (or a mapping of its fields, as in
+    ``summary.json``)."""
+    get = report.get if isinstance(report, Mapping) else lambda k, d=None: getattr(report, k, d)
+    sellers = [s if isinstance(s, Mapping) else dataclasses.asdict(s) for s in get("sellers", ())]
+    sellers = sorted(sellers, key=lambda s: (s["fill"], s["merchant_id"]))
+    ax = _axes(ax, (7.5, 3.8))
+    fill = np.array([100 * s["fill"] for s in sellers])
+    colour = [_REASON_COLOURS.get(s["reason"], "C7") for s in sellers]
+    ax.bar(np.arange(fill.size), fill, width=1.0, color=colour, alpha=0.85)
+    floor = 100 * float(get("min_fill", 0.0) or 0.0)
+    if floor > 0:
+        ax.axhline(floor, color="0.2", ls="--", lw=1, label=f"floor {floor:.0f}%")
+    for reason, c in _REASON_COLOURS.items():
+        n = sum(s["reason"] == reason for s in sellers)
+        if n:
+            label = "at or above the floor" if reason is None else f"under: {reason}"
+            ax.bar([0], [0], color=c, label=f"{label} ({n})")
+    ax.set_ylim(0, 105)
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_xlabel("eligible seller (lowest fill first)")
+    ax.set_ylabel("remaining free videos placed (%)")
+    placed, owed = get("videos_placed", 0), get("remaining_quota", 0)
+    ax.set_title(
+        f"The promise: {placed:,} of {owed:,} free videos placed"
+        + (f", median fill {np.median(fill):.0f}%" if fill.size else "")
+    )
+    if fill.size:
+        ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def fill_sweep(sweep: pd.DataFrame, ax=None):
+    """The price of fairness: expected GMV (over the allocation without a floor) and the
+    lowest and median seller fill against the fill floor, from
+    :func:`matching.quota.fill_sweep`."""
+    ax = _axes(ax, (6.5, 3.8))
+    x = 100 * sweep["min_fill"].to_numpy(float)
+    ax.plot(x, 100 * sweep["gmv_vs_no_floor"], marker="o", label="expected GMV vs no floor")
+    ax.plot(x, 100 * sweep["fill_min"], marker="s", ls="--", label="lowest seller fill")
+    ax.plot(x, 100 * sweep["fill_median"], marker="^", ls=":", label="median seller fill")
+    ax.xaxis.set_major_formatter(PercentFormatter())
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_xlabel("fill floor: share of each seller's remaining quota placed first (%)")
+    ax.set_ylabel("share (%)")
+    ax.set_title("The price of fairness")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax
 
 
 def png_bytes(ax, dpi: int = 110) -> bytes:

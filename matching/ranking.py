@@ -560,12 +560,12 @@ class MatchRanker(BaseEstimator):
         return sampling_corrected(p, self.fit_sampling_rate_)
 
     def _rank_block(
-        self, mb, *, k, block, certified, weight, c_ids, c_place, compile, exclude_seen
+        self, mb, *, k, block, certified, weight, c_ids, c_place, compile, exclude_seen, depth
     ) -> pd.DataFrame:
         """The top ``k`` of the merchant rows ``mb`` (one block of :meth:`recommend`), with
         merchant row positions in ``m``."""
         snap = self.snapshot_
-        cand = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen)
+        cand = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen, depth=depth)
         valid = cand >= 0
         mm, cc = np.broadcast_to(mb[:, None], cand.shape)[valid], cand[valid]
         cols = self._pair_columns(mm, cc, fit=False)
@@ -612,12 +612,14 @@ class MatchRanker(BaseEstimator):
         block: int | None = None,
         *,
         exclude_seen: bool = False,
+        depth: int | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
 
         ``certified`` flags each merchant row of the snapshot (default: the table's column, or
         none); ``exclude_seen`` leaves out each merchant's past partners. Merchants are
-        retrieved and ranked ``block`` at a time (default:
+        retrieved (``depth`` creators each when given, deeper than the candidate pools:
+        :meth:`CandidateRetriever.retrieve`) and ranked ``block`` at a time (default:
         :data:`matching.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
         bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it); the
         blocks are :meth:`recommend_blocks`', concatenated.
@@ -630,6 +632,7 @@ class MatchRanker(BaseEstimator):
                 certified_weight=certified_weight,
                 block=block,
                 exclude_seen=exclude_seen,
+                depth=depth,
             )
         )
         if not frames:
@@ -646,6 +649,7 @@ class MatchRanker(BaseEstimator):
         block: int | None = None,
         *,
         exclude_seen: bool = False,
+        depth: int | None = None,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`recommend`, one block of merchants at a time, in order: each frame holds
         every row of its merchants, so a caller can write the blocks as they come and hold
@@ -674,6 +678,7 @@ class MatchRanker(BaseEstimator):
             c_place=c_place,
             compile=compile,
             exclude_seen=exclude_seen,
+            depth=depth,
         )
         blocks = [m_all[s : s + block] for s in range(0, len(m_all), block)]
         bar = tqdm(

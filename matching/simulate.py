@@ -16,6 +16,12 @@ them likelier the better the last one went (judged by its realised GMV per video
 the merchant's usual): the pairs that look good are repeated, as in real markets. With
 both at 0 and the ``within`` story, the output is the original generator's, byte for byte.
 
+A crowded market has two more knobs: ``simulate.capacity_scale`` multiplies creators'
+weekly capacity and ``simulate.taste_overlap`` pulls merchants' tastes toward a shared one,
+so their best creators overlap and run out of capacity. At 1 and 0, the output is the
+original generator's, byte for byte. Presets of such markets are :data:`SCENARIOS`
+(``configs/scenarios/<name>.yaml``, :func:`scenario_config`).
+
 The truth is kept as parameters and a function (:class:`GroundTruth`), never a
 dense pairs matrix, so 100,000 x 1,000,000 stays possible: everything is made in
 chunks whose memory is bounded by ``chunk_size``.
@@ -26,15 +32,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy.special import ndtri
 
 from matching import data
 from matching.config import Config
 from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
+from matching.errors import ConfigError
 from matching.threads import in_order
 
 CATEGORY_NAMES = (
@@ -73,6 +82,32 @@ _SCREEN_TOL = 1e-6
 """Log-value margin of the top lists' screen over :meth:`GroundTruth.log_value`: the two
 differ by float rounding (at most 1.2e-14 on a 10k x 100k market, log values up to 18), so
 nothing truly in a top list is screened out."""
+
+
+_SCENARIO_DIR = resources.files("matching") / "configs" / "scenarios"
+SCENARIOS: tuple[str, ...] = tuple(
+    sorted(f.name[: -len(".yaml")] for f in _SCENARIO_DIR.iterdir() if f.name.endswith(".yaml"))
+)
+"""Names of the simulator presets (``simulate --scenario NAME``): partial configs with only
+a ``simulate`` section, shipped in ``matching/configs/scenarios/``."""
+
+
+def scenario_config(config: Config, name: str) -> Config:
+    """``config`` with the ``simulate`` section of preset ``name`` laid over it (the other
+    sections, and the sizes and seed unless the preset sets them, stay as they are)."""
+    if name not in SCENARIOS:
+        known = ", ".join(SCENARIOS) or "none"
+        raise ConfigError(f"unknown scenario {name!r} (known: {known})")
+    where = f"configs/scenarios/{name}.yaml"
+    preset = yaml.safe_load((_SCENARIO_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    if not isinstance(preset, dict) or set(preset) != {"simulate"}:
+        raise ConfigError(f"{where}: a scenario must hold only a simulate section")
+    if not isinstance(preset["simulate"], dict):
+        raise ConfigError(f"{where}: simulate must be a mapping of settings")
+    try:
+        return config.replace(simulate=preset["simulate"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def category_names(n: int) -> list[str]:
@@ -367,6 +402,32 @@ def _category_space(rng: np.random.Generator, k: int, dims: int):
     return sim, female, young, log_price
 
 
+def _shared_taste(rng, cat_weight, cat_female, cat_young, r: int) -> dict[str, np.ndarray]:
+    """One merchant's taste, drawn as the merchants' are: the taste ``taste_overlap`` pulls
+    every merchant toward (its category, target audience and latent vector)."""
+    cat = rng.choice(len(cat_weight), p=cat_weight)
+    aud = np.clip(np.array([cat_female[cat], cat_young[cat]]) + rng.normal(0, 0.1, 2), 0.02, 0.98)
+    return {"cat": cat, "aud": aud, "latent": rng.normal(0, 0.7 / max(r, 1) ** 0.25, r)}
+
+
+def _overlap_tastes(w: float, shared: dict, m_audience, m_latent, c_affinity):
+    """Merchants' tastes pulled toward ``shared`` with weight ``w`` in [0, 1], so they agree
+    on which creators are best while categories still differ somewhat.
+
+    The latent vector becomes ``sqrt(1 - w^2) own + w shared`` (same variance, correlation
+    ``w^2`` between two merchants); the target audience ``(1 - w) own + w shared``; and the
+    category affinity a merchant of category ``j`` sees, ``log c_affinity[:, j]``, becomes
+    ``(1 - w) log c_affinity[:, j] + w log c_affinity[:, shared]``: folded into the truth's
+    affinity table (kept per merchant category), so the truth's function is unchanged.
+    Convex mixes of bounded terms keep the value scale comparable.
+    """
+    latent = np.sqrt(1.0 - w * w) * m_latent + w * shared["latent"][None, :]
+    audience = (1.0 - w) * m_audience + w * shared["aud"][None, :]
+    log_aff = np.log(c_affinity)
+    affinity = np.exp((1.0 - w) * log_aff + w * log_aff[:, [shared["cat"]]])
+    return audience, latent, affinity
+
+
 def simulate(
     config: Config,
     *,
@@ -422,6 +483,9 @@ def simulate(
         )
         small = followers < 5000
         capacity = np.where(small, rng.integers(1, 6, n), rng.integers(3, 22, n))
+        if sc.capacity_scale != 1.0:  # after the draws: the rest of the market is unchanged
+            scaled = np.maximum(1, np.round(capacity * sc.capacity_scale)).astype(capacity.dtype)
+            capacity = np.where(capacity >= 1, scaled, capacity)
         cold = rng.random(n) < sc.cold_creator_share
         joined = np.where(
             cold,
@@ -523,6 +587,13 @@ def simulate(
             truth_m.setdefault(name, []).append(arr)
     M = {key: np.concatenate(v) for key, v in mer_cols.items()}
     TM = {key: np.concatenate(v) for key, v in truth_m.items()}
+    if sc.taste_overlap > 0:  # no extra draws at the default: the original generator's output
+        shared = _shared_taste(
+            np.random.default_rng(root.spawn(1)[0]), cat_weight, cat_female, cat_young, r
+        )
+        TM["aud"], TM["latent"], TC["aff"] = _overlap_tastes(
+            sc.taste_overlap, shared, TM["aud"], TM["latent"], TC["aff"]
+        )
 
     truth = GroundTruth(
         merchant_id=M["merchant_id"],

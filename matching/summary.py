@@ -23,7 +23,15 @@ import numpy as np
 from matching.calibration import ValueCalibration
 from matching.returns import ReturnsEstimate
 
-__all__ = ["AllocationReport", "DualReport", "FairnessReport", "OutputFile", "RunSummary"]
+__all__ = [
+    "AllocationReport",
+    "DualReport",
+    "FairnessReport",
+    "OutputFile",
+    "PoolReport",
+    "RunSummary",
+    "SellerFill",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,41 @@ class FairnessReport:
 
 
 @dataclass(frozen=True)
+class PoolReport:
+    """How the allocation's own pool was found (:func:`matching.pool.widen`)."""
+
+    pairs: int
+    """Candidate pairs the allocation saw."""
+    rounds: int
+    """Retrievals run (1: everything retrieval found at first was enough)."""
+    depth_max: int
+    """The deepest retrieval of one seller (creators)."""
+    sellers_widened: int
+    """Sellers retrieved deeper than at first."""
+    pool_cap: int
+    """``allocation.pool_cap``: the most creators of one seller's pool."""
+
+
+@dataclass(frozen=True)
+class SellerFill:
+    """One eligible seller's promise (:func:`matching.quota.seller_fill`)."""
+
+    merchant_id: str
+    owed: int
+    """Free videos it has left."""
+    placed: int
+    fill: float
+    """``placed / owed``."""
+    floor: int
+    """Videos placed first where capacity allows (``allocation.min_fill`` of ``owed``)."""
+    pool_creators: int
+    """Creators among its candidates."""
+    reason: str | None
+    """Under its floor: ``too few candidates``, ``days left`` or ``creator capacity``;
+    None at or above it."""
+
+
+@dataclass(frozen=True)
 class AllocationReport:
     """How the free videos were shared out (:func:`matching.quota.allocate_quota`)."""
 
@@ -99,6 +142,25 @@ class AllocationReport:
     """``min_cost_flow`` (exact) or ``dual`` (``allocation.solver``)."""
     dual: DualReport | None = None
     """With the dual solver: its bound and gap (None with the exact one)."""
+    objective: str = "value"
+    """What was maximised: ``expected`` (P(the creator takes the job) x value) or ``value``."""
+    offer_logit_shift: float | None = None
+    """The log-odds added to ``fit`` to make P(take an offered job) (None: by value)."""
+    expected_gmv_if_taken_usd: float | None = None
+    """The allocation's value if every offered job is taken (``expected_gmv_usd`` is the
+    expectation over takes with the expected objective)."""
+    min_fill: float = 0.0
+    """``allocation.min_fill``: the share of each seller's remaining quota placed first."""
+    floor_videos: int = 0
+    """The floors' sum: videos owed first."""
+    floor_placed: int = 0
+    """Of those, placed: the most any allocation can (exact solver)."""
+    max_flow_limit_display: int | None = None
+    """The most videos the display lists alone could place (None: they were the pool)."""
+    pool: PoolReport | None = None
+    """How the allocation's own pool was found (None: the display lists)."""
+    sellers: tuple[SellerFill, ...] = ()
+    """Each eligible seller's owed, placed and fill, and why it is under its floor."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

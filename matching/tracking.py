@@ -145,9 +145,11 @@ def log_match(
     params: Mapping[str, object],
     pictures: Mapping[str, bytes],
     run_name: str = "match",
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
     """Log a ``match`` run: its summary (as ``summary.json`` and its numbers as metrics),
-    the config as parameters and its pictures (PNG bytes) as images. Returns the run id.
+    the config as parameters, its pictures (PNG bytes) as images and its ``tables`` (by
+    artifact name, e.g. the fill floor's sweep). Returns the run id.
 
     Raises
     ------
@@ -166,6 +168,8 @@ def log_match(
             mlflow.log_dict(dict(summary), "summary.json")
             for name, png in pictures.items():
                 mlflow.log_image(Image.open(io.BytesIO(png)), name)
+            for name, table in (tables or {}).items():
+                mlflow.log_table(table, name)
     except Exception as exc:  # any failure of the store mid-run is the same to the user
         raise _unusable(exc) from None
     return active.info.run_id

@@ -212,7 +212,7 @@ def test_match_allocates_by_the_configured_solver():
     from matching.quota import allocate_quota, solve
     from matching.summary import RunSummary
 
-    cfg = load_config()
+    cfg = load_config().replace(allocation={"min_fill": 0.0})  # the dual keeps no floor
     as_of = cfg.program.start + dt.timedelta(days=10)
     rng = np.random.default_rng(0)
     merchants = pd.DataFrame(
@@ -249,6 +249,9 @@ def test_match_allocates_by_the_configured_solver():
     assert dual.dual.gap == pytest.approx(1 - dual.expected_gmv_usd / dual.dual.bound_usd)
     summary = json.loads(RunSummary(as_of, 6, 8, len(matches), 6, 1, dual).to_json())
     assert summary["solver"] == "dual" and summary["dual"]["bound_usd"] == dual.dual.bound_usd
+    # a fill floor is kept by the min-cost flow only: asked for the dual, it gets that
+    floored = run(solver="dual", min_fill=0.5)
+    assert floored.solver == "min_cost_flow" and floored.floor_videos > 0
 
     # auto: the decomposition from dual_min_pairs candidate pairs on
     p = contended(5, 5, seed=0)

@@ -44,13 +44,26 @@ def test_kept_rows_are_the_eligible_sellers_pairs_and_the_top_slots():
     block = ranked(6, 14)
     eligible = pd.Index(["m001", "m004", "elsewhere"])
     mine, top = kept_rows(block, eligible)
-    assert list(mine.columns) == ["merchant_id", "creator_id", "score"]
+    assert list(mine.columns) == ["merchant_id", "creator_id", "score", "fit"]
     assert set(mine["merchant_id"]) == {"m001", "m004"} and len(mine) == 2 * 14
     pd.testing.assert_frame_equal(
         mine, block.loc[block["merchant_id"].isin(eligible), mine.columns]
     )
     assert list(top.columns) == ["creator_id", "certified_super_top", "rank"]
     assert len(top) == 6 * TOP_SLOTS and top["rank"].max() == TOP_SLOTS
+
+
+def test_held_back_sellers_are_kept_but_not_returned_and_their_top_slots_come_later():
+    block = ranked(6, 14)
+    eligible = pd.Series(["m001", "m004"])
+    kept = KeptMatches(eligible, hold_back=True)
+    written = kept.add(block)
+    assert not written["merchant_id"].isin(eligible).any() and len(written) == 4 * 14
+    assert set(kept.eligible()["merchant_id"]) == {"m001", "m004"}
+    assert len(kept.top_slots()) == 4 * TOP_SLOTS
+    later = block[block["merchant_id"].isin(eligible)]
+    assert len(kept.with_top(later)) == 6 * TOP_SLOTS
+    assert len(KeptMatches(eligible).add(block)) == len(block)
 
 
 def test_the_allocation_from_kept_rows_is_the_allocation_from_all_matches():

@@ -1,12 +1,16 @@
 import dataclasses
+import hashlib
+import json
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from matching.cli import main
 from matching.config import load_config
-from matching.simulate import GroundTruth, simulate
+from matching.errors import ConfigError
+from matching.simulate import SCENARIOS, GroundTruth, scenario_config, simulate
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +181,114 @@ def test_repeats_selected_on_outcome_and_decay_across_collaborations():
     )
     assert back.repeat_story == "across"
     assert "repeat_story" not in base.truth.to_tables()["params"]
+
+
+# --------------------------------------------------------------------------- crowded market
+
+DEFAULT_FINGERPRINT = "e594b1da852460ee8e2b133be232f34f0675abe620631a142c5067be7c141053"
+""":func:`_fingerprint` of the default generator (60 x 500, seed 7), taken before the
+crowded-market knobs existed. Changes only on purpose (a new draw, a numpy whose random
+streams changed): then every simulated example changes too."""
+
+
+def _rounded(obj):
+    if isinstance(obj, float):
+        return float(f"{obj:.9g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
+def _fingerprint(mk) -> str:
+    """A hash of the tables and the truth, floats to 9 digits (robust to last-bit libm
+    differences between machines, not to a changed draw)."""
+    h = hashlib.sha256()
+    t = mk.truth.to_tables()
+    for df in (mk.merchants, mk.creators, mk.collaborations, t["merchants"], t["creators"]):
+        h.update(df.to_csv(index=False, float_format="%.9g").encode())
+    h.update(json.dumps(_rounded(t["params"]), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _top_jaccard(truth, merchants, k=20) -> float:
+    """Mean Jaccard similarity of the merchants' true top-k creator lists, over pairs."""
+    idx, _ = truth.top_creators(merchants, k)
+    sets = [set(row) for row in idx]
+    return float(
+        np.mean([len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1 :]])
+    )
+
+
+def test_default_knobs_keep_the_generator_byte_for_byte():
+    cfg = load_config()
+    assert (cfg.simulate.capacity_scale, cfg.simulate.taste_overlap) == (1.0, 0.0)
+    assert _fingerprint(simulate(cfg, merchants=60, creators=500, seed=7)) == DEFAULT_FINGERPRINT
+
+
+def test_crowded_preset_changes_only_the_simulate_section():
+    cfg = load_config()
+    assert "crowded" in SCENARIOS
+    crowded = scenario_config(cfg, "crowded")
+    for name in type(cfg).model_fields:
+        if name != "simulate":
+            assert getattr(crowded, name) == getattr(cfg, name)
+    s, d = crowded.simulate, cfg.simulate
+    assert s.taste_overlap >= 0.5 and s.capacity_scale < 1
+    assert s.certified_share > d.certified_share and s.n_categories <= d.n_categories
+    assert (s.merchants, s.creators, s.seed) == (d.merchants, d.creators, d.seed)
+
+
+def test_unknown_scenario_is_a_config_error_naming_the_known_ones(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="crowded"):
+        scenario_config(load_config(), "no_such_market")
+    out = tmp_path / "d"
+    assert main(["simulate", "--out", str(out), "--scenario", "no_such_market"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such_market" in err[0] and "crowded" in err[0]
+    assert not out.exists()
+
+
+def test_simulate_cli_with_a_scenario(tmp_path):
+    out = tmp_path / "d"
+    args = ["simulate", "--out", str(out), "--scenario", "crowded"]
+    assert main([*args, "--merchants", "40", "--creators", "300", "--seed", "1"]) == 0
+    creators = pd.read_parquet(out / "creators.parquet")
+    assert len(creators) == 300 and creators.weekly_video_capacity.max() <= 6
+
+
+def test_capacity_scale_scales_weekly_capacity_and_nothing_else():
+    cfg = load_config()
+    base = simulate(cfg, merchants=60, creators=500, seed=7)
+    mk = simulate(cfg.replace(simulate={"capacity_scale": 0.3}), merchants=60, creators=500, seed=7)
+    cap = base.creators.weekly_video_capacity.to_numpy()
+    want = np.maximum(1, np.round(cap * 0.3))
+    assert np.array_equal(mk.creators.weekly_video_capacity.to_numpy(), want)
+    assert mk.creators.weekly_video_capacity.sum() < 0.5 * cap.sum()
+    other = [c for c in base.creators.columns if c != "weekly_video_capacity"]
+    pd.testing.assert_frame_equal(mk.creators[other], base.creators[other])
+    pd.testing.assert_frame_equal(mk.merchants, base.merchants)
+    pd.testing.assert_frame_equal(mk.collaborations, base.collaborations)
+
+
+def test_taste_overlap_makes_merchants_agree_on_the_best_creators():
+    cfg = load_config()
+    base = simulate(cfg, merchants=120, creators=1500, seed=7)
+    mk = simulate(
+        cfg.replace(simulate={"taste_overlap": 0.85}), merchants=120, creators=1500, seed=7
+    )
+    m = np.arange(0, 120, 3)
+    own, shared = _top_jaccard(base.truth, m), _top_jaccard(mk.truth, m)
+    assert shared > 2 * own and shared < 0.9  # overlap heavily, yet still differ somewhat
+    # only the hidden tastes moved: the observable catalogue is the same, values comparable
+    pd.testing.assert_frame_equal(mk.merchants, base.merchants)
+    pd.testing.assert_frame_equal(mk.creators, base.creators)
+    top_base, top = base.truth.top_creators(m, 1)[1], mk.truth.top_creators(m, 1)[1]
+    assert 0.33 < np.median(top) / np.median(top_base) < 3
+    assert np.array_equal(mk.truth.m_category, base.truth.m_category)
+    # the overlap is folded into the truth's own arrays: its tables round-trip it
+    back = GroundTruth.from_tables(*mk.truth.to_tables().values())
+    assert np.allclose(
+        back.value(m[:, None], np.arange(50)), mk.truth.value(m[:, None], np.arange(50))
+    )

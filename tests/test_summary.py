@@ -49,6 +49,15 @@ KEYS = set(
         "fairness",
         "solver",
         "dual",
+        "objective",
+        "offer_logit_shift",
+        "expected_gmv_if_taken_usd",
+        "min_fill",
+        "floor_videos",
+        "floor_placed",
+        "max_flow_limit_display",
+        "pool",
+        "sellers",
     ]
 )
 

@@ -62,6 +62,7 @@ MATCH_PICTURES = (
     "creator_utilisation.png",
     "greedy_gap.png",
     "fairness.png",
+    "promise.png",
 )
 OUTPUT_FILES = ("matches.parquet", "allocation.parquet", "summary.json", *MATCH_PICTURES)
 """What ``match`` writes into its output folder, as one unit."""
