@@ -82,8 +82,8 @@ bound on its videos (feasible by construction; a max flow keeps any lower bounds
 flow meets, so ``T*`` is unchanged). Then ``T*``, then value, as above.
 
 Without a floor (all 0) no hub is built: the solve is the plain one.
-:func:`lp_allocate` solves the same two phases as two LPs; :func:`greedy_allocate` ignores
-the floor.
+:func:`lp_allocate` solves the same phases as LPs; :func:`greedy_allocate` is greedy about
+the floor too (floors first, then the rest, both by gain).
 
 Solvers
 -------
@@ -926,14 +926,14 @@ def greedy_allocate(problem: AllocationProblem) -> AllocationResult:
     two-sided capacity: it can give a creator to the seller that values it most even
     when that seller had an almost as good alternative and another seller had none.
 
-    It ignores ``problem.floor``: it is the value-greedy baseline (``floor_placed`` is
-    still reported).
+    With a fill floor it is greedy about it too, the baseline of the exact lexicographic
+    solve: a first pass places up to each seller's floor, a second the rest of its quota,
+    both in the same order of gains.
     """
     arcs = _arcs(problem)
     videos = np.zeros(problem.n_pairs, dtype=np.int64)
     if arcs.pair.size:
         order = np.lexsort((arcs.segment, arcs.pair, -arcs.gain))
-        quota_left = problem.quota.tolist()
         # per creator: what is left of its capacity to the end of each window level
         slack = [row for row in problem.level_capacity.tolist()]
         placed = [0] * problem.n_pairs
@@ -941,20 +941,32 @@ def greedy_allocate(problem: AllocationProblem) -> AllocationResult:
         sellers = problem.seller[arcs.pair[order]].tolist()
         creators = problem.creator[arcs.pair[order]].tolist()
         levels = problem.seller_level[problem.seller[arcs.pair[order]]].tolist()
-        caps = arcs.capacity[order].tolist()
-        for p, s, c, lv, k in zip(pairs, sellers, creators, levels, caps, strict=True):
-            q = quota_left[s]
-            if q == 0:
-                continue
-            left = slack[c]
-            r = min(left[lv:])  # a video of this window also uses every longer window's room
-            if r <= 0:
-                continue
-            take = min(k, q, r)
-            quota_left[s] = q - take
-            for j in range(lv, len(left)):
-                left[j] -= take
-            placed[p] += take
+        room = arcs.capacity[order].tolist()  # what is left of each arc
+
+        def fill(quota_left: list[int]) -> None:
+            for i, (p, s, c, lv) in enumerate(zip(pairs, sellers, creators, levels, strict=True)):
+                q = quota_left[s]
+                if q == 0 or room[i] == 0:
+                    continue
+                left = slack[c]
+                r = min(left[lv:])  # a video of this window also uses every longer window's room
+                if r <= 0:
+                    continue
+                take = min(room[i], q, r)
+                quota_left[s] = q - take
+                room[i] -= take
+                for j in range(lv, len(left)):
+                    left[j] -= take
+                placed[p] += take
+
+        quota = problem.quota.tolist()
+        if problem.floor.any():
+            floor = problem.floor.tolist()
+            fill(floor)
+            quota = [
+                q - (f0 - f) for q, f0, f in zip(quota, problem.floor.tolist(), floor, strict=True)
+            ]
+        fill(quota)
         videos = np.asarray(placed, dtype=np.int64)
     return _result(problem, videos, "greedy")
 

@@ -611,21 +611,22 @@ def test_floor_gives_a_starved_seller_its_floor_at_a_known_loss():
     free = allocate(problem(**args))
     assert free.videos.tolist() == [2, 0, 0] and free.objective == pytest.approx(20.0)
     assert free.floor_placed == 0
-    cases = [  # floor, the most floor videos, videos, value
-        ([0, 1], 1, [1, 1, 1], 17.0),
-        ([2, 1], 3, [1, 1, 1], 17.0),  # X's two videos and Y's one: all there are
-        ([0, 2], 2, [0, 1, 2], 11.0),
-        ([2, 0], 2, [2, 0, 0], 20.0),  # the value optimum already meets it: no loss
+    cases = [  # floor, the most floor videos, videos, value, greedy's videos
+        ([0, 1], 1, [1, 1, 1], 17.0, [1, 1, 1]),
+        # X's two videos and Y's one: all there are; greedy gives A both X first
+        ([2, 1], 3, [1, 1, 1], 17.0, [2, 0, 0]),
+        ([0, 2], 2, [0, 1, 2], 11.0, [0, 1, 2]),
+        ([2, 0], 2, [2, 0, 0], 20.0, [2, 0, 0]),  # the value optimum already meets it: no loss
     ]
-    for floor, limit, videos, value in cases:
+    for floor, limit, videos, value, greedy_videos in cases:
         p = problem(**args, floor=floor)
         opt, lp = allocate(p), lp_allocate(p)
         assert floor_limit(p) == opt.floor_placed == lp.floor_placed == limit
         assert opt.videos.tolist() == videos
         assert opt.objective == pytest.approx(value) and lp.objective == pytest.approx(value)
-        # the greedy baseline ignores the floor
+        # the greedy baseline places floors first too, greedily
         greedy = greedy_allocate(p)
-        assert greedy.videos.tolist() == [2, 0, 0]
+        assert greedy.videos.tolist() == greedy_videos
         assert greedy.floor_placed == floor_placed(p, greedy.videos) <= opt.floor_placed
 
 
