@@ -26,7 +26,7 @@ import pandas as pd
 from matching import policy, quota
 from matching.config import Config
 
-__all__ = ["LEVERS", "Scenario", "one_at_a_time", "scaled_capacity", "what_if"]
+__all__ = ["LEVERS", "Scenario", "fill_sweep", "one_at_a_time", "scaled_capacity", "what_if"]
 
 LEVERS = {
     "free_videos": "free videos per seller (videos)",
@@ -123,3 +123,20 @@ def what_if(
         )
         rows.append({"lever": s.lever, "value": s.value, "label": s.label, **report.to_dict()})
     return pd.DataFrame(rows)
+
+
+def fill_sweep(
+    matches: pd.DataFrame,
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
+    config: Config,
+    as_of: date,
+    decay: float,
+    floors: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """The price of fairness on the same ``matches``: the allocation at each fill floor
+    (default ``allocation.fill_sweep``), as :func:`matching.quota.fill_sweep` gives it (one
+    row per floor: expected GMV and its ratio to no floor, videos, lowest and median fill);
+    draw it with :func:`matching.plots.fill_sweep`."""
+    status = policy.seller_status(merchants, config.program, as_of)
+    return quota.fill_sweep(matches, status, creators, config, decay, floors)

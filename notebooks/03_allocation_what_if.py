@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,6 +38,7 @@ DECAYS = [0.5, 0.7, 0.9, 1.0]  # value of each next video of one pair relative t
 CAPACITY_FACTORS = [0.25, 0.5, 1.0, 2.0]  # creators' weekly capacity, times what the data says
 DIVERSITY_CAPS = [0.01, 0.02, 0.05, 0.1, 0.25]  # most of a seller's quota one creator may take
 CERTIFIED_WEIGHTS = [1.0, 1.5, 2.0, 3.0, 5.0]  # priority of certified sellers (configs/: 1.5)
+MIN_FILLS = [0.0, 0.25, 0.5, 0.75, 0.9, 1.0]  # share of each seller's quota placed first (configs/: 0.9)
 
 # %%
 import tempfile
@@ -89,6 +90,30 @@ plots.creator_utilisation(allocation, inputs.creators, summary.allocation.horizo
 
 # %%
 plots.greedy_gap(summary);
+
+# %% [markdown]
+# ## The promise
+#
+# Each eligible seller's share of its remaining free videos that was placed, lowest first; a
+# seller under the floor (`allocation.min_fill`) is coloured by why: too few candidates,
+# too few days left in its window, or creators whose capacity other sellers use.
+
+# %%
+plots.promise(summary.allocation);
+
+# %% [markdown]
+# ## The price of fairness
+#
+# The floor places a share of every seller's quota first, wherever capacity allows, then
+# lets value decide. What it costs: the expected GMV at each floor, against none, on the
+# same matches (`matching.scenarios.fill_sweep`).
+
+# %%
+fairness = scenarios.fill_sweep(
+    matches, inputs.merchants, inputs.creators, cfg, as_of, summary.allocation.repeat_decay, MIN_FILLS
+)
+plots.fill_sweep(fairness)
+fairness
 
 # %% [markdown]
 # ## What if
