@@ -86,6 +86,36 @@ def test_bad_config_is_exit_2(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("--min-fill", "1.5", "min_fill"),
+        ("--min-fill", "-0.1", "min_fill"),
+        ("--pool-cap", "0", "pool_cap"),
+    ],
+)
+def test_a_floor_outside_0_1_or_a_pool_cap_below_1_is_one_line_exit_2(
+    tmp_path, capsys, option, value, field
+):
+    """Checked before anything is read: the model folder need not even exist."""
+    code = main(
+        [
+            "match",
+            "--data",
+            str(tmp_path),
+            "--model",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "o"),
+            option,
+            value,
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"allocation.{field}" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_simulate_train_match_end_to_end(tmp_path, tracking_uri, fast_config, capsys):
     """The README's main command on a small example, then the pyfunc gives the same scores."""

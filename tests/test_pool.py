@@ -207,3 +207,40 @@ def test_fill_floor_and_seller_reasons():
     # "short" could have 50 over the horizon but 12 in its window; "long" 25 < 45 alone
     assert [f.reason for f in fill] == ["days left", "too few candidates"]
     assert [f.pool_creators for f in fill] == [2, 1]
+
+
+@pytest.mark.slow
+def test_on_a_crowded_market_the_pool_keeps_the_promise_exactly(fast_config):
+    """Where the display lists cannot place the videos, the widened pool does, with every
+    seller at or above its floor where capacity allows, and the flow is the LP's optimum."""
+    from matching.quota import pair_worth
+    from matching.ranking import MatchRanker
+    from matching.simulate import scenario_config, simulate
+
+    cfg = scenario_config(fast_config, "crowded")
+    mk = simulate(cfg, merchants=200, creators=2000, seed=5)
+    as_of = pd.Timestamp(AS_OF)
+    history = mk.collaborations[mk.collaborations["posted_at"] < as_of]
+    ranker = MatchRanker(features=cfg.features, candidates=cfg.candidates, ranking=cfg.ranking)
+    ranker.fit(mk.merchants, mk.creators, history, as_of=as_of)
+    status = policy.seller_status(mk.merchants, cfg.program, AS_OF)
+    certified = status["certified"].to_numpy(bool)
+    rows = np.flatnonzero(status["eligible"].to_numpy(bool))
+    display = ranker.recommend(k=cfg.match.top_k, merchants=rows, certified=certified)
+    pool = widen(ranker, status, mk.creators, cfg, 0.8, certified=certified)
+    _, shown = allocate_quota(display, status, mk.creators, cfg, 0.8, display=display)
+    _, report = allocate_quota(pool.pairs, status, mk.creators, cfg, 0.8, display=display)
+    owed = report.remaining_quota
+    assert shown.videos_placed < 0.8 * owed <= report.max_flow_limit_display + 0.8 * owed
+    assert report.max_flow_limit_display == shown.max_flow_limit
+    assert np.median([s.fill for s in report.sellers]) >= 0.98
+    assert report.floor_placed == alloc.floor_limit(
+        quota_problem(pool.pairs, status, mk.creators, cfg, 0.8)[0]
+    )
+    assert all((s.placed >= s.floor) == (s.reason is None) for s in report.sellers)
+    value, p_take, _ = pair_worth(pool.pairs, cfg, display=display)
+    problem, _, _ = quota_problem(pool.pairs, status, mk.creators, cfg, 0.8, value * p_take)
+    exact, lp = alloc.allocate(problem), alloc.lp_allocate(problem)
+    assert exact.objective == pytest.approx(report.expected_gmv_usd)
+    assert exact.objective == pytest.approx(lp.objective, rel=1e-6)  # HiGHS's tolerance
+    assert exact.floor_placed == lp.floor_placed == report.floor_placed
