@@ -48,10 +48,12 @@ model's smaller test settings (a smoke run, not the reported figures).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,9 +66,10 @@ from matching.baselines import (
     EASERanker,
     PopularityRanker,
 )
-from matching.calibration import offer_probability
 from matching.config import load_config
 from matching.data import validate_inputs
+from matching.pipeline import history_returns, value_calibration
+from matching.quota import pair_worth
 from matching.ranking import MatchRanker
 
 K = 10
@@ -221,11 +224,14 @@ def _lists(rec: pd.DataFrame, merchant_ids, creator_ids, k: int, by: str = "rank
     return out
 
 
-def _expected(rec: pd.DataFrame, cfg) -> pd.DataFrame:
-    """``rec`` with the allocator's worth of each pair (:func:`matching.quota.pair_worth`'s
-    ``value x p_take``, without a value calibration)."""
-    p, _ = offer_probability(rec["fit"].to_numpy(float), cfg.allocation.offer_acceptance)
-    return rec.assign(expected=np.clip(rec["score"].to_numpy(float), 0, None) * p)
+def _expected(rec: pd.DataFrame, cfg, calibration, history, acceptance=None) -> pd.DataFrame:
+    """``rec`` with the allocator's worth of each pair: :func:`matching.quota.pair_worth`'s
+    ``value x p_take``, the value shrunk by the calibration ``match`` would apply, at the
+    config's ``allocation.offer_acceptance`` or ``acceptance``."""
+    if acceptance is not None:
+        cfg = cfg.replace(allocation={"offer_acceptance": acceptance})
+    value, p, _ = pair_worth(rec, cfg, calibration=calibration, history=history)
+    return rec.assign(expected=value * p)
 
 
 def _scores(ranked, rel, gain, mask) -> dict[str, float]:
@@ -285,7 +291,14 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default=None, help="a YAML file laid over the default config")
     ap.add_argument("--models", default="hgb,lgbm", help="ranking.model values to compare")
     ap.add_argument("--quick", action="store_true", help="small model settings: a smoke run")
+    ap.add_argument(
+        "--acceptances",
+        default="",
+        help="comma-separated allocation.offer_acceptance values to order by as well",
+    )
+    ap.add_argument("--json", default=None, help="write the table here as JSON too")
     args = ap.parse_args(argv)
+    args.acceptances = [float(a) for a in args.acceptances.split(",") if a]
     cut = pd.Timestamp(args.cut)
     cfg = load_config(args.config)
     if args.quick:
@@ -316,6 +329,9 @@ def main(argv=None) -> int:
             if name.startswith("matching"):
                 new_rec = ranker.recommend(k=top_n, exclude_seen=True, certified_weight=1.0)
                 all_rec = ranker.recommend(k=top_n, certified_weight=1.0)
+                decay = history_returns(history, cfg.allocation).decay
+                cal = value_calibration(ranker, merchants, creators, history, cut, cfg, decay)
+                print(f"value calibration: {cal}")
                 variants = {
                     f"{name} (fit)": (
                         _lists(new_rec, m_ids, c_ids, K, "fit"),
@@ -327,10 +343,15 @@ def main(argv=None) -> int:
                     ),
                     # what the allocator maximises: value x P(the job is taken), from fit
                     f"{name} (expected)": (
-                        _lists(_expected(new_rec, cfg), m_ids, c_ids, K, "expected"),
-                        _lists(_expected(all_rec, cfg), m_ids, c_ids, K, "expected"),
+                        _lists(_expected(new_rec, cfg, cal, history), m_ids, c_ids, K, "expected"),
+                        _lists(_expected(all_rec, cfg, cal, history), m_ids, c_ids, K, "expected"),
                     ),
                 }
+                for a in args.acceptances:  # the offer-acceptance prior, walked
+                    variants[f"{name} (expected, acceptance {a:g})"] = tuple(
+                        _lists(_expected(r, cfg, cal, history, a), m_ids, c_ids, K, "expected")
+                        for r in (new_rec, all_rec)
+                    )
                 cand = _lists(new_rec, m_ids, c_ids, top_n)
                 rec = metrics.recall_at_k(cand[new_has], new_rel[new_has], top_n)
                 print(
@@ -372,6 +393,15 @@ def main(argv=None) -> int:
         f"{platform.machine()} {os.cpu_count()} cores, {args.threads} threads"
     )
     print(_markdown(table))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "benchmark": "benchmarks/real_data.py",
+            "args": {k: v for k, v in vars(args).items() if k != "data"},
+            "machine": f"{platform.machine()} {os.cpu_count()} cores",
+            "table": table.reset_index().to_dict(orient="records"),
+        }
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -506,7 +506,15 @@ def _match(
     log.info("allocated: %d videos to %d pairs", report.videos_placed, len(allocation))
     sweep = None
     if track and eligible.any():  # the price of fairness, for the tracked run
-        sweep = fill_sweep(candidates, status, inputs.creators, cfg, estimate.decay, **worth)
+        if len(candidates) <= cfg.allocation.fill_sweep_max_pairs:
+            sweep = fill_sweep(candidates, status, inputs.creators, cfg, estimate.decay, **worth)
+        else:
+            log.info(
+                "the fill floor's sweep is not logged: %d candidate pairs, more than "
+                "allocation.fill_sweep_max_pairs (%d)",
+                len(candidates),
+                cfg.allocation.fill_sweep_max_pairs,
+            )
     summary = RunSummary(
         as_of=as_of,
         merchants=int(len(inputs.merchants)),

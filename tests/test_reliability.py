@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from matching import data, memory, pipeline
 from matching.candidates import CandidateRetriever
 from matching.cli import main
-from matching.config import default_config_dir
+from matching.config import default_config_dir, load_config
 from matching.data import atomic
 from matching.data.models import meta_checksum
 from matching.ranking import MatchRanker
@@ -1109,6 +1109,10 @@ def test_match_is_tracked_and_an_unreachable_store_is_a_warning(
     assert "fairness.creator_gini" in run.data.metrics
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"summary.json", *data.MATCH_PICTURES} <= logged
+    # the price of fairness: one row per floor swept
+    assert summary["eligible_sellers"] > 0 and {"fill_sweep.json", "fill_sweep.png"} <= logged
+    sweep = mlflow.load_table("fill_sweep.json", run_ids=[run.info.run_id])
+    assert sweep["min_fill"].tolist() == list(load_config().allocation.fill_sweep)
     # a store nobody answers: the run still writes its outputs, with one warning
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
