@@ -667,16 +667,22 @@ def max_flow_by_seller(problem: AllocationProblem) -> np.ndarray:
     )
     heads = np.concatenate([net.seller_node[net.sellers], net.key_node, net.heads])
     caps = np.concatenate([problem.quota[net.sellers], cap, net.caps])
+    solver = _solve_max_flow(tails, heads, caps, "max flow")
+    # the first arcs leave the source, one per used seller in net.sellers' order
+    out[net.sellers] = solver.flows(np.arange(net.sellers.size, dtype=np.int32))
+    return out
+
+
+def _solve_max_flow(tails, heads, caps, what: str):
+    """OR-Tools' ``SimpleMaxFlow`` from node 0 to node 1 over these arcs, solved."""
     solver = _max_flow.SimpleMaxFlow()
     solver.add_arcs_with_capacity(
         tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
     )
     status = solver.solve(0, 1)
     if status != _max_flow.SimpleMaxFlow.OPTIMAL:
-        raise RuntimeError(f"max flow failed with status {status}")
-    # the first arcs leave the source, one per used seller in net.sellers' order
-    out[net.sellers] = solver.flows(np.arange(net.sellers.size, dtype=np.int32))
-    return out
+        raise RuntimeError(f"{what} failed with status {status}")
+    return solver
 
 
 # --------------------------------------------------------------------------- solvers
@@ -758,14 +764,7 @@ def _floor_flow(
     )
     heads = np.concatenate([net.seller_node[net.sellers[fed]], net.key_node[head_arc], net.heads])
     caps = np.concatenate([floor[fed], cap, net.caps])
-    solver = _max_flow.SimpleMaxFlow()
-    solver.add_arcs_with_capacity(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
-    )
-    status = solver.solve(0, 1)
-    if status != _max_flow.SimpleMaxFlow.OPTIMAL:
-        raise RuntimeError(f"max flow (fill floor) failed with status {status}")
-    return int(solver.optimal_flow())
+    return int(_solve_max_flow(tails, heads, caps, "max flow (fill floor)").optimal_flow())
 
 
 def _common_level(

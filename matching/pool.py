@@ -20,20 +20,14 @@ import pandas as pd
 
 from matching import allocation as alloc
 from matching.config import Config
+from matching.contract import MATCHES_COLUMNS
 from matching.quota import quota_problem
 
 __all__ = ["Pool", "final_matches", "widen"]
 
 log = logging.getLogger(__name__)
 
-_POOL_COLUMNS = [
-    "merchant_id",
-    "creator_id",
-    "score",
-    "priority_score",
-    "certified_super_top",
-    "fit",
-]
+_POOL_COLUMNS = [c for c in MATCHES_COLUMNS if c != "rank"]
 
 
 @dataclass(frozen=True)
@@ -104,9 +98,11 @@ def widen(
 
     pairs = _ranked(fetch(np.arange(len(rows)), start), order) if len(rows) else None
     rounds = 1 if len(rows) else 0
+    limit = 0
     while len(rows):
         problem, _, _ = quota_problem(pairs, status, creators, config, decay)
         flow = alloc.max_flow_by_seller(problem)
+        limit = int(flow.sum())
         short = flow < quota
         grow = short & (depth < min(cap, n_c))
         log.info(
@@ -133,9 +129,9 @@ def widen(
             break
     if pairs is None:
         pairs = pd.DataFrame({c: [] for c in [*_POOL_COLUMNS, "rank"]})
-        return Pool(pairs, depth, start, rounds, 0)
-    problem, _, _ = quota_problem(pairs, status, creators, config, decay)
-    return Pool(pairs, depth, start, rounds, alloc.max_flow_limit(problem))
+    # the loop ends on a flow of these very pairs (when retrieval finds no one new, they are
+    # the pairs that flow was measured on)
+    return Pool(pairs, depth, start, rounds, limit)
 
 
 def final_matches(pool: pd.DataFrame, allocation: pd.DataFrame, top_k: int) -> pd.DataFrame:
@@ -145,6 +141,4 @@ def final_matches(pool: pd.DataFrame, allocation: pd.DataFrame, top_k: int) -> p
     placed = pd.MultiIndex.from_frame(allocation[["merchant_id", "creator_id"]].astype(object))
     keys = pd.MultiIndex.from_frame(pool[["merchant_id", "creator_id"]].astype(object))
     keep = (pool["rank"].to_numpy() <= top_k) | keys.isin(placed)
-    return pool.loc[keep, ["merchant_id", "creator_id", "rank", *_POOL_COLUMNS[2:]]].reset_index(
-        drop=True
-    )
+    return pool.loc[keep, list(MATCHES_COLUMNS)].reset_index(drop=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -704,18 +706,7 @@ def floored_problems(draw):
     above the quota, some beyond what the creators can make)."""
     base = draw(st.one_of(problems(), windowed_problems()))
     floor = draw(st.lists(st.integers(0, 10), min_size=base.n_sellers, max_size=base.n_sellers))
-    return problem(
-        seller=base.seller,
-        creator=base.creator,
-        value=base.value,
-        quota=base.quota,
-        capacity=base.capacity,
-        pair_cap=base.pair_cap,
-        decay=base.decay,
-        segments=base.segments,
-        seller_level=base.seller_level,
-        floor=floor,
-    )
+    return dataclasses.replace(base, floor=np.asarray(floor, dtype=np.int64))
 
 
 @settings(max_examples=75, deadline=None)
