@@ -3,8 +3,12 @@
 >>> import matching
 >>> cfg = matching.load_config()
 >>> market = matching.simulate(cfg, merchants=50, creators=500, seed=1)
+
+The jobs (``train``, ``match``) and the ranker (``MatchRanker``, the ``Ranker`` protocol)
+are here too, imported on first use so that ``import matching`` stays light.
 """
 
+import importlib
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 
@@ -23,12 +27,32 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
+_LAZY = {
+    "train": "matching.pipeline",
+    "match": "matching.pipeline",
+    "MatchRanker": "matching.ranking",
+    "Ranker": "matching.ranking",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'matching' has no attribute {name!r}")
+
+
 __all__ = [
     "Config",
     "ConfigError",
     "GroundTruth",
+    "MatchRanker",
     "Marketplace",
+    "Ranker",
     "load_config",
+    "match",
     "simulate",
+    "train",
     "__version__",
 ]

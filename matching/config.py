@@ -1,10 +1,11 @@
 """One typed, frozen configuration object, loaded from YAML files.
 
 Every number the program or the models depend on lives in those files, not in code. The
-defaults ship inside the package (``matching/configs/``, package data: the same files for
-an editable install and a wheel). A config is found, in order: the path given;
+defaults are the project's top-level ``configs/``, shipped inside the wheel as package data
+(``matching/configs/``), so an installed CLI finds them from any folder
+(:func:`shipped_config_dir`). A config is found, in order: the path given;
 ``$MATCHING_CONFIG``; the nearest ``configs/`` folder at or above the working directory
-(a project's own defaults); the package's.
+(a project's own defaults); the shipped defaults.
 """
 
 from __future__ import annotations
@@ -259,10 +260,19 @@ def default_config_dir() -> Path:
     for folder in (here, *here.parents):
         if (folder / "configs" / "program.yaml").is_file():
             return folder / "configs"
-    shipped = Path(str(resources.files("matching") / "configs"))
-    if (shipped / "program.yaml").is_file():
-        return shipped
-    raise ConfigError(f"{shipped}: the package's default configs are missing; reinstall matching")
+    return shipped_config_dir()
+
+
+def shipped_config_dir() -> Path:
+    """The default configs that come with the code: inside an installed wheel
+    (``matching/configs/``), else the source tree's top-level ``configs/`` (an editable
+    install or a checkout on ``sys.path``)."""
+    wheel = Path(str(resources.files("matching") / "configs"))
+    source = Path(__file__).resolve().parents[1] / "configs"
+    for folder in (wheel, source):
+        if (folder / "program.yaml").is_file():
+            return folder
+    raise ConfigError(f"{wheel}: the package's default configs are missing; reinstall matching")
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ import yaml
 from scipy.special import ndtri
 
 from matching import data
-from matching.config import Config
+from matching.config import Config, shipped_config_dir
 from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
 from matching.errors import ConfigError
 from matching.threads import in_order
@@ -84,12 +83,12 @@ differ by float rounding (at most 1.2e-14 on a 10k x 100k market, log values up 
 nothing truly in a top list is screened out."""
 
 
-_SCENARIO_DIR = resources.files("matching") / "configs" / "scenarios"
+_SCENARIO_DIR = shipped_config_dir() / "scenarios"
 SCENARIOS: tuple[str, ...] = tuple(
     sorted(f.name[: -len(".yaml")] for f in _SCENARIO_DIR.iterdir() if f.name.endswith(".yaml"))
 )
 """Names of the simulator presets (``simulate --scenario NAME``): partial configs with only
-a ``simulate`` section, shipped in ``matching/configs/scenarios/``."""
+a ``simulate`` section, in ``configs/scenarios/`` (shipped with the defaults)."""
 
 
 def scenario_config(config: Config, name: str) -> Config:

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -35,7 +35,7 @@ AS_OF = "2026-03-01"  # the day the TOP Program status of every seller is comput
 import tempfile
 from pathlib import Path
 
-from matching import cli, data, load_config, plots, policy, simulate
+from matching import data, load_config, plots, policy, report, simulate
 from matching.simulate import write_marketplace
 
 cfg = load_config()
@@ -45,7 +45,7 @@ if DATA_DIR is None:
     write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
 inputs = data.read_inputs(data_dir)  # validated against the data contract
 merchants, creators, collaborations = inputs.merchants, inputs.creators, inputs.collaborations
-print(cli.summarize_inputs(inputs, cfg))
+print(report.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## Merchants (the demand side)
@@ -57,7 +57,7 @@ merchants.describe().T
 merchants["business_type"].value_counts().to_frame("merchants")
 
 # %% [markdown]
-# Which sellers get free videos on `AS_OF`: the program rules of `matching/configs/program.yaml`
+# Which sellers get free videos on `AS_OF`: the program rules of `configs/program.yaml`
 # applied by `matching.policy.seller_status`.
 
 # %%

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from matching import cli, data, evaluation, load_config, pipeline, plots, ranking, simulate
+from matching import data, evaluation, load_config, pipeline, plots, ranking, report, simulate
 from matching.simulate import write_marketplace
 
 cfg = load_config()
@@ -52,7 +52,7 @@ data_dir = Path(workdir.name) / "data" if DATA_DIR is None else Path(DATA_DIR)
 if DATA_DIR is None:
     write_marketplace(simulate(cfg, merchants=N_MERCHANTS, creators=N_CREATORS, seed=SEED), data_dir)
 inputs = data.read_inputs(data_dir)
-print(cli.summarize_inputs(inputs, cfg))
+print(report.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## Train

@@ -32,7 +32,7 @@ N_MERCHANTS = 200  # merchants of the simulated marketplace
 N_CREATORS = 2000  # creators of the simulated marketplace
 CERTIFIED_SHARE = 0.1  # share of certified super-top sellers when simulating (configs/: 0.025)
 FAST = True  # small, quick models for exploring; False trains the models of configs/ as they are
-AS_OF = "2026-03-01"  # the day of the allocation (inside the program, see matching/configs/program.yaml)
+AS_OF = "2026-03-01"  # the day of the allocation (inside the program, see configs/program.yaml)
 FREE_VIDEOS = [250, 500, 1000, 2000]  # quota of free videos per seller (configs/: 1000)
 DECAYS = [0.5, 0.7, 0.9, 1.0]  # value of each next video of one pair relative to the previous one
 CAPACITY_FACTORS = [0.25, 0.5, 1.0, 2.0]  # creators' weekly capacity, times what the data says
@@ -48,7 +48,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from matching import cli, data, evaluation, load_config, pipeline, plots, policy, scenarios, simulate
+from matching import (
+    data,
+    evaluation,
+    load_config,
+    pipeline,
+    plots,
+    policy,
+    report,
+    scenarios,
+    simulate,
+)
 from matching.simulate import read_truth, write_marketplace
 
 cfg = load_config()
@@ -70,7 +80,7 @@ if DATA_DIR is None:
 if MODEL_DIR is None:
     pipeline.train(data_dir, cfg, model_dir, track=False, evaluate=False)
 inputs = data.read_inputs(data_dir)
-print(cli.summarize_inputs(inputs, cfg))
+print(report.summarize_inputs(inputs, cfg))
 
 # %% [markdown]
 # ## The allocation of `matching match`
@@ -80,7 +90,7 @@ summary = pipeline.match(data_dir, model_dir, out_dir, cfg, as_of=as_of)
 matches = data.read_table(out_dir / "matches.parquet")
 allocation = data.read_table(out_dir / "allocation.parquet")
 status = policy.seller_status(inputs.merchants, cfg.program, as_of)
-print(cli.format_summary(summary))
+print(report.format_summary(summary))
 
 # %%
 plots.allocation_per_seller(allocation, status);

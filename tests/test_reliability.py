@@ -37,6 +37,14 @@ from matching.ranking import MatchRanker
 from matching.simulate import TRUTH_DIR
 
 AS_OF = "2026-03-01"
+
+
+def match_argv(data, model, out, as_of: str | None = AS_OF, *extra: str) -> list[str]:
+    """``matching match`` over these folders, ``--as-of`` left out when ``as_of`` is None."""
+    argv = ["match", "--data", str(data), "--model", str(model), "--out", str(out)]
+    return argv + (["--as-of", as_of] if as_of else []) + list(extra)
+
+
 ELIGIBLE = ("m000003", "m000004")  # made certified and onboarded in the program
 USED_UP = "m000005"  # certified and onboarded too, but its 1,000 free videos are used
 
@@ -84,22 +92,7 @@ def base(tmp_path_factory, fast_config) -> Base:
     with pytest.MonkeyPatch.context() as mp, threadpool_limits(limits=1, user_api="openmp"):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         res = pipeline.train(d, fast_config, root / "model", track=True)
-        assert (
-            main(
-                [
-                    "match",
-                    "--data",
-                    str(d),
-                    "--model",
-                    str(root / "model"),
-                    "--out",
-                    str(root / "out"),
-                    "--as-of",
-                    AS_OF,
-                ]
-            )
-            == 0
-        )
+        assert main(match_argv(d, root / "model", root / "out")) == 0
     return Base(root, d, root / "model", root / "out", fast, uri, res.run_id)
 
 
@@ -186,18 +179,7 @@ class Work:
         path.write_text(json.dumps(meta))
 
     def match(self, *extra: str) -> list[str]:
-        return [
-            "match",
-            "--data",
-            str(self.data),
-            "--model",
-            str(self.model),
-            "--out",
-            str(self.out),
-            "--as-of",
-            AS_OF,
-            *extra,
-        ]
+        return match_argv(self.data, self.model, self.out, AS_OF, *extra)
 
     def train(self, *extra: str) -> list[str]:
         return [
@@ -529,17 +511,7 @@ def model_missing(w):
 
 @case("not a model directory", "model.json")
 def model_is_a_data_folder(w):
-    return [
-        "match",
-        "--data",
-        str(w.data),
-        "--model",
-        str(w.data),
-        "--out",
-        str(w.out),
-        "--as-of",
-        AS_OF,
-    ]
+    return match_argv(w.data, w.data, w.out)
 
 
 @case("model files do not match")
@@ -651,22 +623,7 @@ def test_safe_coercions_are_accepted(base, tmp_path, capsys):
 def test_as_of_outside_the_program_warns_and_writes_an_empty_allocation(base, tmp_path, capsys):
     capsys.readouterr()
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "match",
-                "--data",
-                str(base.data),
-                "--model",
-                str(base.model),
-                "--out",
-                str(out),
-                "--as-of",
-                "2025-06-01",
-            ]
-        )
-        == 0
-    )
+    assert main(match_argv(base.data, base.model, out, "2025-06-01")) == 0
     err = capsys.readouterr().err
     warnings = [x for x in err.splitlines() if x.startswith("warning: ")]
     assert len(warnings) == 1 and "as-of 2025-06-01 is outside the program" in warnings[0]
@@ -722,22 +679,7 @@ def test_a_kill_at_any_step_of_the_write_leaves_whole_outputs(base, tmp_path, mo
         mp.setattr(os, "replace", replace)
         mp.setattr(os, "unlink", unlink)
         mp.setattr(atomic, "_write_temp", write_temp)
-        assert (
-            main(
-                [
-                    "match",
-                    "--data",
-                    str(base.data),
-                    "--model",
-                    str(base.model),
-                    "--out",
-                    str(out),
-                    "--as-of",
-                    "2026-03-12",
-                ]
-            )
-            == 0
-        )
+        assert main(match_argv(base.data, base.model, out, "2026-03-12")) == 0
     new = _visible(out)
     assert new != old and set(new) == set(old)
     assert len(states) >= 8
@@ -755,22 +697,7 @@ def test_a_kill_at_any_step_of_the_write_leaves_whole_outputs(base, tmp_path, mo
     assert mixed  # the hard case, killed between two renames, was among them
     # the next run from such a state completes and cleans up
     worst = _materialise(states[mixed[0]], tmp_path / "worst")
-    assert (
-        main(
-            [
-                "match",
-                "--data",
-                str(base.data),
-                "--model",
-                str(base.model),
-                "--out",
-                str(worst),
-                "--as-of",
-                "2026-03-12",
-            ]
-        )
-        == 0
-    )
+    assert main(match_argv(base.data, base.model, worst, "2026-03-12")) == 0
     assert _visible(worst) == new
     assert_consistent(worst)
 
@@ -813,22 +740,7 @@ def test_a_failed_write_or_ctrl_c_leaves_the_previous_outputs(
 
     monkeypatch.setattr(atomic, "_write_temp", write_temp)
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "match",
-                "--data",
-                str(base.data),
-                "--model",
-                str(base.model),
-                "--out",
-                str(out),
-                "--as-of",
-                "2026-03-12",
-            ]
-        )
-        == code
-    )
+    assert main(match_argv(base.data, base.model, out, "2026-03-12")) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(line), err[-3:]
     assert _tree(out) == before  # and no temporary file left
@@ -888,17 +800,7 @@ def test_signals_at_several_points_leave_previous_outputs_or_the_new_ones(base, 
     for name, (point, sig, _, _) in points.items():
         out = tmp_path / name
         shutil.copytree(base.out, out)
-        argv = [
-            "match",
-            "--data",
-            str(base.data),
-            "--model",
-            str(base.model),
-            "--out",
-            str(out),
-            "--as-of",
-            "2026-03-12",
-        ]
+        argv = match_argv(base.data, base.model, out, "2026-03-12")
         cmd = (
             [sys.executable, "-m", "matching", *argv]
             if point is None
@@ -911,22 +813,7 @@ def test_signals_at_several_points_leave_previous_outputs_or_the_new_ones(base, 
     procs["kill_at_0.5s"].send_signal(signal.SIGKILL)
     old = _visible(base.out)
     fresh = tmp_path / "fresh"
-    assert (
-        main(
-            [
-                "match",
-                "--data",
-                str(base.data),
-                "--model",
-                str(base.model),
-                "--out",
-                str(fresh),
-                "--as-of",
-                "2026-03-12",
-            ]
-        )
-        == 0
-    )
+    assert main(match_argv(base.data, base.model, fresh, "2026-03-12")) == 0
     new = _visible(fresh)
     for name, (_, _, code, expect) in points.items():
         _, err = procs[name].communicate(timeout=120)
@@ -936,22 +823,7 @@ def test_signals_at_several_points_leave_previous_outputs_or_the_new_ones(base, 
             assert err.strip().splitlines()[-1] == "error: terminated (SIGTERM)"
             assert not [p for p in out.iterdir() if p.name.startswith(".")]  # SIGTERM cleans up
         assert _visible(out) == (old if expect == "old" else new), name
-        assert (
-            main(
-                [
-                    "match",
-                    "--data",
-                    str(base.data),
-                    "--model",
-                    str(base.model),
-                    "--out",
-                    str(out),
-                    "--as-of",
-                    "2026-03-12",
-                ]
-            )
-            == 0
-        )
+        assert main(match_argv(base.data, base.model, out, "2026-03-12")) == 0
         assert _visible(out) == new
         assert_consistent(out)
 
@@ -975,7 +847,7 @@ def test_a_failure_mid_stream_leaves_the_previous_outputs(base, tmp_path, monkey
             yield block
 
     monkeypatch.setattr(MatchRanker, "recommend_blocks", blocks)
-    argv = ["match", "--data", str(base.data), "--model", str(base.model), "--out", str(out)]
+    argv = match_argv(base.data, base.model, out, as_of=None)
     assert main([*argv, "--as-of", AS_OF]) != 0
     assert _tree(out) == before
 
@@ -1034,22 +906,7 @@ def test_train_and_match_twice_give_identical_tables_and_metrics(
         == json.loads((base.model / data.MODEL_META).read_text())["files"]
     )  # byte-identical model files
     for model, out in ((base.model, tmp_path / "o1"), (tmp_path / "model", tmp_path / "o2")):
-        assert (
-            main(
-                [
-                    "match",
-                    "--data",
-                    str(base.data),
-                    "--model",
-                    str(model),
-                    "--out",
-                    str(out),
-                    "--as-of",
-                    AS_OF,
-                ]
-            )
-            == 0
-        )
+        assert main(match_argv(base.data, model, out)) == 0
         assert _tree(out) == _tree(base.out)
 
 
@@ -1155,22 +1012,7 @@ def test_little_memory_streams_in_smaller_blocks_with_the_same_result(
     monkeypatch.setattr(MatchRanker, "recommend_blocks", recommend)
     monkeypatch.setattr(CandidateRetriever, "retrieve", retrieve)
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "match",
-                "--data",
-                str(base.data),
-                "--model",
-                str(base.model),
-                "--out",
-                str(tmp_path / "o"),
-                "--as-of",
-                AS_OF,
-            ]
-        )
-        == 0
-    )
+    assert main(match_argv(base.data, base.model, tmp_path / "o")) == 0
     # every ranking and retrieval streams (the value calibration ranks too)
     assert blocks[0] == ("recommend", 12) and set(blocks) == {("recommend", 12), ("retrieve", 12)}
     warning = [x for x in capsys.readouterr().err.splitlines() if x.startswith("warning: memory")]
@@ -1233,15 +1075,7 @@ def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, 
     )
     capsys.readouterr()
     for argv in (
-        [
-            "match",
-            "--data",
-            str(base.data),
-            "--model",
-            str(base.model),
-            "--out",
-            str(tmp_path / "o"),
-        ],
+        match_argv(base.data, base.model, tmp_path / "o", as_of=None),
         ["train", "--data", str(base.data), "--model-dir", str(tmp_path / "m"), "--no-tracking"],
     ):
         assert main(argv) == 3

@@ -89,7 +89,7 @@ def test_frozen_and_no_field_shadows_another():
 
 def test_the_printed_summary_says_how_close_the_dual_solver_came():
     """``match`` prints the dual decomposition's gap and bound; the exact solver adds no row."""
-    from matching.cli import format_summary
+    from matching.report import format_summary
     from matching.summary import DualReport
 
     assert "solver" not in format_summary(SUMMARY)

@@ -1,0 +1,55 @@
+"""What the wheel ships and what the CLI says about its version."""
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import matching
+from matching.cli import main
+from matching.config import load_config, shipped_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_is_printed(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"matching {matching.__version__}"
+    assert matching.__version__ != "0.0.0"  # read from the installed metadata (git tags)
+
+
+def test_the_wheel_carries_the_default_configs(tmp_path):
+    """The top-level configs/ are package data of the wheel, byte for byte, so an installed
+    CLI finds its defaults from any folder."""
+    builder = pytest.importorskip("hatchling.builders.wheel")
+    (wheel,) = builder.WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n: zf.read(n) for n in zf.namelist() if n.startswith("matching/configs/")}
+    files = sorted(p for p in (ROOT / "configs").rglob("*.yaml"))
+    assert files and len(shipped) == len(files)
+    for path in files:
+        name = "matching/configs/" + path.relative_to(ROOT / "configs").as_posix()
+        assert shipped[name] == path.read_bytes(), name
+
+
+def test_a_source_tree_finds_its_top_level_configs():
+    assert shipped_config_dir() == ROOT / "configs"
+    assert load_config(shipped_config_dir()).program.free_videos > 0
+
+
+def test_the_public_face():
+    """The jobs and the ranker are one import away, and ``import matching`` stays light."""
+    import subprocess
+    import sys
+
+    code = "import sys, matching; print('matching.pipeline' in sys.modules)"
+    light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert light.stdout.strip() == "False", light.stderr
+    for name in ("load_config", "simulate", "train", "match", "MatchRanker", "Ranker"):
+        assert name in matching.__all__ and getattr(matching, name) is not None
+    from matching.pipeline import match, train
+    from matching.ranking import MatchRanker
+
+    assert (matching.train, matching.match, matching.MatchRanker) == (train, match, MatchRanker)
+    with pytest.raises(AttributeError):
+        matching.no_such_thing  # noqa: B018
