@@ -19,7 +19,7 @@ one on the same merchants: recall of the value pool's top 200 and of the whole l
 ``rank``'s ranking rate is ``recommend``'s time less retrieval's, both run in the blocks
 of :data:`matching.memory.RECOMMEND_BLOCK` merchants and the threads ``recommend`` uses: the
 first block alone, the rest side by side, as in ``match`` (4,096 merchants by default: eight
-blocks; with 1,000, as before the twelfth pass of the README, two blocks, one after the other).
+blocks; with 1,000, two blocks, one after the other).
 ``rank`` also times the same ``recommend`` with the trees compiled (:mod:`matching.compiled`,
 whatever ``ranking.compile_min_pairs`` says) and checks its output is identical.
 ``--profile`` writes a cProfile of the ``rank`` and ``recall`` stages (``*.prof``).

@@ -1,7 +1,7 @@
 """The demo's allocation valued with the simulator's truth: realised GMV against the best
 allocation over the same matched pairs, computed from the true values and decay.
 
-Run by hand after ``make demo`` (the README's "On the demo" figures):
+Run by hand after ``make demo`` (the demo figures of docs/results.md):
 
     .venv/bin/python benchmarks/demo_realised.py [--demo demo] [--as-of 2026-03-01]
 """

@@ -4,7 +4,7 @@ Ranking a catalogue spends much of its time walking trees (300 HistGradientBoost
 on every candidate). `Treelite <https://treelite.readthedocs.io>`_ imports the fitted model
 and `TL2cgen <https://tl2cgen.readthedocs.io>`_ compiles it to a shared library (a C compiler
 is needed) that predicts several times faster (ranking as a whole 3.8x at 10,000 x 100,000:
-README, Scale). The compiled sum must equal scikit-learn's to the last bit, so
+docs/scale.md). The compiled sum must equal scikit-learn's to the last bit, so
 outputs stay byte-identical whichever path ran: scikit-learn starts from the baseline and adds
 the trees in order, the compiled code adds the trees in order and then the baseline, so the
 baseline is folded into the first tree's leaves before compiling. Thresholds are quantised

@@ -53,3 +53,15 @@ def test_the_public_face():
     assert (matching.train, matching.match, matching.MatchRanker) == (train, match, MatchRanker)
     with pytest.raises(AttributeError):
         matching.no_such_thing  # noqa: B018
+
+
+@pytest.mark.slow
+def test_the_readme_library_example_runs():
+    """The README's library quickstart, as written."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks, "the README has no library example"
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})

@@ -603,7 +603,7 @@ def test_the_corpus_covers_the_issue():
 
 
 def test_safe_coercions_are_accepted(base, tmp_path, capsys):
-    """Mixed-case booleans and integral floats are coerced (README, "Data contract")."""
+    """Mixed-case booleans and integral floats are coerced (docs/design.md, "Contract additions")."""
     shutil.copytree(base.data, tmp_path / "d")
     m = pd.read_parquet(tmp_path / "d" / "merchants.parquet")
     flags = m["certified_super_top"].map({True: " True", False: "FALSE"})

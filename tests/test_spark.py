@@ -160,7 +160,7 @@ def test_spark_options_are_checked_in_one_line(folders, tmp_path, capsys, monkey
 def test_the_registered_model_scores_pairs_in_spark_udf(
     spark, trained, folders, tracking_uri, tmp_path
 ):
-    """The README's `mlflow.pyfunc.spark_udf` example: the registered model, applied to a
+    """The `mlflow.pyfunc.spark_udf` example of docs/spark.md: the registered model, applied to a
     Spark DataFrame of pairs, gives the ranker's own scores (on its training as-of)."""
     import mlflow
     from pyspark.sql import functions as F
@@ -172,7 +172,7 @@ def test_the_registered_model_scores_pairs_in_spark_udf(
     want = trained.recommend(k=5)
     want.to_parquet(tmp_path / "pairs.parquet")
 
-    # the README's example, on these pairs
+    # docs/spark.md's example, on these pairs
     predict = mlflow.pyfunc.spark_udf(
         spark,
         "models:/matching-ranker@champion",
