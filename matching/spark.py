@@ -115,7 +115,7 @@ def session(
     _pyspark()
     _check_java()
     from py4j.protocol import Py4JError
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.errors import PySparkException
     from pyspark.sql import SparkSession
 
@@ -131,6 +131,10 @@ def session(
         )
     chosen = master
     try:
+        if master is None:
+            # Under spark-submit its JVM holds the master (--master, spark-defaults.conf); a
+            # SparkConf made before the gateway is up would not see it and fall back to local.
+            SparkContext._ensure_initialized()
         settings = SparkConf()
         chosen = master or settings.get("spark.master", DEFAULT_MASTER)
         builder = SparkSession.builder.appName(app_name).master(chosen)

@@ -187,3 +187,33 @@ def test_the_registered_model_scores_pairs_in_spark_udf(
     assert len(got) == len(want) > 0
     np.testing.assert_allclose(got["score"], got["score_ranker"], rtol=1e-12)
     np.testing.assert_allclose(got["fit"], got["fit_ranker"], rtol=1e-12)
+
+
+@needs_spark
+@pytest.mark.slow
+def test_spark_submit_chooses_the_master(tmp_path):
+    """Under spark-submit, the session is on spark-submit's master, not a local default (on
+    a cluster that would leave the executors idle and rank on the driver)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "which.py"
+    script.write_text(
+        "from matching import spark\n"
+        "s = spark.session(conf={'spark.ui.enabled': 'false'})\n"
+        "print('MASTER', s.sparkContext.master)\n"
+        "s.stop()\n"
+    )
+    submit = Path(sys.executable).parent / "spark-submit"
+    if not submit.is_file():
+        pytest.skip("spark-submit is not beside this Python")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [str(submit), "--master", "local[1]", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert "MASTER local[1]" in done.stdout, done.stderr[-2000:]
