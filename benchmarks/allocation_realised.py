@@ -6,7 +6,7 @@ trained on the history before ``--as-of`` and the eligible sellers' free videos 
 as ``match`` does, with one choice changed at a time:
 
 - the candidates: ``display`` (the ``match.top_k`` rows of matches.parquet) or ``widened``
-  (the allocation's own pool, :func:`matching.pool.widen`);
+  (the allocation's own pool, :func:`matching.allocation.pool.widen`);
 - the objective: ``value`` (GMV if the pair happens) or ``expected`` (times P(the creator
   takes the job), from ``fit``);
 - the fill floor ``allocation.min_fill``: 0, 0.5, 0.9.
@@ -39,15 +39,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matching import allocation as alloc
-from matching import policy
+from matching.allocation import policy
+from matching.allocation import problem as alloc
+from matching.allocation.pool import widen
+from matching.allocation.quota import allocate_quota, quota_problem
+from matching.allocation.returns import geometric_sum
 from matching.config import load_config
-from matching.contract import row_positions
-from matching.pipeline import history_returns, value_calibration
-from matching.pool import widen
-from matching.quota import allocate_quota, quota_problem
-from matching.ranking import MatchRanker
-from matching.returns import geometric_sum
+from matching.data.contract import row_positions
+from matching.jobs.pipeline import history_returns, value_calibration
+from matching.ranking.ranker import MatchRanker
 from matching.simulate import scenario_config, simulate
 
 SIZES = {"demo": (500, 5000)}

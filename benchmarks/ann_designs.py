@@ -4,7 +4,7 @@ For each inner-product source (``ann.source_vectors``: SVD, content, ALS) of a m
 snapshot on a data folder: how concentrated the exact top lists are (the union of the exact
 top ``k`` of sampled merchants), and the recall of the exact top ``k`` of fresh merchants
 for faiss IVF alone at several ``nprobe``, HNSW (inner product, and L2 after the extra
-dimension that turns inner product into distance), and :class:`matching.ann.HubSearch`
+dimension that turns inner product into distance), and :class:`matching.retrieval.ann.HubSearch`
 with the config's parameters. Recall is against faiss's exact search; times are of one
 process on whatever else the machine is doing.
 
@@ -23,7 +23,7 @@ import pandas as pd
 
 
 def _recall(found: np.ndarray, exact: np.ndarray) -> float:
-    from matching import ann
+    from matching.retrieval import ann
 
     return round(ann.recall_of(found, exact), 4)
 
@@ -31,7 +31,7 @@ def _recall(found: np.ndarray, exact: np.ndarray) -> float:
 def _designs(ret, name, P, q, exact, k, hnsw: bool) -> dict:
     import faiss
 
-    from matching import ann
+    from matching.retrieval import ann
 
     out = {}
     ivf = ann.InnerProductIndex(P, nlist=ret.ann_nlist, nprobe=1, seed=ret.random_state, threads=2)
@@ -88,7 +88,8 @@ def main(argv=None) -> None:
     p.add_argument("--no-hnsw", action="store_true", help="skip the graphs (slow to build)")
     a = p.parse_args(argv)
 
-    from matching import ann, data
+    from matching import data
+    from matching.retrieval import ann
 
     saved = data.load_model(a.model)
     inputs = data.read_inputs(a.data)

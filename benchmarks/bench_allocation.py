@@ -12,7 +12,7 @@ lognormal), decay and segments from ``configs/`` (per-pair caps from the
 diversity rule). Each size runs in a fresh process so its peak memory (max RSS)
 is its own. Prints a markdown table.
 
-A second table runs the dual decomposition (:mod:`matching.decomposition`, iterations and
+A second table runs the dual decomposition (:mod:`matching.allocation.decomposition`, iterations and
 tolerance from ``configs/``) on the same instances, each in a fresh process of its own, side
 by side with the exact min-cost flow: its value over the optimum, the gap it reports to its
 own dual bound, how far that bound is above the optimum, and the time and memory ratios.
@@ -29,7 +29,8 @@ import time
 
 import numpy as np
 
-from matching.allocation import (
+from matching.allocation.decomposition import dual_allocate
+from matching.allocation.problem import (
     allocate,
     build_problem,
     greedy_allocate,
@@ -37,7 +38,6 @@ from matching.allocation import (
     network_size,
 )
 from matching.config import load_config
-from matching.decomposition import dual_allocate
 
 
 def make_instance(n_sellers: int, candidates: int, seed: int):

@@ -13,12 +13,12 @@ import resource
 import time
 from datetime import date
 
-from matching import policy
-from matching.baselines import CategoryPopularityRanker
+from matching.allocation import policy
+from matching.allocation.quota import allocate_quota
 from matching.config import load_config
-from matching.pipeline import history_returns
-from matching.quota import allocate_quota
-from matching.ranking import MatchRanker
+from matching.jobs.pipeline import history_returns
+from matching.ranking.baselines import CategoryPopularityRanker
+from matching.ranking.ranker import MatchRanker
 from matching.simulate import simulate
 
 

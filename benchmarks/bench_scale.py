@@ -17,10 +17,10 @@ ratio is what matters on a shared machine. Run by hand (never in tests):
 ``recall`` measures the approximate retrieval (``candidates.search: ann``) against the exact
 one on the same merchants: recall of the value pool's top 200 and of the whole list.
 ``rank``'s ranking rate is ``recommend``'s time less retrieval's, both run in the blocks
-of :data:`matching.memory.RECOMMEND_BLOCK` merchants and the threads ``recommend`` uses: the
+of :data:`matching.data.memory.RECOMMEND_BLOCK` merchants and the threads ``recommend`` uses: the
 first block alone, the rest side by side, as in ``match`` (4,096 merchants by default: eight
 blocks; with 1,000, two blocks, one after the other).
-``rank`` also times the same ``recommend`` with the trees compiled (:mod:`matching.compiled`,
+``rank`` also times the same ``recommend`` with the trees compiled (:mod:`matching.ranking.compiled`,
 whatever ``ranking.compile_min_pairs`` says) and checks its output is identical.
 ``--profile`` writes a cProfile of the ``rank`` and ``recall`` stages (``*.prof``).
 """
@@ -71,7 +71,7 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     ranker.recommend(k=k, merchants=sample[:2])  # first-use work (entity arrays) out of the timing
     # retrieval alone, in the blocks and threads recommend runs it in (side by side from the
     # second block on), so recommend's time less this is ranking's
-    from matching.memory import RECOMMEND_BLOCK, approximate
+    from matching.data.memory import RECOMMEND_BLOCK, approximate
     from matching.threads import in_order
 
     block = min(RECOMMEND_BLOCK, ranker.candidates.block_size)
@@ -96,7 +96,7 @@ def _rank(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, n_slice
     recommend_s = time.perf_counter() - t0
     rank_s = max(recommend_s - retrieve_s, 1e-9)
 
-    # the same run with the trees compiled (matching.compiled), whatever the run's size
+    # the same run with the trees compiled (matching.ranking.compiled), whatever the run's size
     fast = copy.copy(ranker)
     fast.ranking = ranker.ranking.model_copy(update={"compile_min_pairs": 1})
     t0 = time.perf_counter()
@@ -153,7 +153,8 @@ def _recall(data_dir: Path, model_dir: Path, as_of: str, n_merchants: int, nprob
     import numpy as np
     import pandas as pd
 
-    from matching import ann, data
+    from matching import data
+    from matching.retrieval import ann
 
     saved = data.load_model(model_dir)
     inputs = data.read_inputs(data_dir)

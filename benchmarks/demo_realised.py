@@ -13,15 +13,15 @@ import dataclasses
 
 import pandas as pd
 
-from matching import allocation as alloc
-from matching import policy
+from matching.allocation import policy
+from matching.allocation import problem as alloc
+from matching.allocation.quota import quota_problem
+from matching.allocation.returns import geometric_sum
 from matching.config import load_config
-from matching.contract import row_positions
 from matching.data import read_inputs, read_table
-from matching.pipeline import history_returns
-from matching.quota import quota_problem
-from matching.returns import geometric_sum
-from matching.simulate import read_truth
+from matching.data.contract import row_positions
+from matching.data.truth import read_truth
+from matching.jobs.pipeline import history_returns
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,8 @@ import pandas as pd
 
 from matching.config import load_config
 from matching.data import validate_inputs
-from matching.evaluation import evaluate, lift_over_baselines
-from matching.ranking import MatchRanker
+from matching.evaluation.offline import evaluate, lift_over_baselines
+from matching.ranking.ranker import MatchRanker
 
 NICHES = ("gaming", "fitness", "cooking", "travel", "parenting", "tech_reviews", "diy", "books")
 

@@ -41,7 +41,7 @@ first purchase falls after the cut are in the merchants table with no history
 ``matching (fit)`` orders the model's candidates by ``fit``; ``matching (rank)`` is its
 ``rank`` (expected GMV if the pair happens); ``matching (expected)`` by what the allocator
 maximises, that value times P(the job is taken) from ``fit``
-(:func:`matching.calibration.offer_probability`). ``--quick`` evaluates a fixed sample of customers and uses the
+(:func:`matching.allocation.calibration.offer_probability`). ``--quick`` evaluates a fixed sample of customers and uses the
 model's smaller test settings (a smoke run, not the reported figures).
 """
 
@@ -60,17 +60,17 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from matching import metrics
-from matching.baselines import (
+from matching.allocation.quota import pair_worth
+from matching.config import load_config
+from matching.data import validate_inputs
+from matching.jobs.pipeline import history_returns, value_calibration
+from matching.ranking.baselines import (
     ALSRanker,
     CategoryPopularityRanker,
     EASERanker,
     PopularityRanker,
 )
-from matching.config import load_config
-from matching.data import validate_inputs
-from matching.pipeline import history_returns, value_calibration
-from matching.quota import pair_worth
-from matching.ranking import MatchRanker
+from matching.ranking.ranker import MatchRanker
 
 K = 10
 _PRODUCT_CODE = r"^\d{5}[A-Za-z]*$"
@@ -225,7 +225,7 @@ def _lists(rec: pd.DataFrame, merchant_ids, creator_ids, k: int, by: str = "rank
 
 
 def _expected(rec: pd.DataFrame, cfg, calibration, history, acceptance=None) -> pd.DataFrame:
-    """``rec`` with the allocator's worth of each pair: :func:`matching.quota.pair_worth`'s
+    """``rec`` with the allocator's worth of each pair: :func:`matching.allocation.quota.pair_worth`'s
     ``value x p_take``, the value shrunk by the calibration ``match`` would apply, at the
     config's ``allocation.offer_acceptance`` or ``acceptance``."""
     if acceptance is not None:

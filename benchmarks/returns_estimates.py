@@ -4,7 +4,7 @@ For each story of ``matching.simulate`` (decay within collaborations; across the
 short video of a pair over its history; either with follow-ups selected on how the last
 collaboration sold) and each true decay, a few seeds of a market dense enough for the
 estimate to be precise (the test's: 1,000 merchants x 2,000 creators, 40 collaborations a
-year each), and the estimate of :func:`matching.returns.estimate_returns` against the
+year each), and the estimate of :func:`matching.allocation.returns.estimate_returns` against the
 truth, with the estimator this version replaced (pair fixed effects over all of a pair's
 collaborations, see ``allocation_realised.old_decay``) beside it. Run by hand:
 
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from allocation_realised import old_decay
 
+from matching.allocation.returns import estimate_returns
 from matching.config import load_config
-from matching.returns import estimate_returns
 from matching.simulate import simulate
 
 STORIES = {

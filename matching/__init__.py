@@ -10,7 +10,6 @@ are here too, imported on first use so that ``import matching`` stays light.
 
 import importlib
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 
 # pandera imports pyspark.pandas whenever pyspark is installed (the [spark] extra), and
 # pyspark 4 then warns about pandas 3 on every import, though matching never uses
@@ -20,18 +19,15 @@ warnings.filterwarnings(
 )
 
 from matching.config import Config, ConfigError, load_config  # noqa: E402 (after the filter)
-from matching.simulate import GroundTruth, Marketplace, simulate  # noqa: E402
-
-try:
-    __version__ = version("matching")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+from matching.data.truth import GroundTruth  # noqa: E402
+from matching.simulate import Marketplace, simulate  # noqa: E402
+from matching.version import __version__  # noqa: E402
 
 _LAZY = {
-    "train": "matching.pipeline",
-    "match": "matching.pipeline",
-    "MatchRanker": "matching.ranking",
-    "Ranker": "matching.ranking",
+    "train": "matching.jobs.pipeline",
+    "match": "matching.jobs.pipeline",
+    "MatchRanker": "matching.ranking.ranker",
+    "Ranker": "matching.ranking.ranker",
 }
 
 

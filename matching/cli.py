@@ -30,7 +30,7 @@ import typer
 from matching import data
 from matching.config import load_config
 from matching.errors import ConfigError, DataError, InsufficientMemory
-from matching.report import format_backtest, format_summary, summarize_inputs
+from matching.jobs.report import format_backtest, format_summary, summarize_inputs
 
 EXIT_BAD_INPUT = 2
 EXIT_MEMORY = 3
@@ -131,7 +131,7 @@ def train_cmd(
     ] = True,
 ) -> None:
     """Fit profiles, retrieval and the ranker on the history; evaluate; save and track the model."""
-    from matching.pipeline import train
+    from matching.jobs.pipeline import train
 
     cfg = load_config(config)
     res = train(data_dir, cfg, model_dir, track=tracking, progress=True)
@@ -139,7 +139,7 @@ def train_cmd(
         f"model saved to {model_dir}" + (f" and logged as {res.model_uri}" if res.model_uri else "")
     )
     if res.report is not None:
-        from matching.evaluation import lift_over_baselines
+        from matching.evaluation.offline import lift_over_baselines
 
         typer.echo("\nNDCG@10 against the ground truth over all creators:")
         typer.echo(lift_over_baselines(res.report).round(3).to_string())
@@ -204,7 +204,7 @@ def match_cmd(
     ] = None,
 ) -> None:
     """Rank creators for every merchant and allocate the free short videos."""
-    from matching.pipeline import match
+    from matching.jobs.pipeline import match
 
     if engine not in ("local", "spark"):
         raise typer.BadParameter(f"must be local or spark, not {engine!r}", param_hint="'--engine'")
@@ -241,7 +241,7 @@ def _engine(name: str, master: str | None) -> Iterator[object | None]:
     if name != "spark":
         yield None
         return
-    from matching import spark
+    from matching.jobs import spark
 
     active = spark.active_session()
     session = spark.session(master)
@@ -269,7 +269,7 @@ def backtest_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Allocate as of an earlier date and value it with what the history shows afterwards."""
-    from matching.backtest import backtest
+    from matching.jobs.backtest import backtest
 
     cfg = load_config(config) if config is not None else None
     day = _date(as_of)

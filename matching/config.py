@@ -164,7 +164,7 @@ class AllocationConfig(_Section):
     decay_prior_strength: float = Field(default=10.0, gt=0)
     calibrate_values: bool = True
     calibration_merchants: int | None = Field(default=2000, ge=1)
-    # exact: min-cost flow; dual: decomposition (matching.decomposition); auto: dual from
+    # exact: min-cost flow; dual: decomposition (matching.allocation.decomposition); auto: dual from
     # dual_min_pairs candidate pairs on
     solver: Literal["exact", "dual", "auto"] = "exact"
     dual_min_pairs: int = Field(default=10_000_000, ge=1)
@@ -176,7 +176,7 @@ class AllocationConfig(_Section):
     pool: Literal["display", "widened"] = "widened"
     pool_cap: int = Field(default=3000, ge=1)
     # What a pair is worth to the allocator: value (GMV if it happens) or expected
-    # (P(the creator takes the offered job) x value; P from fit, see matching.quota)
+    # (P(the creator takes the offered job) x value; P from fit, see matching.allocation.quota)
     objective: Literal["value", "expected"] = "expected"
     offer_acceptance: float = Field(default=0.2, gt=0, lt=1)
     # The share of each eligible seller's remaining quota placed first, where capacity allows

@@ -35,7 +35,9 @@ AS_OF = "2026-03-01"  # the day the TOP Program status of every seller is comput
 import tempfile
 from pathlib import Path
 
-from matching import data, load_config, plots, policy, report, simulate
+from matching import data, load_config, simulate
+from matching.allocation import policy
+from matching.jobs import plots, report
 from matching.simulate import write_marketplace
 
 cfg = load_config()
@@ -58,7 +60,7 @@ merchants["business_type"].value_counts().to_frame("merchants")
 
 # %% [markdown]
 # Which sellers get free videos on `AS_OF`: the program rules of `configs/program.yaml`
-# applied by `matching.policy.seller_status`.
+# applied by `matching.allocation.policy.seller_status`.
 
 # %%
 status = policy.seller_status(merchants, cfg.program, AS_OF)

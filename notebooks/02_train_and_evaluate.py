@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 02 · Train and evaluate
 #
-# Train the ranker through the library (`matching.pipeline.train`, as `matching train`
+# Train the ranker through the library (`matching.jobs.pipeline.train`, as `matching train`
 # does, without MLflow), compare it with the baselines, sweep the certified weight and
 # look at which features drive a match's score.
 #
@@ -37,7 +37,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from matching import data, evaluation, load_config, pipeline, plots, ranking, report, simulate
+from matching import data, evaluation, load_config, simulate
+from matching.jobs import pipeline, plots, report
+from matching.ranking.ranker import pair_positions
 from matching.simulate import write_marketplace
 
 cfg = load_config()
@@ -116,7 +118,7 @@ plots.score_distribution(matches, inputs.merchants);
 # own predictions as the target; pairs featurised as `MatchRanker.score_pairs` scores them).
 
 # %%
-m, c = ranking.pair_positions(ranker, matches["merchant_id"], matches["creator_id"])
+m, c = pair_positions(ranker, matches["merchant_id"], matches["creator_id"])
 importance = ranker.feature_importance(m, c, n_repeats=3, random_state=SEED)
 plots.feature_importance(importance["mean"], std=importance["std"]);
 
@@ -136,7 +138,7 @@ matches[mine].head(10)
 # (`MatchRanker.explain`; positive means the pair's own value of that feature raised its score).
 
 # %%
-m_top, c_top = ranking.pair_positions(
+m_top, c_top = pair_positions(
     ranker, matches.loc[mine, "merchant_id"].head(3), matches.loc[mine, "creator_id"].head(3)
 )
 ranker.explain(m_top, c_top, top=6).round(3)

@@ -48,18 +48,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from matching import (
-    data,
-    evaluation,
-    load_config,
-    pipeline,
-    plots,
-    policy,
-    report,
-    scenarios,
-    simulate,
-)
-from matching.simulate import read_truth, write_marketplace
+from matching import data, evaluation, load_config, simulate
+from matching.allocation import policy
+from matching.data.truth import read_truth
+from matching.evaluation import scenarios
+from matching.jobs import pipeline, plots, report
+from matching.simulate import write_marketplace
 
 cfg = load_config()
 if FAST:
@@ -116,7 +110,7 @@ plots.promise(summary.allocation);
 #
 # The floor places a share of every seller's quota first, wherever capacity allows, then
 # lets value decide. What it costs: the expected GMV at each floor, against none, on the
-# same matches (`matching.scenarios.fill_sweep`).
+# same matches (`matching.evaluation.scenarios.fill_sweep`).
 
 # %%
 fairness = scenarios.fill_sweep(
@@ -129,7 +123,7 @@ fairness
 # ## What if
 #
 # Each scenario changes one lever and re-runs the allocation on the same matches
-# (`matching.scenarios.what_if`). GMV is the model's expected GMV of the placed videos;
+# (`matching.evaluation.scenarios.what_if`). GMV is the model's expected GMV of the placed videos;
 # fairness is how widely the videos spread: sellers served, creators used and how full the
 # chosen creators are.
 
@@ -157,7 +151,7 @@ plots.greedy_gap(whatif, labels=whatif["label"]);
 # The free videos go to certified sellers only, and the weight multiplies all of a
 # certified seller's scores alike, so it does not change *their* allocation. Where it
 # matters is the competition for creators' ordinary weekly slots between certified and
-# other merchants: `matching.evaluation.priority_tradeoff` shares those slots out by
+# other merchants: `matching.evaluation.offline.priority_tradeoff` shares those slots out by
 # priority for each weight and measures, against the ground truth, the total GMV and the
 # ranking quality left to non-certified merchants (only when the data folder has a truth).
 

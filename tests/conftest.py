@@ -3,7 +3,7 @@
 import pytest
 
 from matching.config import default_config_dir, load_config
-from matching.ranking import MatchRanker
+from matching.ranking.ranker import MatchRanker
 from matching.simulate import simulate
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.allocation import (
+from matching.allocation.problem import (
     AllocationProblem,
     allocate,
     build_problem,
@@ -508,7 +508,7 @@ def test_allocations_are_feasible_and_optimal(p):
 
 
 def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):
-    import matching.allocation as allocation
+    import matching.allocation.problem as allocation
 
     p = random_problem(np.random.default_rng(11), n_sellers=5, n_creators=6)
     expected = allocate(p)
@@ -543,9 +543,9 @@ def test_the_match_problem_gives_each_seller_its_own_window():
 
     import pandas as pd
 
+    from matching.allocation.policy import seller_status
+    from matching.allocation.quota import allocate_quota, quota_problem
     from matching.config import load_config
-    from matching.policy import seller_status
-    from matching.quota import allocate_quota, quota_problem
 
     cfg = load_config().replace(allocation={"min_fill": 0.0})  # by value alone
     as_of = cfg.program.start + dt.timedelta(days=cfg.program.window_days - 21)

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching import data, pipeline
-from matching.backtest import backtest, observed_pairs
+from matching import data
+from matching.allocation.returns import geometric_sum
 from matching.cli import main
 from matching.errors import DataError
-from matching.returns import geometric_sum
+from matching.jobs import pipeline
+from matching.jobs.backtest import backtest, observed_pairs
 from matching.simulate import simulate, write_marketplace
 
 

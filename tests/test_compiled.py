@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from matching import compiled
-from matching.ranking import MatchRanker
+from matching.ranking import compiled
+from matching.ranking.ranker import MatchRanker
 
 pytestmark = pytest.mark.skipif(
     not compiled.available(), reason="needs the [fast] extra (treelite, tl2cgen) and a C compiler"

@@ -643,7 +643,7 @@ def merchant_blocks(matches: pd.DataFrame, size: int) -> list[pd.DataFrame]:
 
 def write_streamed(out, blocks, allocation, row_group_rows=None):
     """Stream ``blocks`` into ``out`` and publish them with ``allocation``."""
-    from matching.summary import AllocationReport, RunSummary
+    from matching.allocation.summary import AllocationReport, RunSummary
 
     report = AllocationReport(1, 1, 10, 10, 10, 50.0, 45.0, 0.1, 2, 0.5, 60, 0.8)
     summary = RunSummary(pd.Timestamp("2026-03-01").date(), 5, 20, 100, 1, 2, report)

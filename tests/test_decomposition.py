@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import matching.decomposition
-from matching.allocation import AllocationProblem, allocate, build_problem, greedy_allocate
+import matching.allocation.decomposition
+from matching.allocation.decomposition import DualResult, dual_allocate
+from matching.allocation.problem import AllocationProblem, allocate, build_problem, greedy_allocate
 from matching.config import AllocationConfig
-from matching.decomposition import DualResult, dual_allocate
 
 SEGMENTS = (1, 2, 4, 8, 16)
 
@@ -195,7 +195,9 @@ def test_empty_problem_and_bad_arguments():
 
 
 def test_docstring_example():
-    result = doctest.testmod(matching.decomposition, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(
+        matching.allocation.decomposition, optionflags=doctest.NORMALIZE_WHITESPACE
+    )
     assert result.attempted and not result.failed
 
 
@@ -207,10 +209,10 @@ def test_match_allocates_by_the_configured_solver():
 
     import pandas as pd
 
+    from matching.allocation.policy import seller_status
+    from matching.allocation.quota import allocate_quota, solve
+    from matching.allocation.summary import RunSummary
     from matching.config import load_config
-    from matching.policy import seller_status
-    from matching.quota import allocate_quota, solve
-    from matching.summary import RunSummary
 
     cfg = load_config().replace(allocation={"min_fill": 0.0})  # the dual keeps no floor
     as_of = cfg.program.start + dt.timedelta(days=10)

@@ -11,16 +11,21 @@ import pytest
 from sklearn.base import BaseEstimator, clone
 
 import matching
-from matching import baselines
-from matching.candidates import CandidateRetriever
-from matching.features import CreatorProfiler, MerchantProfiler, PairFeaturizer, PartnerActivity
-from matching.learners import (
+from matching.ranking import baselines
+from matching.ranking.learners import (
     ListwiseFit,
     LogTargetRegressor,
     SymmetricTreesClassifier,
     SymmetricTreesRegressor,
 )
-from matching.ranking import MatchRanker
+from matching.ranking.ranker import MatchRanker
+from matching.retrieval.candidates import CandidateRetriever
+from matching.retrieval.features import (
+    CreatorProfiler,
+    MerchantProfiler,
+    PairFeaturizer,
+    PartnerActivity,
+)
 
 BASELINES = [
     baselines.RandomRanker,

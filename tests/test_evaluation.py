@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching import evaluation
-from matching.pipeline import evaluation_sample
+from matching.evaluation import offline as evaluation
+from matching.jobs.pipeline import evaluation_sample
 
 
 def test_a_sample_of_everyone_is_the_whole_evaluation_and_a_smaller_one_counts_its_merchants(

@@ -2,15 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.contract import history_rows
-from matching.features import (
+from matching.data.contract import history_rows
+from matching.retrieval.features import (
     CreatorProfiler,
     MerchantProfiler,
     PairFeaturizer,
     PartnerActivity,
     history_before,
 )
-from matching.snapshot import build_snapshot
+from matching.retrieval.snapshot import build_snapshot
 
 AS_OF = pd.Timestamp("2025-10-01")
 

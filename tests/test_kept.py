@@ -1,13 +1,13 @@
-"""What match keeps in memory of the matches it streams to disk (matching.kept)."""
+"""What match keeps in memory of the matches it streams to disk (matching.data.kept)."""
 
 import numpy as np
 import pandas as pd
 
-from matching.calibration import ValueCalibration
+from matching.allocation.calibration import ValueCalibration
+from matching.allocation.policy import seller_status
+from matching.allocation.quota import allocate_quota
 from matching.config import load_config
-from matching.kept import TOP_SLOTS, KeptMatches, kept_rows
-from matching.policy import seller_status
-from matching.quota import allocate_quota
+from matching.data.kept import TOP_SLOTS, KeptMatches, kept_rows
 
 
 def blocks_of(matches: pd.DataFrame, merchants_per_block: int) -> list[pd.DataFrame]:

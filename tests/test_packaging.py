@@ -42,13 +42,13 @@ def test_the_public_face():
     import subprocess
     import sys
 
-    code = "import sys, matching; print('matching.pipeline' in sys.modules)"
+    code = "import sys, matching; print('matching.jobs.pipeline' in sys.modules)"
     light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert light.stdout.strip() == "False", light.stderr
     for name in ("load_config", "simulate", "train", "match", "MatchRanker", "Ranker"):
         assert name in matching.__all__ and getattr(matching, name) is not None
-    from matching.pipeline import match, train
-    from matching.ranking import MatchRanker
+    from matching.jobs.pipeline import match, train
+    from matching.ranking.ranker import MatchRanker
 
     assert (matching.train, matching.match, matching.MatchRanker) == (train, match, MatchRanker)
     with pytest.raises(AttributeError):

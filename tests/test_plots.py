@@ -13,8 +13,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-from matching import plots  # noqa: E402
 from matching.config import load_config  # noqa: E402
+from matching.jobs import plots  # noqa: E402
 from matching.simulate import simulate  # noqa: E402
 
 
@@ -197,7 +197,7 @@ def test_nothing_to_allocate():
 
 
 def test_fairness_picture():
-    from matching.quota import fairness
+    from matching.allocation.quota import fairness
 
     matches = ALLOCATION.assign(rank=1, certified_super_top=True)
     status = STATUS.assign(certified=[True, True, True, False])
@@ -252,6 +252,6 @@ def test_on_a_simulated_marketplace():
 
 def test_import_leaves_the_backend_alone():
     """Notebooks show figures inline only if importing the library does not switch the backend."""
-    code = "import matplotlib; matplotlib.use('svg'); import matching.plots; print(matplotlib.get_backend())"
+    code = "import matplotlib; matplotlib.use('svg'); import matching.jobs.plots; print(matplotlib.get_backend())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"

@@ -1,4 +1,4 @@
-"""The TOP Program's rules (matching.policy) on tiny hand-built frames.
+"""The TOP Program's rules (matching.allocation.policy) on tiny hand-built frames.
 
 Every date and number is derived from the loaded config, so the tests hold for any
 program terms in ``configs/``.
@@ -17,9 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import matching.policy
-from matching.config import ProgramConfig, load_config
-from matching.policy import (
+import matching.allocation.policy
+from matching.allocation.policy import (
     REASONS,
     STATUS_COLUMNS,
     allocation_horizon,
@@ -27,6 +26,7 @@ from matching.policy import (
     creator_capacity,
     seller_status,
 )
+from matching.config import ProgramConfig, load_config
 
 DAY = dt.timedelta(days=1)
 COLUMNS = [
@@ -71,7 +71,7 @@ def last_day(program: ProgramConfig, onboarded: dt.date) -> dt.date:
 
 
 def test_docstring_examples():
-    result = doctest.testmod(matching.policy, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(matching.allocation.policy, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
 
@@ -195,7 +195,7 @@ def test_uncertified_or_outside_program_have_no_quota(program):
 def test_certified_derived_from_gmv_at_threshold_counts(program, caplog):
     t = program.certification_gmv_usd
     frame = merchants([program.start] * 3, [t, np.nextafter(t, -np.inf), t * 10], program=program)
-    with caplog.at_level(logging.INFO, logger="matching.policy"):
+    with caplog.at_level(logging.INFO, logger="matching.allocation.policy"):
         got = certified(frame, program)
     assert got.tolist() == [True, False, True]
     assert got.dtype == bool

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching import allocation as alloc
-from matching import policy
-from matching.calibration import offer_probability
+from matching.allocation import policy
+from matching.allocation import problem as alloc
+from matching.allocation.calibration import offer_probability
+from matching.allocation.pool import final_matches, widen
+from matching.allocation.quota import allocate_quota, fill_floor, quota_problem, seller_fill
 from matching.config import load_config
-from matching.pool import final_matches, widen
-from matching.quota import allocate_quota, fill_floor, quota_problem, seller_fill
 
 AS_OF = date(2026, 2, 15)
 
@@ -127,7 +127,7 @@ def test_final_matches_keep_the_display_list_and_every_placed_pair_in_priority_o
 def test_the_floor_lifts_the_starved_seller_at_a_measured_price():
     """Two sellers, one creator pool: by value alone the better-paying seller takes the
     capacity; with a floor each gets its share first, and the sweep prices it."""
-    from matching.quota import fill_sweep
+    from matching.allocation.quota import fill_sweep
 
     cfg = load_config().replace(allocation={"min_fill": 0.0, "objective": "value"})
     score, ids, merchants, creators = market(n_m=2, n_c=80, weekly=2)
@@ -213,8 +213,8 @@ def test_fill_floor_and_seller_reasons():
 def test_on_a_crowded_market_the_pool_keeps_the_promise_exactly(fast_config):
     """Where the display lists cannot place the videos, the widened pool does, with every
     seller at or above its floor where capacity allows, and the flow is the LP's optimum."""
-    from matching.quota import pair_worth
-    from matching.ranking import MatchRanker
+    from matching.allocation.quota import pair_worth
+    from matching.ranking.ranker import MatchRanker
     from matching.simulate import scenario_config, simulate
 
     cfg = scenario_config(fast_config, "crowded")

@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from matching import baselines, data
-from matching.baselines import (
+from matching import data
+from matching.data import validate_inputs
+from matching.ranking import baselines
+from matching.ranking.baselines import (
     ALSRanker,
     CategoryGMVLeadersRanker,
     CategoryPopularityRanker,
@@ -16,8 +18,7 @@ from matching.baselines import (
     RandomRanker,
     ReachRanker,
 )
-from matching.data import validate_inputs
-from matching.ranking import MatchRanker, Ranker
+from matching.ranking.ranker import MatchRanker, Ranker
 
 
 class RankerContract:
@@ -334,7 +335,7 @@ def test_reference_rankers_shrink_their_blocks_to_fit_a_large_catalogue(
     of a block (1M creators: 1,024 merchants were 8 GB a copy) it ranks fewer at a time,
     one block after another or side by side, with the same lists, and each list once (a
     category's for all of its merchants)."""
-    from matching import memory
+    from matching.data import memory
 
     mk = small_market
     ranker = cls().fit(mk.merchants, mk.creators, mk.collaborations)

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from matching import data
-from matching.learners import sampling_corrected
-from matching.ranking import MatchRanker, pair_positions
+from matching.ranking.learners import sampling_corrected
+from matching.ranking.ranker import MatchRanker, pair_positions
 
 
 def test_recommend_follows_the_contract(trained, small_market):
@@ -219,8 +219,8 @@ def test_fit_recall_is_measured_on_a_fixed_sample_of_a_large_windows_merchants(
 ):
     """The validation's fit recall ranks every merchant of the newest window again: above
     ``ranking.evaluation_merchants`` it takes a fixed sample of them, and says so."""
-    from matching.contract import row_positions
-    from matching.ranking import fit_recall
+    from matching.data.contract import row_positions
+    from matching.ranking.ranker import fit_recall
 
     snap, mk = trained.window_snapshot_, small_market
     w = mk.collaborations[mk.collaborations["posted_at"] >= snap.as_of]
@@ -252,7 +252,7 @@ def test_training_rows_depend_on_neither_the_blocks_nor_the_threads(
     approximate search) give the training rows, so the validation and the models, of one
     block on one thread; so do negatives ordered by ``np.lexsort``."""
     pytest.importorskip("faiss")
-    import matching.ranking as ranking_module
+    import matching.ranking.ranker as ranking_module
 
     mk = small_market
 

@@ -27,14 +27,15 @@ import pytest
 import yaml
 from threadpoolctl import threadpool_limits
 
-from matching import data, memory, pipeline
-from matching.candidates import CandidateRetriever
+from matching import data
 from matching.cli import main
 from matching.config import default_config_dir, load_config
-from matching.data import atomic
+from matching.data import atomic, memory
 from matching.data.models import meta_checksum
-from matching.ranking import MatchRanker
-from matching.simulate import TRUTH_DIR
+from matching.data.truth import TRUTH_DIR
+from matching.jobs import pipeline
+from matching.ranking.ranker import MatchRanker
+from matching.retrieval.candidates import CandidateRetriever
 
 AS_OF = "2026-03-01"
 

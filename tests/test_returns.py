@@ -7,16 +7,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
-from matching.config import load_config
-from matching.pipeline import value_calibration
-from matching.returns import (
+from matching.allocation.calibration import (
+    ValueCalibration,
+    fit_value_calibration,
+    seller_means,
+    uncertainty,
+)
+from matching.allocation.returns import (
     across_rows_evidence,
     estimate_returns,
     first_collaborations,
     geometric_sum,
     within_rows_evidence,
 )
+from matching.config import load_config
+from matching.jobs.pipeline import value_calibration
 from matching.simulate import simulate
 
 

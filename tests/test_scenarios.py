@@ -4,7 +4,8 @@ from datetime import date
 
 import pytest
 
-from matching import policy, quota, scenarios
+from matching.allocation import policy, quota
+from matching.evaluation import scenarios
 
 AS_OF = date(2026, 3, 15)  # two sellers of the small market are in their free-video window
 

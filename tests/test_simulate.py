@@ -9,8 +9,9 @@ import pytest
 
 from matching.cli import main
 from matching.config import load_config
+from matching.data.truth import GroundTruth
 from matching.errors import ConfigError
-from matching.simulate import SCENARIOS, GroundTruth, scenario_config, simulate
+from matching.simulate import SCENARIOS, scenario_config, simulate
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_truth_top_lists_shrink_their_blocks_to_fit_not_their_answer(market, mon
     t, m = market.truth, np.arange(40)
     whole = t.top_creators(m, 10)
     # the module (``matching.simulate`` is also the name of its function)
-    monkeypatch.setattr(sys.modules["matching.simulate"], "TRUTH_BLOCK_BYTES", t.n_creators * 500)
+    monkeypatch.setattr(sys.modules["matching.data.truth"], "TRUTH_BLOCK_BYTES", t.n_creators * 500)
     calls = []
     screen = type(t)._screen
     monkeypatch.setattr(

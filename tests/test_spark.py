@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching import data, pipeline
+from matching import data
 from matching.cli import main
+from matching.jobs import pipeline
 from matching.simulate import write_marketplace
 
 AS_OF = "2026-03-01"
@@ -35,7 +36,7 @@ needs_spark = pytest.mark.skipif(_why_no_spark() is not None, reason=str(_why_no
 @pytest.fixture(scope="module")
 def spark():
     """One small local[2] session for the module: no UI, few shuffle partitions."""
-    from matching import spark as engine
+    from matching.jobs import spark as engine
 
     session = engine.session(
         "local[2]",
@@ -107,7 +108,7 @@ def test_spark_engine_writes_what_the_local_engine_writes(spark, folders):
 @needs_spark
 def test_ranking_on_spark_is_the_rankers_own_for_a_subset(spark, trained):
     """Any merchants, any number of partitions: the frame ``recommend`` returns here."""
-    from matching import spark as engine
+    from matching.jobs import spark as engine
 
     rows = np.array([5, 0, 17, 42, 3, 60])
     cert = np.zeros(len(trained.snapshot_.merchants), bool)
@@ -120,7 +121,7 @@ def test_ranking_on_spark_is_the_rankers_own_for_a_subset(spark, trained):
 @needs_spark
 def test_spark_reads_the_tables_with_the_same_validation(spark, folders, tmp_path):
     """Tables read by Spark (as from a lake path) pass the same checks as a local folder."""
-    from matching import spark as engine
+    from matching.jobs import spark as engine
 
     got = engine.read_inputs(spark, str(folders / "data"))
     want = data.read_inputs(folders / "data")
@@ -165,7 +166,7 @@ def test_the_registered_model_scores_pairs_in_spark_udf(
     import mlflow
     from pyspark.sql import functions as F
 
-    from matching import tracking
+    from matching.jobs import tracking
 
     with tracking.run("spark-udf", "train"):
         tracking.log_model(folders / "model", "matching-ranker", "champion")
@@ -199,7 +200,7 @@ def test_spark_submit_chooses_the_master(tmp_path):
 
     script = tmp_path / "which.py"
     script.write_text(
-        "from matching import spark\n"
+        "from matching.jobs import spark\n"
         "s = spark.session(conf={'spark.ui.enabled': 'false'})\n"
         "print('MASTER', s.sparkContext.master)\n"
         "s.stop()\n"

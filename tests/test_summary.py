@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from matching.summary import AllocationReport, OutputFile, RunSummary
+from matching.allocation.summary import AllocationReport, OutputFile, RunSummary
 
 REPORT = AllocationReport(
     eligible_sellers=2,
@@ -89,8 +89,8 @@ def test_frozen_and_no_field_shadows_another():
 
 def test_the_printed_summary_says_how_close_the_dual_solver_came():
     """``match`` prints the dual decomposition's gap and bound; the exact solver adds no row."""
-    from matching.report import format_summary
-    from matching.summary import DualReport
+    from matching.allocation.summary import DualReport
+    from matching.jobs.report import format_summary
 
     assert "solver" not in format_summary(SUMMARY)
     dual = replace(

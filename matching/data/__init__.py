@@ -32,7 +32,8 @@ One job per module, all re-exported here (``from matching import data; data.read
 - :mod:`~matching.data.models`: saved model directories.
 """
 
-from matching.contract import (
+from matching.data.atomic import JOURNAL, Staged, publish, recover, stage
+from matching.data.contract import (
     ALLOCATION_COLUMNS,
     BUSINESS_TYPES,
     CONTENT_TYPES,
@@ -40,7 +41,6 @@ from matching.contract import (
     MATCHES_COLUMNS,
     TABLES,
 )
-from matching.data.atomic import JOURNAL, Staged, publish, recover, stage
 from matching.data.io import (
     MATCH_PICTURES,
     OUTPUT_FILES,

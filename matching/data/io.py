@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
-from matching.contract import DATE_COLUMNS, TABLES
 from matching.data.atomic import Staged, publish, replace_file, stage, writer_of
+from matching.data.contract import DATE_COLUMNS, TABLES
 from matching.data.messages import first_line, one_line_error, problem_at
 from matching.data.schema import OUTPUT_ARROW, SPECS
 from matching.data.validate import (
@@ -38,7 +38,6 @@ from matching.data.validate import (
     validate_matches,
 )
 from matching.errors import DataError
-from matching.summary import OutputFile, RunSummary
 
 __all__ = [
     "MATCH_PICTURES",
@@ -167,6 +166,24 @@ def read_inputs(data_dir: str | os.PathLike, *, drop_unknown: bool = False) -> I
         drop_unknown=drop_unknown,
         sources=sources,
     )
+
+
+class Summary(Protocol):
+    """What :func:`write_outputs` needs of a run summary (a frozen dataclass, as
+    :class:`matching.allocation.summary.RunSummary`): an ``outputs`` field and its JSON."""
+
+    def to_json(self) -> str: ...
+
+
+SummaryT = TypeVar("SummaryT", bound=Summary)
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One table written by ``match``: its rows and the SHA-256 of its bytes."""
+
+    rows: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -498,9 +515,9 @@ def write_outputs(
     out_dir: str | os.PathLike,
     matches: pd.DataFrame | MatchesStream,
     allocation: pd.DataFrame,
-    summary: RunSummary,
+    summary: SummaryT,
     pictures: Mapping[str, bytes] | None = None,
-) -> RunSummary:
+) -> SummaryT:
     """Validate and write ``matches``, ``allocation``, ``summary.json`` and the run's
     ``pictures`` (PNG bytes by file name) as one unit (:func:`~matching.data.atomic.publish`).
     ``matches`` is a table, or a :class:`MatchesStream` of this folder already written (its

@@ -92,7 +92,7 @@ def save_model(
 
     import joblib
 
-    from matching import __version__
+    from matching.version import __version__
 
     buf = io.BytesIO()
     joblib.dump(ranker, buf, compress=_COMPRESS)
@@ -135,8 +135,8 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
     import sklearn
     from pydantic import ValidationError
 
-    from matching import __version__
     from matching.config import Config
+    from matching.version import __version__
 
     folder = Path(model_dir)
     if not folder.is_dir():

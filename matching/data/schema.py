@@ -19,7 +19,7 @@ import pandera.pandas as pdv
 import pyarrow as pa
 from pandas.api import types as ptypes
 
-from matching.contract import BUSINESS_TYPES, CONTENT_TYPES
+from matching.data.contract import BUSINESS_TYPES, CONTENT_TYPES
 
 __all__ = [
     "ABSENT",

@@ -16,8 +16,8 @@ import pandas as pd
 import pandera.pandas as pdv
 from pandera.errors import SchemaErrors
 
-from matching.contract import ALLOCATION_COLUMNS, MATCHES_COLUMNS, TABLES, is_in
 from matching.data.coerce import COERCE
+from matching.data.contract import ALLOCATION_COLUMNS, MATCHES_COLUMNS, TABLES, is_in
 from matching.data.messages import Problem, one_line_error, problem_at, problems_of
 from matching.data.schema import ABSENT, DEFAULTS, OUTPUT_SCHEMAS, SCHEMAS, SPECS, Spec
 from matching.errors import DataError

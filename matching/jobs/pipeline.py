@@ -1,7 +1,7 @@
 """The two jobs, composed from the stages: ``train`` and ``match``.
 
 tables -> features -> candidates -> scores -> allocation -> tables. File access
-goes through :mod:`matching.data`, MLflow through :mod:`matching.tracking` (imported by
+goes through :mod:`matching.data`, MLflow through :mod:`matching.jobs.tracking` (imported by
 ``train`` only).
 """
 
@@ -20,17 +20,24 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from matching import data, memory, policy, returns
-from matching.calibration import ValueCalibration, fit_value_calibration, seller_means, uncertainty
+from matching import data
+from matching.allocation import policy, returns
+from matching.allocation.calibration import (
+    ValueCalibration,
+    fit_value_calibration,
+    seller_means,
+    uncertainty,
+)
+from matching.allocation.pool import Pool, final_matches, widen
+from matching.allocation.quota import allocate_quota, fairness, fill_sweep
+from matching.allocation.summary import AllocationReport, PoolReport, RunSummary
 from matching.config import AllocationConfig, Config, RankingConfig, load_config
-from matching.contract import default_as_of, row_positions
+from matching.data import memory
+from matching.data.contract import default_as_of, row_positions
+from matching.data.kept import KeptMatches
+from matching.data.truth import read_truth
 from matching.errors import DataError
-from matching.kept import KeptMatches
-from matching.pool import Pool, final_matches, widen
-from matching.quota import allocate_quota, fairness, fill_sweep
-from matching.ranking import MatchRanker, window_starts
-from matching.simulate import read_truth
-from matching.summary import AllocationReport, PoolReport, RunSummary
+from matching.ranking.ranker import MatchRanker, window_starts
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,7 @@ _FIRST_DAY, _LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
 class Engine(Protocol):
     """Where ``match`` reads its inputs and ranks the merchants; everything else (seller
     status, calibration, allocation, summary, publish) runs in this process the same way.
-    :class:`LocalEngine` is the default; :class:`matching.spark.SparkEngine` runs the ranking
+    :class:`LocalEngine` is the default; :class:`matching.jobs.spark.SparkEngine` runs the ranking
     on Apache Spark. ``recommend_blocks`` gives ``recommend``'s frame in blocks of whole
     merchants, in order, for ``match`` to write as they come."""
 
@@ -160,7 +167,8 @@ def train(
     (when ``track``), the memory plan, the inputs, the length of the history.
     """
     # MLflow is imported only where it is used, so `match` starts faster
-    from matching import evaluation, plots, tracking
+    from matching.evaluation import offline as evaluation
+    from matching.jobs import plots, tracking
 
     _output_folder(model_dir)
     if track:
@@ -288,7 +296,7 @@ def value_calibration(
     these outcomes in training (the features have not), so the shrinkage it measures is if
     anything too small. At most ``allocation.calibration_merchants`` sellers of the window
     (a fixed sample) take part. None when the window holds too few first collaborations. ``block``:
-    merchants ranked at a time (:func:`matching.memory.plan_blocks`); ``engine`` ranks them
+    merchants ranked at a time (:func:`matching.data.memory.plan_blocks`); ``engine`` ranks them
     (default :class:`LocalEngine`).
     """
     start = pd.Timestamp(as_of) - pd.Timedelta(days=config.ranking.validation_days)
@@ -341,7 +349,7 @@ def value_calibration(
 
 def history_returns(collaborations: pd.DataFrame, allocation: AllocationConfig):
     """The diminishing returns of short videos of one pair, estimated from the history
-    (:func:`matching.returns.estimate_returns`, prior from the ``allocation`` config)."""
+    (:func:`matching.allocation.returns.estimate_returns`, prior from the ``allocation`` config)."""
     return returns.estimate_returns(
         collaborations,
         prior_mean=allocation.default_decay,
@@ -369,7 +377,7 @@ def match(
 
     Nothing is written unless the whole run succeeds: the matches stream into a hidden file
     of ``out_dir`` as they are ranked (:class:`matching.data.MatchesStream`), removed on any
-    error; only what later steps read is held (:class:`matching.kept.KeptMatches`). An as-of
+    error; only what later steps read is held (:class:`matching.data.kept.KeptMatches`). An as-of
     date outside the program is not an error: a warning, matches as usual and an empty
     allocation. With ``track`` the summary, its figures and the pictures are logged to MLflow
     once the outputs are written; a tracking store that cannot be used is a warning, never a
@@ -527,11 +535,11 @@ def _match(
     pictures = _pictures(kept, allocation, status, inputs, report)
     tracked = dict(pictures)
     if sweep is not None:
-        from matching import plots
+        from matching.jobs import plots
 
         tracked["fill_sweep.png"] = plots.png_bytes(plots.fill_sweep(sweep))
     if track:
-        from matching import tracking  # MLflow is imported only when used
+        from matching.jobs import tracking  # MLflow is imported only when used
 
         try:
             tracking.check(cfg.tracking.experiment)
@@ -552,7 +560,7 @@ def _match(
 
 
 def pool_report(pool: Pool, config: Config) -> PoolReport:
-    """What :func:`matching.pool.widen` did, for the run summary."""
+    """What :func:`matching.allocation.pool.widen` did, for the run summary."""
     return PoolReport(
         pairs=int(len(pool.pairs)),
         rounds=int(pool.rounds),
@@ -566,7 +574,7 @@ def _pictures(
     kept: KeptMatches, allocation, status, inputs, report: AllocationReport
 ) -> dict[str, bytes]:
     """The run's key pictures, as PNG bytes by the file names of :data:`data.MATCH_PICTURES`."""
-    from matching import plots
+    from matching.jobs import plots
 
     sample, pairs = kept.score_sample()
     axes = (

@@ -11,7 +11,7 @@ the backtest compares matching's allocation with greedy's, with what the merchan
 and with the best allocation computed from the realised outcomes. The best is an
 optimistic yardstick: it is chosen knowing each pair's luck.
 
-:func:`backtest` is the job (like :func:`matching.pipeline.match`: it reads, fits and
+:func:`backtest` is the job (like :func:`matching.jobs.pipeline.match`: it reads, fits and
 allocates); the other functions are its arithmetic.
 """
 
@@ -26,16 +26,17 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from matching import allocation as alloc
-from matching import data, policy
-from matching.allocation import AllocationProblem
-from matching.calibration import ValueCalibration, seller_means, uncertainty
+from matching import data
+from matching.allocation import policy
+from matching.allocation import problem as alloc
+from matching.allocation.calibration import ValueCalibration, seller_means, uncertainty
+from matching.allocation.problem import AllocationProblem
+from matching.allocation.returns import ReturnsEstimate, geometric_sum
 from matching.config import Config
-from matching.contract import SHORT_VIDEO, row_positions
+from matching.data.contract import SHORT_VIDEO, row_positions
 from matching.errors import DataError
-from matching.pipeline import check_history, history_returns, value_calibration
-from matching.ranking import MatchRanker
-from matching.returns import ReturnsEstimate, geometric_sum
+from matching.jobs.pipeline import check_history, history_returns, value_calibration
+from matching.ranking.ranker import MatchRanker
 
 __all__ = ["BacktestResult", "Outcome", "backtest", "observed_pairs", "outcomes"]
 
@@ -157,7 +158,7 @@ def backtest(
 ) -> BacktestResult:
     """Allocate as of ``as_of`` with only the history before it, and value the allocation
     with what the ``days`` after it show (default ``program.window_days``); see
-    :mod:`matching.backtest`.
+    :mod:`matching.jobs.backtest`.
 
     The saved model is used as it is when it was trained on no later collaboration;
     otherwise a ranker with its settings is refitted on the history before ``as_of``

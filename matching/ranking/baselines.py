@@ -1,4 +1,4 @@
-"""Reference rankers behind the same interface as :class:`matching.ranking.MatchRanker`.
+"""Reference rankers behind the same interface as :class:`matching.ranking.ranker.MatchRanker`.
 
 Each learns one preference score per (merchant, creator) from the history before
 ``as_of`` and answers :meth:`recommend` with the contract's matches table. They are
@@ -27,9 +27,9 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from matching import memory
-from matching.contract import MATCHES_COLUMNS, row_positions
-from matching.factors import als_factors
+from matching.data import memory
+from matching.data.contract import MATCHES_COLUMNS, row_positions
+from matching.retrieval.factors import als_factors
 from matching.threads import in_order
 
 _FLOOR_SAMPLE = 16_384
@@ -381,7 +381,7 @@ class ALSRanker(BaseRanker):
     """Implicit-feedback ALS (Hu, Koren and Volinsky 2008) from the ``implicit`` package, on
     the binary merchant x creator history with confidence ``1 + alpha``.
 
-    Deterministic for a ``random_state`` (see :func:`matching.factors.als_factors`).
+    Deterministic for a ``random_state`` (see :func:`matching.retrieval.factors.als_factors`).
 
     Parameters
     ----------

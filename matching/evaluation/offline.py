@@ -11,17 +11,17 @@ import numpy as np
 import pandas as pd
 
 from matching import metrics
-from matching.allocation import AllocationProblem, allocate
-from matching.baselines import (
+from matching.allocation.problem import AllocationProblem, allocate
+from matching.data.contract import is_in, row_positions
+from matching.data.truth import GroundTruth
+from matching.ranking.baselines import (
     CategoryGMVLeadersRanker,
     CategoryPopularityRanker,
     PopularityRanker,
     RandomRanker,
     ReachRanker,
 )
-from matching.contract import is_in, row_positions
-from matching.ranking import Ranker
-from matching.simulate import GroundTruth
+from matching.ranking.ranker import Ranker
 
 # the baselines, and stronger heuristics reported beside them
 BASELINES = ("random", "popularity", "same_category_popularity")

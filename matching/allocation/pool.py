@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matching import allocation as alloc
+from matching.allocation import problem as alloc
+from matching.allocation.quota import quota_problem
 from matching.config import Config
-from matching.contract import MATCHES_COLUMNS
-from matching.quota import quota_problem
+from matching.data.contract import MATCHES_COLUMNS
 
 __all__ = ["Pool", "final_matches", "widen"]
 
@@ -44,7 +44,7 @@ class Pool:
     rounds: int
     """Retrievals run: 1 when everything retrieval found at first was enough."""
     max_flow: int
-    """The most videos the pool could place (:func:`matching.allocation.max_flow_limit`)."""
+    """The most videos the pool could place (:func:`matching.allocation.problem.max_flow_limit`)."""
 
 
 def _ranked(frame: pd.DataFrame, order: pd.Series) -> pd.DataFrame:
@@ -76,7 +76,7 @@ def widen(
 ) -> Pool:
     """The eligible sellers' allocation pool (see the module docstring).
 
-    ``ranker`` is a fitted :class:`matching.ranking.MatchRanker` on the run's data (its
+    ``ranker`` is a fitted :class:`matching.ranking.ranker.MatchRanker` on the run's data (its
     merchant rows are ``status``'s), ``certified`` flags its merchant rows, ``decay`` the
     repeat decay (the pair caps and capacities the max flow sees do not depend on it).
     """

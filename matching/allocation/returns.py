@@ -66,7 +66,7 @@ import pandas as pd
 import scipy.sparse
 import scipy.sparse.linalg
 
-from matching.contract import SHORT_VIDEO
+from matching.data.contract import SHORT_VIDEO
 
 __all__ = [
     "KAPPA",

@@ -1,13 +1,13 @@
 """The allocation by dual decomposition over the creators' capacities, with its gap known.
 
-The alternative to the exact min-cost flow of :mod:`matching.allocation` that splits by
+The alternative to the exact min-cost flow of :mod:`matching.allocation.problem` that splits by
 seller, the way LinkedIn's DuaLip solves its matching LPs: relax the constraints that tie
 the sellers together (the creators' capacities) with prices, so that what is left splits
 into one small problem per seller, and search for the prices. Its allocation comes with a
 bound on the optimum, so how far from optimal it may be is known without the exact solve.
 On one machine it takes about the exact solve's time and memory (``bench_allocation.py``).
 
-Same problem as :func:`matching.allocation.allocate` (an :class:`AllocationProblem`): the
+Same problem as :func:`matching.allocation.problem.allocate` (an :class:`AllocationProblem`): the
 (pair, segment) arcs, each with a per-video gain ``g_a`` and a capacity ``u_a``; per seller
 ``sum(x) <= Q_s``; per creator ``c`` and window level ``l``, the videos of the sellers of
 levels ``<= l`` at most ``K_c[l]``.
@@ -67,7 +67,7 @@ per iteration; deterministic (no randomness; ties in the sorts fall the same way
 Examples
 --------
 >>> import numpy as np
->>> from matching.allocation import AllocationProblem
+>>> from matching.allocation.problem import AllocationProblem
 >>> problem = AllocationProblem(
 ...     seller=np.array([0, 0, 1, 1]), creator=np.array([0, 1, 0, 1]),
 ...     value=np.array([10.0, 9.0, 8.0, 0.0]), quota=np.array([1, 1]),
@@ -85,7 +85,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from matching.allocation import (
+from matching.allocation.problem import (
     AllocationProblem,
     AllocationResult,
     max_flow_limit,
@@ -115,7 +115,7 @@ _PAD_LIMIT = 4
 
 @dataclass(frozen=True, eq=False)
 class DualResult(AllocationResult):
-    """An :class:`~matching.allocation.AllocationResult` (``solver="dual"``, ``objective``
+    """An :class:`~matching.allocation.problem.AllocationResult` (``solver="dual"``, ``objective``
     the feasible allocation's value: the primal) with the dual side of the solve.
 
     Attributes

@@ -46,7 +46,7 @@ class RankerPyfunc(mlflow.pyfunc.PythonModel):
         self.ranker = load_model(context.artifacts["model_dir"]).ranker
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from matching.ranking import pair_positions
+        from matching.ranking.ranker import pair_positions
 
         m, c = pair_positions(self.ranker, model_input["merchant_id"], model_input["creator_id"])
         score, fit = self.ranker.score_pairs(m, c)

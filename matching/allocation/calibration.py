@@ -5,7 +5,7 @@ too high, and promises what they will not make. :class:`ValueCalibration` measur
 pairs that first worked together in a window before the as-of date (scored from the
 history before that window), how the realised GMV follows the score, and shrinks the
 scores accordingly: toward what each seller's candidates make on average, more where the
-history says less. :func:`matching.pipeline.value_calibration` fits it; ``allocate_quota``
+history says less. :func:`matching.jobs.pipeline.value_calibration` fits it; ``allocate_quota``
 applies it.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matching.contract import SHORT_VIDEO
-from matching.returns import KAPPA, geometric_sum, nb_fit
+from matching.allocation.returns import KAPPA, geometric_sum, nb_fit
+from matching.data.contract import SHORT_VIDEO
 
 __all__ = [
     "ValueCalibration",

@@ -8,8 +8,8 @@ from collections import Counter
 import pandas as pd
 
 from matching import data
+from matching.allocation.summary import RunSummary
 from matching.config import Config
-from matching.summary import RunSummary
 
 
 def summarize_inputs(inputs: data.Inputs, config: Config) -> str:

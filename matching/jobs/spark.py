@@ -6,7 +6,7 @@ is broadcast once, and each partition of merchant row positions is ranked by the
 :meth:`matching.MatchRanker.recommend` through ``mapInPandas``. The matches come back to
 the driver, where seller status, calibration, the exact allocation of the eligible sellers'
 pairs, the summary and the atomic publish are the local engine's code
-(:func:`matching.pipeline.match` with a :class:`SparkEngine`; the matches reach its writer
+(:func:`matching.jobs.pipeline.match` with a :class:`SparkEngine`; the matches reach its writer
 as one block, collected whole, where the local engine streams them block by block).
 
 pyspark is imported only here and only when used (the ``matching[spark]`` extra); Spark
@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 
 from matching import data
-from matching.contract import MATCHES_COLUMNS, TABLES, row_positions
+from matching.data.contract import MATCHES_COLUMNS, TABLES, row_positions
 from matching.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-    from matching.ranking import MatchRanker
+    from matching.ranking.ranker import MatchRanker
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def read_inputs(spark: SparkSession, uri: str) -> data.Inputs:
 
 
 class SparkEngine:
-    """The engine :func:`matching.pipeline.match` uses to rank merchants on Spark.
+    """The engine :func:`matching.jobs.pipeline.match` uses to rank merchants on Spark.
 
     Parameters
     ----------

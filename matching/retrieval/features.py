@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from matching.contract import BUSINESS_TYPES, default_as_of, history_rows, row_positions
+from matching.data.contract import BUSINESS_TYPES, default_as_of, history_rows, row_positions
 
 _DAY = np.timedelta64(1, "D")
 _NO_RECENCY_DAYS = 3650.0
@@ -127,7 +127,7 @@ class CreatorProfiler(_HistoryProfiler):
     ----------
     as_of : date-like, optional
         Learn from the collaborations posted strictly before this day; default the day after
-        the last collaboration (:func:`matching.contract.default_as_of`).
+        the last collaboration (:func:`matching.data.contract.default_as_of`).
     prior_strength : float, default 5.0
         Pseudo-videos of empirical-Bayes shrinkage of a rate towards its group's rate.
     half_life_days : float, default 120.0
@@ -268,7 +268,7 @@ class MerchantProfiler(_HistoryProfiler):
     ----------
     as_of : date-like, optional
         Learn from the collaborations posted strictly before this day; default the day after
-        the last collaboration (:func:`matching.contract.default_as_of`).
+        the last collaboration (:func:`matching.data.contract.default_as_of`).
     prior_strength : float, default 5.0
         Pseudo-videos of empirical-Bayes shrinkage of a rate towards its group's rate.
     half_life_days : float, default 120.0
@@ -451,7 +451,7 @@ class PairFeaturizer(TransformerMixin, BaseEstimator):
         rows=None,
     ):
         """Learn category transfer and pair track records from ``history`` before ``as_of``;
-        ``rows``: :func:`~matching.contract.history_rows` of that history, when known."""
+        ``rows``: :func:`~matching.data.contract.history_rows` of that history, when known."""
         if self.as_of is not None:
             as_of = pd.Timestamp(self.as_of)
         else:
@@ -559,7 +559,7 @@ class PartnerActivity(BaseEstimator):
     ----------
     as_of : date-like, optional
         Count the collaborations posted strictly before this day; default the day after the
-        last collaboration (:func:`matching.contract.default_as_of`).
+        last collaboration (:func:`matching.data.contract.default_as_of`).
     horizons_days : tuple of int, default (7, 30, 90)
         Count each side's collaborations over the last this many days, one feature each.
 
@@ -594,7 +594,7 @@ class PartnerActivity(BaseEstimator):
         self, history: pd.DataFrame, merchants: pd.DataFrame, creators: pd.DataFrame, *, rows=None
     ):
         """Count the collaborations before ``as_of`` (default: all) per merchant, creator, pair;
-        ``rows``: :func:`~matching.contract.history_rows` of that history, when known."""
+        ``rows``: :func:`~matching.data.contract.history_rows` of that history, when known."""
         as_of = default_as_of(history) if self.as_of is None else pd.Timestamp(self.as_of)
         as_of = _NO_HISTORY if as_of is None else as_of
         h = history_before(history, as_of)

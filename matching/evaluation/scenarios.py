@@ -5,7 +5,7 @@ A lever is a number the allocation depends on: the free videos per seller, the r
 decay, the creators' capacity, the diversity cap; any field of the config can be one
 (:attr:`Scenario.config`). :func:`one_at_a_time` builds scenarios from lists of values,
 :func:`what_if` runs them: one row per scenario, with the figures of its
-:class:`~matching.summary.AllocationReport`.
+:class:`~matching.allocation.summary.AllocationReport`.
 
 Examples
 --------
@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from matching import policy, quota
+from matching.allocation import policy, quota
 from matching.config import Config
 
 __all__ = ["LEVERS", "Scenario", "fill_sweep", "one_at_a_time", "scaled_capacity", "what_if"]
@@ -108,7 +108,7 @@ def what_if(
     Returns
     -------
     One row per scenario: ``lever``, ``value``, ``label`` and the fields of its
-    :class:`~matching.summary.AllocationReport`.
+    :class:`~matching.allocation.summary.AllocationReport`.
     """
     rows = []
     for s in scenarios:
@@ -135,8 +135,8 @@ def fill_sweep(
     floors: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """The price of fairness on the same ``matches``: the allocation at each fill floor
-    (default ``allocation.fill_sweep``), as :func:`matching.quota.fill_sweep` gives it (one
+    (default ``allocation.fill_sweep``), as :func:`matching.allocation.quota.fill_sweep` gives it (one
     row per floor: expected GMV and its ratio to no floor, videos, lowest and median fill);
-    draw it with :func:`matching.plots.fill_sweep`."""
+    draw it with :func:`matching.jobs.plots.fill_sweep`."""
     status = policy.seller_status(merchants, config.program, as_of)
     return quota.fill_sweep(matches, status, creators, config, decay, floors)

@@ -112,7 +112,7 @@ Solvers
 :func:`weekly_schedule`
     Which week each placed video is made in (earliest-deadline-first per creator).
 
-``decay`` is estimated from the history by :mod:`matching.returns`.
+``decay`` is estimated from the history by :mod:`matching.allocation.returns`.
 
 Examples
 --------

@@ -14,10 +14,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from matching.candidates import SOURCES, CandidateRetriever
 from matching.config import CandidatesConfig, FeaturesConfig
-from matching.contract import history_rows
-from matching.features import (
+from matching.data.contract import history_rows
+from matching.retrieval.candidates import SOURCES, CandidateRetriever
+from matching.retrieval.features import (
     CreatorProfiler,
     MerchantProfiler,
     PairFeaturizer,
@@ -36,7 +36,7 @@ PAIR_COLUMNS = (
     "pair_log_collabs",
     "pair_log_gmv_per_view",
 )
-"""The columns of :meth:`matching.features.PairFeaturizer.transform`, in order."""
+"""The columns of :meth:`matching.retrieval.features.PairFeaturizer.transform`, in order."""
 
 
 _COLLABORATIVE = ("als", "als_z", "partner_similarity")

@@ -38,10 +38,11 @@ from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from matching import ann, memory
-from matching.contract import history_rows
-from matching.factors import als_factors, svd_factors
-from matching.features import CreatorProfiler, history_before, shrunk_log_rate
+from matching.data import memory
+from matching.data.contract import history_rows
+from matching.retrieval import ann
+from matching.retrieval.factors import als_factors, svd_factors
+from matching.retrieval.features import CreatorProfiler, history_before, shrunk_log_rate
 from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ _CONTENT_TERMS = (
 class CandidateRetriever(BaseEstimator):
     """Retrieve the ``top_n`` most promising creators per merchant.
 
-    Fit on feature frames from :mod:`matching.features` (row-aligned with the
+    Fit on feature frames from :mod:`matching.retrieval.features` (row-aligned with the
     merchants and creators tables) and the history; ``retrieve`` returns creator
     row positions and the per-source scores of each candidate.
 
@@ -103,7 +104,7 @@ class CandidateRetriever(BaseEstimator):
         And fewer, so a block's dense scores stay under this much memory.
     search : {"auto", "exact", "ann"}, default "auto"
         ``exact``: every block scored densely against every creator (the reference);
-        ``ann``: each source's top list from vectors (:mod:`matching.ann`: an exact hub of
+        ``ann``: each source's top list from vectors (:mod:`matching.retrieval.ann`: an exact hub of
         strong creators and a faiss IVF index for the inner-product sources, exact
         per-category lists for the others); ``auto``: ann from ``ann_min_creators``
         creators on.
@@ -215,7 +216,7 @@ class CandidateRetriever(BaseEstimator):
         rows=None,
     ):
         """Learn factors, content weights and category popularity from history before
-        ``as_of``; ``rows``: :func:`~matching.contract.history_rows` of it, when known."""
+        ``as_of``; ``rows``: :func:`~matching.data.contract.history_rows` of it, when known."""
         category_gmv = creator_profiler.category_gmv_
         h = history_before(history, as_of)
         M, C = merchant_features, creator_features
@@ -405,7 +406,7 @@ class CandidateRetriever(BaseEstimator):
 
         Merchants are scored in blocks of ``block_size`` (default: the estimator's), fewer
         when the block's dense scores would exceed ``block_memory_mb``
-        (:func:`matching.memory.block_rows`); the result does not depend on the blocks.
+        (:func:`matching.data.memory.block_rows`); the result does not depend on the blocks.
         """
         check_is_fitted(self, "content_coef_")
         m_all = np.arange(len(self.m_cat_)) if merchants is None else np.asarray(merchants)

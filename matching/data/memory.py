@@ -55,7 +55,7 @@ rows and the validation ranks them by ``fit`` (~30 KB of candidates each, alive 
 block; ``ranking.n_jobs`` blocks side by side with the approximate search). The draws do
 not depend on it."""
 REFERENCE_BLOCK_MB = 1024
-"""Memory for one block of a reference ranker's dense scores (:mod:`matching.baselines`:
+"""Memory for one block of a reference ranker's dense scores (:mod:`matching.ranking.baselines`:
 merchants x every creator)."""
 HEADROOM = 0.8
 """Share of the available memory a run plans to use."""
@@ -132,7 +132,7 @@ class Estimate:
 
 
 def approximate(candidates, n_creators: int) -> bool:
-    """Whether retrieval of ``n_creators`` creators searches vectors (:mod:`matching.ann`)
+    """Whether retrieval of ``n_creators`` creators searches vectors (:mod:`matching.retrieval.ann`)
     rather than scoring every creator densely (``candidates``: the config section or the
     retriever, both carry ``search`` and ``ann_min_creators``)."""
     return candidates.search == "ann" or (

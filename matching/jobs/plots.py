@@ -2,16 +2,16 @@
 
 Every function follows scikit-learn's plotting convention: it takes tables the
 library already produces (the input tables of :func:`matching.data.read_inputs`,
-the report of :func:`matching.evaluation.evaluate`, the sweep of
-:func:`matching.evaluation.priority_tradeoff`, the ``matches`` and ``allocation``
-tables and the summary of :func:`matching.pipeline.match`), draws on ``ax`` (a
+the report of :func:`matching.evaluation.offline.evaluate`, the sweep of
+:func:`matching.evaluation.offline.priority_tradeoff`, the ``matches`` and ``allocation``
+tables and the summary of :func:`matching.jobs.pipeline.match`), draws on ``ax`` (a
 new figure when it is None) and returns the axes. Titles and axis labels carry
 their units. Nothing is shown, saved or configured here: the backend is the
 caller's (inline in a notebook, Agg on a server).
 
 Examples
 --------
->>> from matching import plots
+>>> from matching.jobs import plots
 >>> summary = {"expected_gmv_usd": 1.2e6, "greedy_expected_gmv_usd": 1.1e6}
 >>> ax = plots.greedy_gap(summary)
 >>> ax.get_xlabel()
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-from matching.policy import creator_capacity
+from matching.allocation.policy import creator_capacity
 
 __all__ = [
     "allocation_per_seller",
@@ -339,8 +339,8 @@ def score_distribution(
 
 def ndcg_by_segment(report: pd.DataFrame, k: int = 10, ax=None):
     """NDCG@k of the model and of every baseline per merchant segment (from
-    :func:`matching.evaluation.evaluate`), with the model's lift over the best baseline."""
-    from matching.evaluation import BASELINES, HEURISTICS
+    :func:`matching.evaluation.offline.evaluate`), with the model's lift over the best baseline."""
+    from matching.evaluation.offline import BASELINES, HEURISTICS
 
     ax = _axes(ax, (8, 4.5))
     col = f"ndcg@{k}"
@@ -414,7 +414,7 @@ def feature_importance(
 
 def priority_tradeoff(sweep: pd.DataFrame, ax=None):
     """The price of priority: certified sellers' share of top-creator slots against total true
-    GMV, one point per certified weight (from :func:`matching.evaluation.priority_tradeoff`)."""
+    GMV, one point per certified weight (from :func:`matching.evaluation.offline.priority_tradeoff`)."""
     ax = _axes(ax, (6, 4))
     x = 100 * sweep["certified_share_of_top_slots"]
     y, ylabel = _scaled(sweep, "total_true_gmv")
@@ -451,7 +451,7 @@ def allocation_per_seller(
     allocation: pd.DataFrame, status: pd.DataFrame | None = None, ax=None, *, max_sellers: int = 30
 ):
     """Free videos placed per seller, against its remaining quota when ``status`` (from
-    :func:`matching.policy.seller_status`) is given; each bar is labelled with the number of
+    :func:`matching.allocation.policy.seller_status`) is given; each bar is labelled with the number of
     creators and the expected GMV. Shows the ``max_sellers`` sellers with most videos."""
     sellers = allocation["merchant_id"].astype(object)
     placed = allocation["videos"].groupby(sellers).sum()
@@ -527,8 +527,8 @@ def creator_utilisation(
 def greedy_gap(summary, ax=None, *, labels: Sequence[str] | None = None):
     """What the optimal allocation gains over the greedy baseline.
 
-    For one run (the :class:`~matching.summary.RunSummary` of :func:`matching.pipeline.match`,
-    its :class:`~matching.summary.AllocationReport`, or a mapping with their keys): the
+    For one run (the :class:`~matching.allocation.summary.RunSummary` of :func:`matching.jobs.pipeline.match`,
+    its :class:`~matching.allocation.summary.AllocationReport`, or a mapping with their keys): the
     expected GMV of both, side by side. For several (a table of such reports, one row per
     scenario, labelled by ``labels`` or the index): the greedy shortfall in % of the optimum
     per scenario, each bar labelled with the optimal expected GMV.
@@ -584,8 +584,8 @@ def what_if(
     xlabel: str | None = None,
 ):
     """One lever against its outcomes: ``y`` (left axis) and ``y2`` (right axis) for each
-    value of ``x`` in a table of scenarios (e.g. :func:`matching.quota.allocate_quota`
-    reports, or the sweep of :func:`matching.evaluation.priority_tradeoff`). Known columns
+    value of ``x`` in a table of scenarios (e.g. :func:`matching.allocation.quota.allocate_quota`
+    reports, or the sweep of :func:`matching.evaluation.offline.priority_tradeoff`). Known columns
     get their units (see :data:`LABELS`)."""
     ax = _axes(ax, (6, 4))
     table = table.sort_values(x, kind="stable")
@@ -613,7 +613,7 @@ def fairness(allocation: pd.DataFrame, status: pd.DataFrame, report):
     creators given some (with the Gini coefficient, and the share of the catalogue's top
     1%), and the
     certified sellers' shares. ``report`` is the run's
-    :class:`~matching.summary.AllocationReport` (or its ``fairness``). Returns the axes."""
+    :class:`~matching.allocation.summary.AllocationReport` (or its ``fairness``). Returns the axes."""
     fair = getattr(report, "fairness", report)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     elig = status[status["eligible"].to_numpy(bool)]
@@ -678,7 +678,7 @@ def promise(report, ax=None):
     """The program's promise, seller by seller: the share of its remaining free videos each
     eligible seller was given (lowest first), coloured by why a seller is under its floor,
     with the floor (``allocation.min_fill``) as a line. ``report`` is the run's
-    :class:`~matching.summary.AllocationReport` (or a mapping of its fields, as in
+    :class:`~matching.allocation.summary.AllocationReport` (or a mapping of its fields, as in
     ``summary.json``)."""
     get = report.get if isinstance(report, Mapping) else lambda k, d=None: getattr(report, k, d)
     sellers = [s if isinstance(s, Mapping) else dataclasses.asdict(s) for s in get("sellers", ())]
@@ -713,7 +713,7 @@ def promise(report, ax=None):
 def fill_sweep(sweep: pd.DataFrame, ax=None):
     """The price of fairness: expected GMV (over the allocation without a floor) and the
     lowest and median seller fill against the fill floor, from
-    :func:`matching.quota.fill_sweep`."""
+    :func:`matching.allocation.quota.fill_sweep`."""
     ax = _axes(ax, (6.5, 3.8))
     x = 100 * sweep["min_fill"].to_numpy(float)
     ax.plot(x, 100 * sweep["gmv_vs_no_floor"], marker="o", label="expected GMV vs no floor")

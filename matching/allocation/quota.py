@@ -11,14 +11,26 @@ import logging
 import numpy as np
 import pandas as pd
 
-from matching import allocation as alloc
-from matching import metrics, policy, returns
-from matching.calibration import ValueCalibration, offer_probability, seller_means, uncertainty
+from matching import metrics
+from matching.allocation import policy, returns
+from matching.allocation import problem as alloc
+from matching.allocation.calibration import (
+    ValueCalibration,
+    offer_probability,
+    seller_means,
+    uncertainty,
+)
+from matching.allocation.decomposition import DualResult, dual_allocate
+from matching.allocation.summary import (
+    AllocationReport,
+    DualReport,
+    FairnessReport,
+    PoolReport,
+    SellerFill,
+)
 from matching.config import AllocationConfig, Config
-from matching.contract import row_positions
-from matching.decomposition import DualResult, dual_allocate
-from matching.kept import TOP_SLOTS
-from matching.summary import AllocationReport, DualReport, FairnessReport, PoolReport, SellerFill
+from matching.data.contract import row_positions
+from matching.data.kept import TOP_SLOTS
 
 __all__ = [
     "TOP_CREATOR_SHARE",
@@ -58,7 +70,7 @@ def quota_problem(
     """The allocation problem of the eligible sellers' matched pairs.
 
     Each seller uses a creator only until its own window ends: capacity is indexed by the
-    sellers' window lengths (:func:`matching.policy.creator_capacity_by_window`).
+    sellers' window lengths (:func:`matching.allocation.policy.creator_capacity_by_window`).
     ``value`` replaces the pairs' ``score`` (one per row of ``matches``) when given. Each
     seller's floor is :func:`fill_floor` of ``min_fill`` (default ``allocation.min_fill``).
     Returns the problem, its pairs (rows of ``matches``) and the eligible sellers (rows of
@@ -104,7 +116,7 @@ def pair_worth(
     Returns ``(value, p_take, shift)``: the value if the pair happens (``score``, shrunk by
     ``calibration`` when given, each seller's mean read from its ``display`` rows, the lists
     the calibration was measured on, default ``matches``); with ``allocation.objective:
-    expected``, P(the creator takes the offered job) (:func:`matching.calibration.offer_probability`
+    expected``, P(the creator takes the offered job) (:func:`matching.allocation.calibration.offer_probability`
     of ``fit``, its median pair that of the ``display`` rows, default ``matches``) and its
     logit shift, else None (also when ``matches`` has no ``fit``: a warning). ``matches`` and
     ``display`` should hold the eligible sellers' rows only.
@@ -163,14 +175,14 @@ def allocate_quota(
 
     ``matches`` holds the candidate pairs (``merchant_id``, ``creator_id``, ``score``, and
     ``fit`` for the expected objective): the eligible sellers' display rows, or their own
-    pool (:func:`matching.pool.widen`), then ``display`` is the display rows (the value
+    pool (:func:`matching.allocation.pool.widen`), then ``display`` is the display rows (the value
     calibration's seller means, the display list's max-flow limit) and ``pool`` says how the
     pool was found. ``top_slots``, every match ranked within :data:`TOP_SLOTS`, feeds the
-    fairness figures (:func:`matching.kept.kept_rows`); by default both come from ``matches``.
+    fairness figures (:func:`matching.data.kept.kept_rows`); by default both come from ``matches``.
 
     The pairs' worth is :func:`pair_worth`; each seller's :func:`fill_floor` of
     ``allocation.min_fill`` is placed first where capacity allows, then value decides
-    (:func:`matching.allocation.allocate`). ``estimate`` is the decay's estimate, reported.
+    (:func:`matching.allocation.problem.allocate`). ``estimate`` is the decay's estimate, reported.
     Returns the ``allocation`` table (its ``expected_gmv_usd`` what the allocator maximised)
     and its report (objective, placed videos, max-flow limits, greedy baseline, the decay's
     evidence, the calibration, fairness, each seller's fill and why it is short; the solver,
@@ -365,7 +377,7 @@ def fairness(
     allocation: pd.DataFrame, status: pd.DataFrame, matches: pd.DataFrame, n_creators: int
 ) -> FairnessReport:
     """How evenly an allocation shares the free videos: per-seller fill rate, creator
-    concentration, certified sellers' shares (:class:`matching.summary.FairnessReport`)."""
+    concentration, certified sellers' shares (:class:`matching.allocation.summary.FairnessReport`)."""
     elig = status[status["eligible"].to_numpy(bool)]
     placed = allocation["videos"].groupby(allocation["merchant_id"].astype(object)).sum()
     quota = elig["remaining_quota"].to_numpy(float)

@@ -1,5 +1,5 @@
 """Retrieval that does not touch every (merchant, creator) cell: each source's top list
-from vectors, for :class:`matching.candidates.CandidateRetriever` (``search: ann``).
+from vectors, for :class:`matching.retrieval.candidates.CandidateRetriever` (``search: ann``).
 
 - The sources that are inner products (the SVD and ALS factors as they are, the content
   model as one inner product of augmented vectors: its category-transfer and category-share

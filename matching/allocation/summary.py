@@ -5,7 +5,7 @@ Frozen dataclasses, so the modules that fill, write, plot and print a summary ag
 its fields by name and type rather than on dict keys. ``summary.json`` is
 :meth:`RunSummary.to_dict`: the run's fields and the allocation's side by side (one flat
 object), plus ``outputs``. A new figure about the allocation is a new field of
-:class:`AllocationReport`, filled in :func:`matching.quota.allocate_quota`: it reaches
+:class:`AllocationReport`, filled in :func:`matching.allocation.quota.allocate_quota`: it reaches
 ``summary.json`` with no other change (nested dataclasses become nested objects).
 """
 
@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from matching.calibration import ValueCalibration
-from matching.returns import ReturnsEstimate
+from matching.allocation.calibration import ValueCalibration
+from matching.allocation.returns import ReturnsEstimate
+from matching.data.io import OutputFile
 
 __all__ = [
     "AllocationReport",
@@ -36,7 +37,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DualReport:
-    """What the dual decomposition (:func:`matching.decomposition.dual_allocate`) proved
+    """What the dual decomposition (:func:`matching.allocation.decomposition.dual_allocate`) proved
     about its allocation: no allocation is worth more than ``bound_usd``."""
 
     bound_usd: float
@@ -49,7 +50,7 @@ class DualReport:
 
 @dataclass(frozen=True)
 class FairnessReport:
-    """How evenly the free videos were shared (:func:`matching.quota.fairness`). None
+    """How evenly the free videos were shared (:func:`matching.allocation.quota.fairness`). None
     where there is nothing to measure (no eligible seller, no video placed)."""
 
     fill_rate_min: float | None
@@ -72,7 +73,7 @@ class FairnessReport:
 
 @dataclass(frozen=True)
 class PoolReport:
-    """How the allocation's own pool was found (:func:`matching.pool.widen`)."""
+    """How the allocation's own pool was found (:func:`matching.allocation.pool.widen`)."""
 
     pairs: int
     """Candidate pairs the allocation saw."""
@@ -88,7 +89,7 @@ class PoolReport:
 
 @dataclass(frozen=True)
 class SellerFill:
-    """One eligible seller's promise (:func:`matching.quota.seller_fill`)."""
+    """One eligible seller's promise (:func:`matching.allocation.quota.seller_fill`)."""
 
     merchant_id: str
     owed: int
@@ -107,7 +108,7 @@ class SellerFill:
 
 @dataclass(frozen=True)
 class AllocationReport:
-    """How the free videos were shared out (:func:`matching.quota.allocate_quota`)."""
+    """How the free videos were shared out (:func:`matching.allocation.quota.allocate_quota`)."""
 
     eligible_sellers: int
     """Certified sellers inside their free-video window with quota left."""
@@ -164,14 +165,6 @@ class AllocationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class OutputFile:
-    """One table written by ``match``: its rows and the SHA-256 of its bytes."""
-
-    rows: int
-    sha256: str
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,16 @@ retrieved candidates (the retriever's list is the population; unchosen candidate
 sampled per merchant, are the negatives): with ``ranking.model: hgb`` (the default) a
 classifier; with ``lgbm`` a listwise LightGBM lambdarank over each merchant's group, its
 scores calibrated to a probability; both corrected for the sampling rate. Its features are
-who chose whom (:class:`matching.features.PartnerActivity`: both sides' activity over several
+who chose whom (:class:`matching.retrieval.features.PartnerActivity`: both sides' activity over several
 horizons, the pair's record; the ALS score, similarity to the merchant's past partners) and
-how the pair matches (:data:`matching.snapshot.MATCH_FEATURES`). The
+how the pair matches (:data:`matching.retrieval.snapshot.MATCH_FEATURES`). The
 *value* model (gradient boosting on log GMV per video, calibrated back to USD; CatBoost's
 symmetric trees by default, ``ranking.value_model``, as it scores every candidate) learns
 only from observed pairs; optionally (``ranking.exposure_weighting``) weighted by the
 clipped inverse of their exposure propensity from the fit model, so rarely-tried kinds
 of pairs count for more than their frequency.
 
-Every ranker, this one and the references of :mod:`matching.baselines`, answers the
+Every ranker, this one and the references of :mod:`matching.ranking.baselines`, answers the
 :class:`Ranker` protocol.
 """
 
@@ -39,18 +39,18 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from matching.compiled import compilable, compile_forest
 from matching.config import CandidatesConfig, FeaturesConfig, RankingConfig
-from matching.contract import (
+from matching.data.contract import (
     CONTENT_TYPES,
     MATCHES_COLUMNS,
     SHORT_VIDEO,
     default_as_of,
     row_positions,
 )
-from matching.learners import ListwiseFit, make_models, sampling_corrected
-from matching.memory import RECOMMEND_BLOCK, SAMPLE_BLOCK, approximate
-from matching.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
+from matching.data.memory import RECOMMEND_BLOCK, SAMPLE_BLOCK, approximate
+from matching.ranking.compiled import compilable, compile_forest
+from matching.ranking.learners import ListwiseFit, make_models, sampling_corrected
+from matching.retrieval.snapshot import MATCH_FEATURES, PARTNER_FEATURES, Snapshot, build_snapshot
 from matching.threads import in_order
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def _frame(columns: list, n: int, names: list[str], dtype=np.float64) -> pd.Data
 
 @runtime_checkable
 class Ranker(Protocol):
-    """What every ranker answers (the model and the references of :mod:`matching.baselines`),
+    """What every ranker answers (the model and the references of :mod:`matching.ranking.baselines`),
     so evaluation and benchmarks can take any of them and read only what ``recommend`` returns.
 
     - ``fit(merchants, creators, collaborations, as_of=None)`` learns from the collaborations
@@ -236,7 +236,7 @@ class MatchRanker(BaseEstimator):
     value_model_ : LogTargetRegressor
         The value model (``score``), fitted on every training window.
     fit_model_ : estimator
-        The fit model (``fit``): a classifier, or a :class:`~matching.learners.ListwiseFit`.
+        The fit model (``fit``): a classifier, or a :class:`~matching.ranking.learners.ListwiseFit`.
     fit_sampling_rate_ : float
         The share of unchosen candidates the fit model saw (its probabilities are corrected
         for it).
@@ -422,7 +422,7 @@ class MatchRanker(BaseEstimator):
         return self.snapshot_.pair_columns(m, c, [*names, *(_FIT_PAIR_COLUMNS if fit else ())])
 
     def _forest(self, which: str, model, X: np.ndarray, build: bool):
-        """``model`` compiled to native code (:mod:`matching.compiled`): compiled once per
+        """``model`` compiled to native code (:mod:`matching.ranking.compiled`): compiled once per
         fitted model when ``build`` (a large ranking run), then reused; None to use ``model``."""
         cache = self.__dict__.setdefault("_compiled", {})  # shared by with_data's copies
         if cache.get(which, (None,))[0] is not model and build and len(X):
@@ -620,8 +620,8 @@ class MatchRanker(BaseEstimator):
         none); ``exclude_seen`` leaves out each merchant's past partners. Merchants are
         retrieved (``depth`` creators each when given, deeper than the candidate pools:
         :meth:`CandidateRetriever.retrieve`) and ranked ``block`` at a time (default:
-        :data:`matching.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
-        bounds memory, not the result (:func:`matching.memory.plan_blocks` sizes it); the
+        :data:`matching.data.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
+        bounds memory, not the result (:func:`matching.data.memory.plan_blocks` sizes it); the
         blocks are :meth:`recommend_blocks`', concatenated.
         """
         frames = list(

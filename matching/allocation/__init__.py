@@ -1,0 +1,17 @@
+"""Allocation: the program's rules, repeat returns, value calibration, the allocation problem,
+its exact and dual solvers, the pool, and the run summary."""
+
+from matching.faces import lazy_face
+
+_NAMES = {
+    "AllocationProblem": "problem",
+    "AllocationResult": "problem",
+    "allocate": "problem",
+    "greedy_allocate": "problem",
+    "lp_allocate": "problem",
+    "dual_allocate": "decomposition",
+    "RunSummary": "summary",
+    "AllocationReport": "summary",
+}
+__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_face(__name__, _NAMES)
