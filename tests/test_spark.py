@@ -169,7 +169,7 @@ def test_the_registered_model_scores_pairs_in_spark_udf(
     from matching.jobs import tracking
 
     with tracking.run("spark-udf", "train"):
-        tracking.log_model(folders / "model", "matching-ranker", "champion")
+        tracking.log_model(folders / "model", "matching-ranker", "champion", folders / "data")
     want = trained.recommend(k=5)
     want.to_parquet(tmp_path / "pairs.parquet")
 

@@ -269,7 +269,7 @@ def train(
                     plots.priority_tradeoff(tradeoff).figure, "certified_weight_sweep.png"
                 )
             model_uri = tracking.log_model(
-                model_dir, config.tracking.registered_model, config.tracking.alias
+                model_dir, config.tracking.registered_model, config.tracking.alias, data_dir
             )
     return TrainResult(ranker, metrics, report, tradeoff, model_uri, run_id, calibration)
 

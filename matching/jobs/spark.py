@@ -296,7 +296,8 @@ def recommend(
     parts = max(1, min(partitions or spark.sparkContext.defaultParallelism, len(rows) or 1))
     quiet = copy.copy(ranker)
     quiet.progress = False  # executors' progress is Spark's: its UI and console bar
-    shipped = spark.sparkContext.broadcast((quiet, certified))
+    # the ranker pickles without its data: the snapshot travels beside it
+    shipped = spark.sparkContext.broadcast((quiet, quiet.snapshot_, certified))
     start = time.perf_counter()
     log.info("spark: ranking %d merchants in %d partitions (top %d)", len(rows), parts, k)
     try:
@@ -327,7 +328,8 @@ def _ranking(shipped, k: int, block: int | None):
     """The function each partition runs: its merchants ranked by the broadcast ranker."""
 
     def rank(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        ranker, certified = shipped.value
+        learned, snapshot, certified = shipped.value
+        ranker = learned.with_snapshot(snapshot)
         for batch in batches:
             rows = batch[_POSITION].to_numpy(np.int64)
             if not len(rows):

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from matching.errors import TrackingError
+from matching.errors import ConfigError, TrackingError
 
 # explicit requirements: logging never resolves the environment (fast, offline)
 PIP_REQUIREMENTS = [
@@ -36,14 +36,25 @@ _PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEO
 class RankerPyfunc(mlflow.pyfunc.PythonModel):
     """A saved model directory served as an MLflow pyfunc.
 
-    ``predict`` takes a frame of ``merchant_id, creator_id`` pairs (ids known to
-    the model's snapshot) and returns their ``score`` and ``fit``.
+    The model holds what it learned, not its data: at load it reads the tables it scores
+    from ``model_config["data"]`` (a data folder; by default the one it was trained on),
+    as of ``model_config["as_of"]`` (default: the day it was trained as of). ``predict``
+    takes a frame of ``merchant_id, creator_id`` pairs (ids of those tables) and returns
+    their ``score`` and ``fit``.
     """
 
     def load_context(self, context) -> None:
-        from matching.data import load_model
+        from matching.data import load_model, read_inputs
 
-        self.ranker = load_model(context.artifacts["model_dir"]).ranker
+        ranker = load_model(context.artifacts["model_dir"]).ranker
+        config = dict(context.model_config or {})
+        if not config.get("data"):
+            raise ConfigError("the model needs its tables: load it with model_config={'data': DIR}")
+        inputs = read_inputs(config["data"])
+        as_of = pd.Timestamp(config["as_of"]) if config.get("as_of") else ranker.as_of_
+        self.ranker = ranker.with_data(
+            inputs.merchants, inputs.creators, inputs.collaborations, as_of
+        )
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from matching.ranking.ranker import pair_positions
@@ -179,12 +190,20 @@ def log_artifacts(path: str | os.PathLike, artifact_path: str | None = None) -> 
     mlflow.log_artifacts(str(path), artifact_path)
 
 
-def log_model(model_dir: str | os.PathLike, registered_model: str | None, alias: str | None) -> str:
-    """Log the model directory as a pyfunc, register it and point ``alias`` at the new version."""
+def log_model(
+    model_dir: str | os.PathLike,
+    registered_model: str | None,
+    alias: str | None,
+    data_dir: str | os.PathLike | None = None,
+) -> str:
+    """Log the model directory as a pyfunc, register it and point ``alias`` at the new version.
+    ``data_dir``, the tables it was trained on, is where the pyfunc reads its data unless
+    told otherwise (``model_config``): the model carries the folder's path, not its data."""
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=RankerPyfunc(),
         artifacts={"model_dir": str(Path(model_dir).resolve())},
+        model_config={"data": str(Path(data_dir).resolve())} if data_dir else None,
         pip_requirements=PIP_REQUIREMENTS,
         registered_model_name=registered_model,
     )

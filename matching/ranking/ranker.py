@@ -243,8 +243,10 @@ class MatchRanker(BaseEstimator):
     value_features_, fit_features_ : list of str
         The columns each model takes.
     snapshot_ : Snapshot
-        Profiles, pair featuriser and retriever as of ``as_of_``: what scoring uses (rebuilt
-        on new data by :meth:`with_data`).
+        Profiles, pair featuriser and retriever as of ``as_of_``: the data scoring reads,
+        built from the tables (:func:`~matching.retrieval.snapshot.build_snapshot`). Not
+        saved with the model: a saved ranker holds what it learned, and meets its data
+        through :meth:`with_data` (or :meth:`with_snapshot`).
     window_snapshot_ : Snapshot
         The same as of the newest training window's start, ``as_of_ - validation_days``:
         what :meth:`at_window` scores from. Not saved with the model (dropped on pickling).
@@ -387,6 +389,13 @@ class MatchRanker(BaseEstimator):
         check_is_fitted(self, "value_model_")
         return self._scoring_from(self._snapshot(merchants, creators, collaborations, as_of))
 
+    def with_snapshot(self, snapshot: Snapshot) -> MatchRanker:
+        """A copy scoring from ``snapshot``, built already (another ranker's ``snapshot_``,
+        or :func:`~matching.retrieval.snapshot.build_snapshot` of the tables); the learned
+        models are kept."""
+        check_is_fitted(self, "value_model_")
+        return self._scoring_from(snapshot)
+
     def at_window(self) -> MatchRanker:
         """A copy scoring from the history before the newest training window (the learned
         models are kept): what ``with_data(..., as_of_ - validation_days)`` on the training
@@ -466,10 +475,25 @@ class MatchRanker(BaseEstimator):
         return sampling_corrected(p[:, 1], self.fit_sampling_rate_)
 
     def __getstate__(self):
-        # compiled trees are native libraries of this process, rebuilt where needed; the
-        # window's snapshot serves the calibration right after fit, not a saved model
-        drop = ("_compiled", "window_snapshot_")
+        # A pickled ranker is what was learned: the snapshots are data, rebuilt from the
+        # tables (with_data) where the ranker meets them; compiled trees are native
+        # libraries of this process, rebuilt where needed.
+        drop = ("_compiled", "window_snapshot_", "snapshot_")
         return {k: v for k, v in super().__getstate__().items() if k not in drop}
+
+    def __copy__(self) -> MatchRanker:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)  # a copy keeps its data; only pickling drops it
+        return new
+
+    def __getattr__(self, name: str):
+        # reached only when the attribute is missing
+        if name == "snapshot_" and "value_model_" in self.__dict__:
+            raise AttributeError(
+                "this ranker holds what it learned, not its data: give it the tables with "
+                "with_data(merchants, creators, collaborations, as_of) first"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
         """Which features drove each pair's score: for every feature, the change of the pair's
