@@ -252,7 +252,7 @@ def test_training_rows_depend_on_neither_the_blocks_nor_the_threads(
     approximate search) give the training rows, so the validation and the models, of one
     block on one thread; so do negatives ordered by ``np.lexsort``."""
     pytest.importorskip("faiss")
-    import matching.ranking.ranker as ranking_module
+    import matching.ranking.windows as ranking_module
 
     mk = small_market
 
