@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matching.allocation import policy
-from matching.allocation import problem as alloc
+from matching.allocation import flow, policy
 from matching.allocation.pool import widen
 from matching.allocation.quota import allocate_quota, quota_problem
 from matching.allocation.returns import geometric_sum
@@ -93,7 +92,7 @@ def run(name: str, args) -> dict:
         problem, kept, _ = quota_problem(pairs, status, creators, value_cfg, true_decay)
         m = row_positions(kept["merchant_id"], merchants["merchant_id"])
         c = row_positions(kept["creator_id"], creators["creator_id"])
-        res = alloc.allocate(dataclasses.replace(problem, value=truth.value(m, c)))
+        res = flow.allocate(dataclasses.replace(problem, value=truth.value(m, c)))
         return res.objective, res.placed
 
     top, _ = truth.top_creators(eligible, args.true_top)

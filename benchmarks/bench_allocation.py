@@ -30,13 +30,8 @@ import time
 import numpy as np
 
 from matching.allocation.decomposition import dual_allocate
-from matching.allocation.problem import (
-    allocate,
-    build_problem,
-    greedy_allocate,
-    max_flow_limit,
-    network_size,
-)
+from matching.allocation.flow import allocate, greedy_allocate, max_flow_limit, network_size
+from matching.allocation.problem import build_problem
 from matching.config import load_config
 
 

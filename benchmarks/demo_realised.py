@@ -13,8 +13,7 @@ import dataclasses
 
 import pandas as pd
 
-from matching.allocation import policy
-from matching.allocation import problem as alloc
+from matching.allocation import flow, policy
 from matching.allocation.quota import quota_problem
 from matching.allocation.returns import geometric_sum
 from matching.config import load_config
@@ -42,7 +41,7 @@ def main(argv=None) -> int:
     m = row_positions(pairs["merchant_id"], inputs.merchants["merchant_id"])
     c = row_positions(pairs["creator_id"], inputs.creators["creator_id"])
     value, true_decay = truth.value(m, c), truth.repeat_decay
-    best = alloc.allocate(dataclasses.replace(problem, value=value, decay=true_decay))
+    best = flow.allocate(dataclasses.replace(problem, value=value, decay=true_decay))
     key = pairs["merchant_id"].astype(str) + "|" + pairs["creator_id"].astype(str)
     placed_key = placed["merchant_id"].astype(str) + "|" + placed["creator_id"].astype(str)
     videos = (

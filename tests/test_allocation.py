@@ -9,14 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.allocation.problem import (
-    AllocationProblem,
+from matching.allocation.flow import (
     allocate,
-    build_problem,
     floor_limit,
     greedy_allocate,
     lp_allocate,
     max_flow_limit,
+)
+from matching.allocation.problem import (
+    AllocationProblem,
+    build_problem,
     pair_caps,
     segment_gains,
     weekly_schedule,
@@ -508,7 +510,7 @@ def test_allocations_are_feasible_and_optimal(p):
 
 
 def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):
-    import matching.allocation.problem as allocation
+    import matching.allocation.flow as allocation
 
     p = random_problem(np.random.default_rng(11), n_sellers=5, n_creators=6)
     expected = allocate(p)

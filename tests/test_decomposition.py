@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import matching.allocation.decomposition
 from matching.allocation.decomposition import DualResult, dual_allocate
-from matching.allocation.problem import AllocationProblem, allocate, build_problem, greedy_allocate
+from matching.allocation.flow import allocate, greedy_allocate
+from matching.allocation.problem import AllocationProblem, build_problem
 from matching.config import AllocationConfig
 
 SEGMENTS = (1, 2, 4, 8, 16)

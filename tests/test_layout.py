@@ -42,7 +42,6 @@ the simulator."""
 
 MAX_LINES = 600
 OVER_THE_LIMIT = {
-    "matching.allocation.problem": 1125,
     "matching.jobs.plots": 743,
     "matching.ranking.ranker": 646,
     "matching.retrieval.candidates": 609,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.allocation import policy
+from matching.allocation import flow, policy
 from matching.allocation import problem as alloc
 from matching.allocation.calibration import offer_probability
 from matching.allocation.pool import final_matches, widen
@@ -171,7 +171,7 @@ def test_the_expected_objective_is_value_times_the_offer_probability():
     assert expected.objective == "expected" and expected.offer_logit_shift == pytest.approx(shift)
     assert expected.expected_gmv_usd <= expected.expected_gmv_if_taken_usd
     problem, _, _ = quota_problem(pairs, status, creators, cfg, 0.8, pairs["score"] * p)
-    assert expected.expected_gmv_usd == pytest.approx(alloc.allocate(problem).objective)
+    assert expected.expected_gmv_usd == pytest.approx(flow.allocate(problem).objective)
     assert by_value.objective == "value" and by_value.offer_logit_shift is None
 
 
@@ -201,7 +201,7 @@ def test_fill_floor_and_seller_reasons():
         seller_level=np.array([0, 1]),
         floor=np.array([18, 45]),
     )
-    res = alloc.allocate(problem)
+    res = flow.allocate(problem)
     elig = pd.DataFrame({"merchant_id": ["short", "long"]})
     fill = seller_fill(problem, elig, res.videos)
     # "short" could have 50 over the horizon but 12 in its window; "long" 25 < 45 alone
@@ -234,13 +234,13 @@ def test_on_a_crowded_market_the_pool_keeps_the_promise_exactly(fast_config):
     assert shown.videos_placed < 0.8 * owed <= report.max_flow_limit_display + 0.8 * owed
     assert report.max_flow_limit_display == shown.max_flow_limit
     assert np.median([s.fill for s in report.sellers]) >= 0.98
-    assert report.floor_placed == alloc.floor_limit(
+    assert report.floor_placed == flow.floor_limit(
         quota_problem(pool.pairs, status, mk.creators, cfg, 0.8)[0]
     )
     assert all((s.placed >= s.floor) == (s.reason is None) for s in report.sellers)
     value, p_take, _ = pair_worth(pool.pairs, cfg, display=display)
     problem, _, _ = quota_problem(pool.pairs, status, mk.creators, cfg, 0.8, value * p_take)
-    exact, lp = alloc.allocate(problem), alloc.lp_allocate(problem)
+    exact, lp = flow.allocate(problem), flow.lp_allocate(problem)
     assert exact.objective == pytest.approx(report.expected_gmv_usd)
     assert exact.objective == pytest.approx(lp.objective, rel=1e-6)  # HiGHS's tolerance
     assert exact.floor_placed == lp.floor_placed == report.floor_placed

@@ -5,10 +5,10 @@ from matching.faces import lazy_face
 
 _NAMES = {
     "AllocationProblem": "problem",
-    "AllocationResult": "problem",
-    "allocate": "problem",
-    "greedy_allocate": "problem",
-    "lp_allocate": "problem",
+    "AllocationResult": "flow",
+    "allocate": "flow",
+    "greedy_allocate": "flow",
+    "lp_allocate": "flow",
     "dual_allocate": "decomposition",
     "RunSummary": "summary",
     "AllocationReport": "summary",

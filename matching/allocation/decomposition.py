@@ -7,7 +7,7 @@ into one small problem per seller, and search for the prices. Its allocation com
 bound on the optimum, so how far from optimal it may be is known without the exact solve.
 On one machine it takes about the exact solve's time and memory (``bench_allocation.py``).
 
-Same problem as :func:`matching.allocation.problem.allocate` (an :class:`AllocationProblem`): the
+Same problem as :func:`matching.allocation.flow.allocate` (an :class:`AllocationProblem`): the
 (pair, segment) arcs, each with a per-video gain ``g_a`` and a capacity ``u_a``; per seller
 ``sum(x) <= Q_s``; per creator ``c`` and window level ``l``, the videos of the sellers of
 levels ``<= l`` at most ``K_c[l]``.
@@ -85,12 +85,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from matching.allocation.problem import (
-    AllocationProblem,
-    AllocationResult,
-    max_flow_limit,
-    segment_gains,
-)
+from matching.allocation.flow import AllocationResult, max_flow_limit
+from matching.allocation.problem import AllocationProblem, segment_gains
 
 __all__ = ["DualResult", "dual_allocate"]
 
@@ -115,7 +111,7 @@ _PAD_LIMIT = 4
 
 @dataclass(frozen=True, eq=False)
 class DualResult(AllocationResult):
-    """An :class:`~matching.allocation.problem.AllocationResult` (``solver="dual"``, ``objective``
+    """An :class:`~matching.allocation.flow.AllocationResult` (``solver="dual"``, ``objective``
     the feasible allocation's value: the primal) with the dual side of the solve.
 
     Attributes

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matching.allocation import problem as alloc
+from matching.allocation import flow
 from matching.allocation.quota import quota_problem
 from matching.config import Config
 from matching.data.contract import MATCHES_COLUMNS
@@ -44,7 +44,7 @@ class Pool:
     rounds: int
     """Retrievals run: 1 when everything retrieval found at first was enough."""
     max_flow: int
-    """The most videos the pool could place (:func:`matching.allocation.problem.max_flow_limit`)."""
+    """The most videos the pool could place (:func:`matching.allocation.flow.max_flow_limit`)."""
 
 
 def _ranked(frame: pd.DataFrame, order: pd.Series) -> pd.DataFrame:
@@ -101,16 +101,16 @@ def widen(
     limit = 0
     while len(rows):
         problem, _, _ = quota_problem(pairs, status, creators, config, decay)
-        flow = alloc.max_flow_by_seller(problem)
-        limit = int(flow.sum())
-        short = flow < quota
+        served = flow.max_flow_by_seller(problem)
+        limit = int(served.sum())
+        short = served < quota
         grow = short & (depth < min(cap, n_c))
         log.info(
             "allocation pool, round %d: %d pairs, max flow %d of %d videos; %d sellers short, "
             "%d of them widened",
             rounds,
             len(pairs),
-            int(flow.sum()),
+            int(served.sum()),
             int(quota.sum()),
             int(short.sum()),
             int(grow.sum()),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from matching import metrics
-from matching.allocation import policy, returns
+from matching.allocation import flow, policy, returns
 from matching.allocation import problem as alloc
 from matching.allocation.calibration import (
     ValueCalibration,
@@ -182,7 +182,7 @@ def allocate_quota(
 
     The pairs' worth is :func:`pair_worth`; each seller's :func:`fill_floor` of
     ``allocation.min_fill`` is placed first where capacity allows, then value decides
-    (:func:`matching.allocation.problem.allocate`). ``estimate`` is the decay's estimate, reported.
+    (:func:`matching.allocation.flow.allocate`). ``estimate`` is the decay's estimate, reported.
     Returns the ``allocation`` table (its ``expected_gmv_usd`` what the allocator maximised)
     and its report (objective, placed videos, max-flow limits, greedy baseline, the decay's
     evidence, the calibration, fairness, each seller's fill and why it is short; the solver,
@@ -199,7 +199,7 @@ def allocate_quota(
     s, c = problem.seller, problem.creator
     horizon = policy.allocation_horizon(status)
     best = solve(problem, config.allocation)
-    greedy = alloc.greedy_allocate(problem)
+    greedy = flow.greedy_allocate(problem)
     take = best.videos > 0
     out = pd.DataFrame(
         {
@@ -217,7 +217,7 @@ def allocate_quota(
     if_taken = dataclasses.replace(problem, value=np.clip(value, 0, None))
     display_flow = None
     if display is not None:
-        display_flow = alloc.max_flow_limit(
+        display_flow = flow.max_flow_limit(
             quota_problem(display, status, creators, config, decay, min_fill=0.0)[0]
         )
     report = AllocationReport(
@@ -328,7 +328,7 @@ def fill_sweep(
     rows = []
     for f in floors:
         problem, _, _ = quota_problem(matches, status, creators, config, decay, value, min_fill=f)
-        res = alloc.allocate(problem)
+        res = flow.allocate(problem)
         placed = np.bincount(problem.seller, weights=res.videos, minlength=problem.n_sellers)
         fill = placed / np.maximum(problem.quota, 1)
         rows.append(
@@ -349,7 +349,7 @@ def fill_sweep(
     return out
 
 
-def solve(problem: alloc.AllocationProblem, config: AllocationConfig) -> alloc.AllocationResult:
+def solve(problem: alloc.AllocationProblem, config: AllocationConfig) -> flow.AllocationResult:
     """The allocation by ``config.solver``: the exact min-cost flow, or the dual
     decomposition (``auto``: from ``config.dual_min_pairs`` candidate pairs on; never with a
     fill floor, which only the min-cost flow keeps)."""
@@ -370,7 +370,7 @@ def solve(problem: alloc.AllocationProblem, config: AllocationConfig) -> alloc.A
             res.iterations,
         )
         return res
-    return alloc.allocate(problem)
+    return flow.allocate(problem)
 
 
 def fairness(

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from matching import metrics
-from matching.allocation.problem import AllocationProblem, allocate
+from matching.allocation.flow import allocate
+from matching.allocation.problem import AllocationProblem
 from matching.data.contract import is_in, row_positions
 from matching.data.truth import GroundTruth
 from matching.ranking.baselines import (

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from matching import data
-from matching.allocation import policy
+from matching.allocation import flow, policy
 from matching.allocation import problem as alloc
 from matching.allocation.calibration import ValueCalibration, seller_means, uncertainty
 from matching.allocation.problem import AllocationProblem
@@ -246,14 +246,12 @@ def backtest(
             ),
         )
     ours, raw, greedy = (
-        alloc.allocate(shrunk),
-        alloc.allocate(problem),
-        alloc.greedy_allocate(shrunk),
+        flow.allocate(shrunk),
+        flow.allocate(problem),
+        flow.greedy_allocate(shrunk),
     )
     realised = pairs["value_usd"].to_numpy(float)
-    best = alloc.allocate(
-        dataclasses.replace(problem, value=realised, decay=realised_returns.decay)
-    )
+    best = flow.allocate(dataclasses.replace(problem, value=realised, decay=realised_returns.decay))
     found = outcomes(
         problem,
         {
