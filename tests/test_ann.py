@@ -182,7 +182,7 @@ def test_a_hub_of_strong_creators_needs_no_lists():
 @settings(max_examples=80, deadline=None)
 def test_interleave_keeps_each_item_once_at_its_best_position(n_rows, width, n, seed):
     """Per row: distinct items by best position (ties to the lower item), NaN left out."""
-    from matching.retrieval.candidates import interleave
+    from matching.retrieval.tops import interleave
 
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, 12, size=(n_rows, width))

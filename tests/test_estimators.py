@@ -20,12 +20,8 @@ from matching.ranking.learners import (
 )
 from matching.ranking.ranker import MatchRanker
 from matching.retrieval.candidates import CandidateRetriever
-from matching.retrieval.features import (
-    CreatorProfiler,
-    MerchantProfiler,
-    PairFeaturizer,
-    PartnerActivity,
-)
+from matching.retrieval.features import PairFeaturizer, PartnerActivity
+from matching.retrieval.profiles import CreatorProfiler, MerchantProfiler
 
 BASELINES = [
     baselines.RandomRanker,

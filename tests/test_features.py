@@ -3,13 +3,8 @@ import pandas as pd
 import pytest
 
 from matching.data.contract import history_rows
-from matching.retrieval.features import (
-    CreatorProfiler,
-    MerchantProfiler,
-    PairFeaturizer,
-    PartnerActivity,
-    history_before,
-)
+from matching.retrieval.features import PairFeaturizer, PartnerActivity
+from matching.retrieval.profiles import CreatorProfiler, MerchantProfiler, history_before
 from matching.retrieval.snapshot import build_snapshot
 
 AS_OF = pd.Timestamp("2025-10-01")

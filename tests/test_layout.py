@@ -42,10 +42,7 @@ the simulator."""
 
 MAX_LINES = 600
 OVER_THE_LIMIT = {
-    "matching.jobs.plots": 743,
     "matching.ranking.ranker": 646,
-    "matching.retrieval.candidates": 609,
-    "matching.retrieval.features": 650,
 }
 """Modules still over ``MAX_LINES``, each with its length when the rule came in: to be split.
 None may grow; no other module may join them."""

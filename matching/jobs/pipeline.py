@@ -168,7 +168,8 @@ def train(
     """
     # MLflow is imported only where it is used, so `match` starts faster
     from matching.evaluation import offline as evaluation
-    from matching.jobs import plots, tracking
+    from matching.jobs import tracking
+    from matching.jobs.plots import model as model_plots
 
     _output_folder(model_dir)
     if track:
@@ -266,7 +267,7 @@ def train(
             if tradeoff is not None:
                 tracking.log_table(tradeoff, "certified_weight_sweep.json")
                 tracking.log_figure(
-                    plots.priority_tradeoff(tradeoff).figure, "certified_weight_sweep.png"
+                    model_plots.priority_tradeoff(tradeoff).figure, "certified_weight_sweep.png"
                 )
             model_uri = tracking.log_model(
                 model_dir, config.tracking.registered_model, config.tracking.alias, data_dir
@@ -535,9 +536,10 @@ def _match(
     pictures = _pictures(kept, allocation, status, inputs, report)
     tracked = dict(pictures)
     if sweep is not None:
-        from matching.jobs import plots
+        from matching.jobs.plots import allocation as allocation_plots
+        from matching.jobs.plots.common import png_bytes
 
-        tracked["fill_sweep.png"] = plots.png_bytes(plots.fill_sweep(sweep))
+        tracked["fill_sweep.png"] = png_bytes(allocation_plots.fill_sweep(sweep))
     if track:
         from matching.jobs import tracking  # MLflow is imported only when used
 
@@ -574,15 +576,17 @@ def _pictures(
     kept: KeptMatches, allocation, status, inputs, report: AllocationReport
 ) -> dict[str, bytes]:
     """The run's key pictures, as PNG bytes by the file names of :data:`data.MATCH_PICTURES`."""
-    from matching.jobs import plots
+    from matching.jobs.plots import allocation as allocation_plots
+    from matching.jobs.plots import model as model_plots
+    from matching.jobs.plots.common import png_bytes
 
     sample, pairs = kept.score_sample()
     axes = (
-        plots.score_distribution(sample, inputs.merchants, pairs=pairs),
-        plots.allocation_per_seller(allocation, status),
-        plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
-        plots.greedy_gap(report),
-        plots.fairness(allocation, status, report)[0],
-        plots.promise(report),
+        model_plots.score_distribution(sample, inputs.merchants, pairs=pairs),
+        allocation_plots.allocation_per_seller(allocation, status),
+        allocation_plots.creator_utilisation(allocation, inputs.creators, report.horizon_days),
+        allocation_plots.greedy_gap(report),
+        allocation_plots.fairness(allocation, status, report)[0],
+        allocation_plots.promise(report),
     )
-    return {name: plots.png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}
+    return {name: png_bytes(ax) for name, ax in zip(data.MATCH_PICTURES, axes, strict=True)}

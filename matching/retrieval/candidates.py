@@ -41,8 +41,9 @@ from threadpoolctl import threadpool_limits
 from matching.data import memory
 from matching.data.contract import history_rows
 from matching.retrieval import ann
-from matching.retrieval.factors import als_factors, svd_factors
-from matching.retrieval.features import CreatorProfiler, history_before, shrunk_log_rate
+from matching.retrieval.factors import als_factors, cold_to_centroid, inner, svd_factors
+from matching.retrieval.profiles import CreatorProfiler, history_before, shrunk_log_rate
+from matching.retrieval.tops import blend, interleave_ranks, interleave_tops
 from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
@@ -264,9 +265,9 @@ class CandidateRetriever(BaseEstimator):
                 random_state=self.random_state,
             )
             U_svd, V_svd = svd.result()
-        self.merchant_factors_ = _cold_to_centroid(U_svd, has, cat, n_k + 1)
+        self.merchant_factors_ = cold_to_centroid(U_svd, has, cat, n_k + 1)
         self.creator_factors_ = V_svd
-        self.als_merchant_factors_ = _cold_to_centroid(U, has, cat, n_k + 1)
+        self.als_merchant_factors_ = cold_to_centroid(U, has, cat, n_k + 1)
         self.als_creator_factors_ = V
         # per-merchant moments of its ALS scores over all creators (closed form from the
         # vectors), and the mean direction of its past partners: pair features per entity
@@ -353,7 +354,7 @@ class CandidateRetriever(BaseEstimator):
         check_is_fitted(self, "content_coef_")
         out = {}
         if "collaborative" in which:
-            out["collaborative"] = _inner(self.merchant_factors_, self.creator_factors_, m, c)
+            out["collaborative"] = inner(self.merchant_factors_, self.creator_factors_, m, c)
         if "content" in which:
             terms = self._content_terms(m, c)
             out["content"] = sum(w * t for w, t in zip(self.content_coef_, terms, strict=True))
@@ -361,7 +362,7 @@ class CandidateRetriever(BaseEstimator):
             col = np.where(self.m_cat_[m] >= 0, self.m_cat_[m], self.category_lift_.shape[0])
             out["popularity"] = self.category_gmv_[c, col]
         if "als" in which:
-            out["als"] = _inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
+            out["als"] = inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
         if "trending" in which:
             shape = np.broadcast_shapes(np.shape(m), np.shape(c))
             out["trending"] = np.broadcast_to(self.trend_[c], shape)
@@ -376,7 +377,7 @@ class CandidateRetriever(BaseEstimator):
         check_is_fitted(self, "partner_direction_")
         raw = als
         if raw is None:
-            raw = _inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
+            raw = inner(self.als_merchant_factors_, self.als_creator_factors_, m, c)
         # the mean and spread over all creators are per merchant: computed once for each
         um, at = np.unique(m, return_inverse=True)
         U = self.als_merchant_factors_[um]
@@ -435,14 +436,14 @@ class CandidateRetriever(BaseEstimator):
             else:
                 raw = self.source_scores(mb[:, None], c_all[None, :])
                 seen = self.seen_[mb].toarray() if exclude_seen else None
-                pool = partial(_blend, raw, seen=seen)
+                pool = partial(blend, raw, seen=seen)
             rows = pool(weights, n)
             if width > n and sum(w for w in partner.values() if w > 0) > 0:
                 # the likely partners not already in: a pool of their own, after the blend
                 extra = pool(partner, width)
                 both = np.hstack([rows, extra])
                 rank = np.where(both >= 0, np.arange(both.shape[1]), -1)
-                rows = _interleave_ranks(np.clip(both, 0, None), rank, both.shape[1], width)
+                rows = interleave_ranks(np.clip(both, 0, None), rank, both.shape[1], width)
             else:
                 rows = np.hstack([rows, np.full((len(mb), width - n), -1, np.int64)])
             out[s : s + len(mb)] = rows
@@ -509,101 +510,4 @@ class CandidateRetriever(BaseEstimator):
                 o = np.argsort(is_seen | (top < 0), axis=1, kind="stable")[:, :n]
                 top, is_seen = np.take_along_axis(top, o, 1), np.take_along_axis(is_seen, o, 1)
             tops[name] = (top[:, :n], flat, None if is_seen is None else is_seen[:, :n])
-        return _interleave_tops(tops, weights, n)
-
-
-def _blend(
-    raw: dict[str, np.ndarray], weights: dict[str, float], n: int, seen: np.ndarray | None
-) -> np.ndarray:
-    """The sources' top lists interleaved in proportion to their weights: ``n`` distinct
-    creator columns per row, best first, padded with -1; ``seen`` cells are left out."""
-    tops = {}
-    for name, w in weights.items():
-        if w <= 0:
-            continue
-        x = raw[name] if seen is None else np.where(seen, -np.inf, raw[name])
-        top = _top(x, n)
-        y = raw[name]
-        flat = (y.max(1) - y.min(1)) <= 1e-12 * np.maximum(np.abs(y).max(1), 1.0)
-        tops[name] = (top, flat, None if seen is None else np.take_along_axis(seen, top, 1))
-    return _interleave_tops(tops, weights, n)
-
-
-def _interleave_tops(tops: dict, weights: dict[str, float], n: int) -> np.ndarray:
-    """Each source's top list (creator columns, -1 for none), whether the source is flat for
-    the row, and which of the list are left out, interleaved into ``n`` per row."""
-    total = sum(w for w in weights.values() if w > 0)
-    # a source's r-th best sits at r / share in the interleaved list; a source that can't
-    # tell this merchant's creators apart (e.g. no history) gives way to the others (last).
-    # The positions a list can hold, ranked once, not sorted out of every row of the block
-    at = {
-        name: np.arange(top.shape[1]) / (weights[name] / total) for name, (top, *_) in tops.items()
-    }
-    levels = np.unique(np.concatenate([np.zeros(0), *at.values()]))
-    idx, rank = [], []
-    for name, (top, flat, left_out) in tops.items():
-        r = np.where(flat[:, None], len(levels), np.searchsorted(levels, at[name]))
-        if left_out is not None:
-            r = np.where(left_out, -1, r)
-        idx.append(np.clip(top, 0, None))
-        rank.append(np.where(top < 0, -1, r))
-    return _interleave_ranks(np.hstack(idx), np.hstack(rank), len(levels) + 1, n)
-
-
-def _inner(U: np.ndarray, V: np.ndarray, m: np.ndarray, c: np.ndarray) -> np.ndarray:
-    if m.ndim == 2 and c.ndim == 2 and m.shape[1] == 1 and c.shape[0] == 1:
-        return U[m[:, 0]] @ V[c[0]].T  # a block: one matrix product, no (m x c x factors) array
-    return np.einsum("...k,...k->...", U[m], V[c])
-
-
-def _cold_to_centroid(U: np.ndarray, has: np.ndarray, cat: np.ndarray, n_cat: int) -> np.ndarray:
-    """Factors of merchants without history replaced by their category's mean factor."""
-    centroid = np.zeros((n_cat, U.shape[1]))
-    np.add.at(centroid, cat[has], U[has])
-    centroid /= np.maximum(np.bincount(cat[has], minlength=n_cat), 1)[:, None]
-    return np.where(has[:, None], U, centroid[cat])
-
-
-def _top(score: np.ndarray, n: int) -> np.ndarray:
-    """Column indices of the ``n`` best scores of each row, best first, ties by lower index;
-    of the columns tied at the ``n``-th score, those ``np.argpartition`` keeps (the same for
-    the same scores, not always the lowest: a partner tied there may be left out)."""
-    n_c = score.shape[1]
-    part = (
-        np.argpartition(-score, n - 1, axis=1)[:, :n]
-        if n < n_c
-        else np.tile(np.arange(n_c), (len(score), 1))
-    )
-    order = np.lexsort((part, -np.take_along_axis(score, part, 1)), axis=1)
-    return np.take_along_axis(part, order, 1)
-
-
-def interleave(idx: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Per row: the ``n`` distinct items of ``idx`` (non-negative) with the smallest positions
-    ``pos`` (NaN: left out), padded with -1; ties in position go to the lower item."""
-    left = np.isnan(pos)
-    levels = np.unique(pos[~left])  # positions as integer ranks
-    rank = np.where(left, -1, np.searchsorted(levels, np.where(left, 0.0, pos)))
-    return _interleave_ranks(idx, rank, len(levels) + 1, n)
-
-
-def _interleave_ranks(idx: np.ndarray, rank: np.ndarray, n_levels: int, n: int) -> np.ndarray:
-    """:func:`interleave` of positions given as integer ranks below ``n_levels`` (-1: left
-    out)."""
-    # two sorts of one integer key per row (a few hundred items, never the whole block):
-    # item first, to keep each item's best position, then position first, the item breaking
-    # ties; about three times faster than a two-key lexsort and an argsort (scratch: 36.5
-    # -> 11.3 ms a block of 512 rows of 600)
-    width = int(idx.max()) + 1 if idx.size else 1
-    none = np.iinfo(np.int64).max
-    key = np.where(rank < 0, none, idx.astype(np.int64) * n_levels + rank)
-    key.sort(axis=1)
-    item = key // n_levels
-    best = np.ones(key.shape, bool)  # each item's first key holds its best position
-    best[:, 1:] = item[:, 1:] != item[:, :-1]
-    key = np.where(best & (key != none), (key % n_levels) * width + item, none)
-    key.sort(axis=1)
-    out = np.full((len(idx), n), -1, dtype=np.int64)
-    top = key[:, :n]
-    out[:, : top.shape[1]] = np.where(top == none, -1, top % width)
-    return out
+        return interleave_tops(tops, weights, n)

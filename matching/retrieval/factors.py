@@ -78,3 +78,17 @@ def svd_factors(X: sparse.csr_matrix, rank: int, random_state: int):
     V = np.zeros((X.shape[1], rank))
     V[used] = Vt.T * root
     return U * root, V
+
+
+def inner(U: np.ndarray, V: np.ndarray, m: np.ndarray, c: np.ndarray) -> np.ndarray:
+    if m.ndim == 2 and c.ndim == 2 and m.shape[1] == 1 and c.shape[0] == 1:
+        return U[m[:, 0]] @ V[c[0]].T  # a block: one matrix product, no (m x c x factors) array
+    return np.einsum("...k,...k->...", U[m], V[c])
+
+
+def cold_to_centroid(U: np.ndarray, has: np.ndarray, cat: np.ndarray, n_cat: int) -> np.ndarray:
+    """Factors of merchants without history replaced by their category's mean factor."""
+    centroid = np.zeros((n_cat, U.shape[1]))
+    np.add.at(centroid, cat[has], U[has])
+    centroid /= np.maximum(np.bincount(cat[has], minlength=n_cat), 1)[:, None]
+    return np.where(has[:, None], U, centroid[cat])

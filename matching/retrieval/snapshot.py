@@ -17,13 +17,8 @@ import pandas as pd
 from matching.config import CandidatesConfig, FeaturesConfig
 from matching.data.contract import history_rows
 from matching.retrieval.candidates import SOURCES, CandidateRetriever
-from matching.retrieval.features import (
-    CreatorProfiler,
-    MerchantProfiler,
-    PairFeaturizer,
-    PartnerActivity,
-    history_before,
-)
+from matching.retrieval.features import PairFeaturizer, PartnerActivity
+from matching.retrieval.profiles import CreatorProfiler, MerchantProfiler, history_before
 
 _DROP = ("row", "category")
 PAIR_COLUMNS = (
