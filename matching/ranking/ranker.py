@@ -47,6 +47,7 @@ from matching.data.contract import (
     row_positions,
 )
 from matching.data.memory import RECOMMEND_BLOCK, approximate
+from matching.ranking import inspection
 from matching.ranking.compiled import compilable, compile_forest
 from matching.ranking.learners import ListwiseFit, make_models, sampling_corrected
 from matching.ranking.windows import (
@@ -398,53 +399,9 @@ class MatchRanker(BaseEstimator):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def explain(self, m: np.ndarray, c: np.ndarray, top: int = 8) -> pd.DataFrame:
-        """Which features drove each pair's score: for every feature, the change of the pair's
-        log score when that feature alone is set to its median over the merchant's candidates
-        (positive: the pair's value of the feature raised its score).
-
-        Returns one row per (pair, feature) for the ``top`` features of each pair by size.
-        """
+        """Which features drove each pair's score (:func:`matching.ranking.inspection.explain`)."""
         check_is_fitted(self, "value_model_")
-        m, c = np.asarray(m), np.asarray(c)
-        X = self.snapshot_.pair_features(m, c)
-        base = np.log1p(self._predict_value(X))
-        cand = self.snapshot_.retriever.retrieve(np.unique(m))
-        mm = np.repeat(np.unique(m), cand.shape[1])
-        mm, cc = mm[cand.ravel() >= 0], cand.ravel()[cand.ravel() >= 0]
-        ref = self.snapshot_.pair_features(mm, cc)
-        ref["_m"] = mm
-        median = ref.groupby("_m").median()
-        cols = [f for f in self.value_features_ if f in X.columns]
-        rows = []
-        for f in cols:
-            Xf = X.copy()
-            Xf[f] = median.loc[m, f].to_numpy()
-            delta = base - np.log1p(self._predict_value(Xf))
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "pair": np.arange(len(m)),
-                        "feature": f,
-                        "value": X[f].to_numpy(),
-                        "median": Xf[f].to_numpy(),
-                        "contribution": delta,
-                    }
-                )
-            )
-        out = pd.concat(rows, ignore_index=True)
-        out["size"] = out["contribution"].abs()
-        out = out.sort_values(
-            ["pair", "size", "feature"], ascending=[True, False, True], kind="stable"
-        )
-        out = out.groupby("pair").head(top).drop(columns="size").reset_index(drop=True)
-        ids = self.snapshot_
-        out.insert(
-            1, "merchant_id", ids.merchants["merchant_id"].to_numpy(dtype=object)[m][out["pair"]]
-        )
-        out.insert(
-            2, "creator_id", ids.creators["creator_id"].to_numpy(dtype=object)[c][out["pair"]]
-        )
-        return out
+        return inspection.explain(self, m, c, top)
 
     def value_features(self, m: np.ndarray, c: np.ndarray) -> pd.DataFrame:
         """The value model's input for pairs given as merchant and creator row positions,
@@ -455,30 +412,20 @@ class MatchRanker(BaseEstimator):
     def feature_importance(
         self, m: np.ndarray, c: np.ndarray, *, n_repeats: int = 5, random_state: int = 0
     ) -> pd.DataFrame:
-        """Which features the value model relies on for these pairs: each feature in turn is
-        shuffled over the pairs, and the model's log score moves away from what it was
-        (:func:`sklearn.inspection.permutation_importance`, the unshuffled log score as the
-        target, so the importance is the loss of R²).
-
-        Returns a frame indexed by feature: ``mean`` and ``std`` over ``n_repeats`` shuffles.
-        """
-        from sklearn.inspection import permutation_importance
-
-        X = self.value_features(m, c)
-        log_model = self.value_model_.regressor_
-        imp = permutation_importance(
-            log_model, X, log_model.predict(X), n_repeats=n_repeats, random_state=random_state
-        )
-        return pd.DataFrame(
-            {"mean": imp.importances_mean, "std": imp.importances_std}, index=X.columns
+        """Which features the value model relies on for these pairs
+        (:func:`matching.ranking.inspection.feature_importance`)."""
+        check_is_fitted(self, "value_model_")
+        return inspection.feature_importance(
+            self, m, c, n_repeats=n_repeats, random_state=random_state
         )
 
     def _value_input(self, X: pd.DataFrame) -> pd.DataFrame:
         X = X.assign(content_type=float(CONTENT_CODES[SHORT_VIDEO]), log_videos=0.0)
         return X[self.value_features_]
 
-    def _predict_value(self, X: pd.DataFrame) -> np.ndarray:
-        """Expected GMV of one short video (the first of the pair)."""
+    def predict_value(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected GMV of one short video (the first of the pair) for pair features ``X``
+        (:meth:`Snapshot.pair_features`)."""
         return self.value_model_.predict(self._value_input(X))
 
     def _predict_fit(self, X: pd.DataFrame) -> np.ndarray:
