@@ -65,3 +65,42 @@ def test_the_readme_library_example_runs():
     assert blocks, "the README has no library example"
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_every_imported_package_is_declared():
+    """Each third-party package ``matching`` imports is a dependency or an extra in
+    pyproject.toml (or comes with one: py4j with pyspark), so an install never relies on
+    what happens to be there."""
+    import ast
+    import importlib.metadata as md
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        wanted += extra
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    declared = {norm(re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0]) for d in wanted}
+    declared |= {"py4j"}  # pyspark's own bridge, installed with it
+    dists = md.packages_distributions()
+    missing = set()
+    for path in (ROOT / "matching").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                tops = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops = [node.module.split(".")[0]]
+            else:
+                continue
+            for top in tops:
+                if top in sys.stdlib_module_names or top in ("matching", "__future__"):
+                    continue
+                names = {norm(d) for d in dists.get(top, [top])}
+                if not names & declared:
+                    missing.add(f"{top} ({path.relative_to(ROOT)})")
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
