@@ -8,7 +8,6 @@ The jobs (``train``, ``match``) and the ranker (``MatchRanker``, the ``Ranker`` 
 are here too, imported on first use so that ``import matching`` stays light.
 """
 
-import importlib
 import warnings
 
 # pandera imports pyspark.pandas whenever pyspark is installed (the [spark] extra), and
@@ -20,23 +19,20 @@ warnings.filterwarnings(
 
 from matching.config import Config, ConfigError, load_config  # noqa: E402 (after the filter)
 from matching.data.truth import GroundTruth  # noqa: E402
+from matching.faces import lazy_face  # noqa: E402
 from matching.simulate import Marketplace, simulate  # noqa: E402
 from matching.version import __version__  # noqa: E402
 
-_LAZY = {
-    "train": "matching.jobs.pipeline",
-    "match": "matching.jobs.pipeline",
-    "MatchRanker": "matching.ranking.ranker",
-    "Ranker": "matching.ranking.ranker",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'matching' has no attribute {name!r}")
+# the jobs and the ranker import most of the library: handed on when first used
+__getattr__, _ = lazy_face(
+    __name__,
+    {
+        "train": "jobs.pipeline",
+        "match": "jobs.pipeline",
+        "MatchRanker": "ranking.ranker",
+        "Ranker": "ranking.ranker",
+    },
+)
 
 
 __all__ = [
