@@ -519,17 +519,7 @@ def test_cost_range_error_is_retried_with_a_smaller_scale(monkeypatch):
     retried = allocation.allocate(p)
     assert retried.objective == pytest.approx(expected.objective, rel=1e-9)
     # the same with a fill floor: phase 1 is redone only if the smaller scale drops arcs
-    floored = problem(
-        p.seller,
-        p.creator,
-        p.value,
-        p.quota,
-        p.capacity,
-        p.pair_cap,
-        p.decay,
-        p.segments,
-        floor=p.quota,
-    )
+    floored = dataclasses.replace(p, floor=p.quota)
     monkeypatch.undo()
     expected = allocate(floored)
     monkeypatch.setattr(allocation, "_cost_scale", lambda max_gain, n_nodes: 2.0**60 / max_gain)
@@ -683,17 +673,7 @@ def test_floor_is_clipped_to_the_quota_and_read_only():
 def test_zero_floor_is_the_plain_solve(seed):
     rng = np.random.default_rng(seed)
     p = random_problem(rng, n_sellers=int(rng.integers(2, 8)), n_creators=int(rng.integers(2, 10)))
-    zero = problem(
-        p.seller,
-        p.creator,
-        p.value,
-        p.quota,
-        p.capacity,
-        p.pair_cap,
-        p.decay,
-        p.segments,
-        floor=np.zeros(p.n_sellers, dtype=np.int64),
-    )
+    zero = dataclasses.replace(p, floor=np.zeros(p.n_sellers, dtype=np.int64))
     for solve in (allocate, lp_allocate, greedy_allocate):
         a, b = solve(p), solve(zero)
         np.testing.assert_array_equal(a.videos, b.videos)
@@ -724,16 +704,6 @@ def test_floor_is_lexicographic_and_matches_the_lp(p):
     assert opt.floor_placed == lp.floor_placed == limit <= int(p.floor.sum())
     # ... then the most value among the allocations that place them
     assert opt.objective == pytest.approx(lp.objective, rel=1e-6, abs=1e-9)
-    free = problem(
-        p.seller,
-        p.creator,
-        p.value,
-        p.quota,
-        p.capacity,
-        p.pair_cap,
-        p.decay,
-        p.segments,
-        seller_level=p.seller_level,
-    )
+    free = dataclasses.replace(p, floor=None)
     assert opt.objective <= allocate(free).objective + 1e-9 * max(1.0, opt.objective)
     assert opt.placed <= opt.max_flow
