@@ -1087,6 +1087,31 @@ def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, 
     assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
 
 
+def test_a_cgroup_limit_too_small_exits_3_before_the_model_is_loaded(
+    base, tmp_path, monkeypatch, capsys
+):
+    """The limit sits on the process's own cgroup (found through /proc/self/cgroup), not on
+    the mount's root: ``match`` names the estimate and the limit and writes nothing."""
+    proc = tmp_path / "proc_cgroup"
+    proc.write_text("0::/system.slice/job.service\n")
+    own = tmp_path / "fs" / "system.slice" / "job.service"
+    own.mkdir(parents=True)
+    (own / "memory.max").write_text(f"{300 * 2**20}\n")
+    (own / "memory.current").write_text(f"{100 * 2**20}\n")
+    (own / "memory.stat").write_text("inactive_file 0\n")
+    monkeypatch.setattr(memory, "PROC_CGROUP", proc)
+    monkeypatch.setattr(memory, "CGROUP_MOUNT", tmp_path / "fs")
+    monkeypatch.setattr(
+        data, "load_model", lambda *a, **k: pytest.fail("loaded the model before the plan")
+    )
+    capsys.readouterr()
+    assert main(match_argv(base.data, base.model, tmp_path / "o")) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "need an estimated" in err[0] and "/system.slice/job.service allows 0.3 GB" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
 def test_available_memory_respects_a_container_limit(tmp_path):
     (tmp_path / "memory.max").write_text("4294967296\n")
     (tmp_path / "memory.current").write_text("1073741824\n")

@@ -55,7 +55,14 @@ from matching.data.io import (
     write_table,
     write_tables,
 )
-from matching.data.models import MODEL_FILE, MODEL_META, SavedModel, load_model, save_model
+from matching.data.models import (
+    MODEL_FILE,
+    MODEL_META,
+    SavedModel,
+    load_model,
+    save_model,
+    saved_config,
+)
 from matching.data.schema import (
     COLLABORATIONS_SCHEMA,
     CREATORS_SCHEMA,
@@ -104,6 +111,7 @@ __all__ = [
     "read_table",
     "recover",
     "save_model",
+    "saved_config",
     "stage",
     "validate_allocation",
     "validate_inputs",

@@ -12,12 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matching.config import Config
 from matching.data.atomic import JOURNAL, publish, writer_of
 from matching.data.io import json_default, read_json
 from matching.data.messages import first_line
 from matching.errors import DataError
 
-__all__ = ["MODEL_FILE", "MODEL_META", "SavedModel", "load_model", "meta_checksum", "save_model"]
+__all__ = [
+    "MODEL_FILE",
+    "MODEL_META",
+    "SavedModel",
+    "load_model",
+    "meta_checksum",
+    "save_model",
+    "saved_config",
+]
 
 MODEL_FILE = "ranker.joblib"
 MODEL_META = "model.json"
@@ -118,27 +127,57 @@ def save_model(
 _META_KEYS = ("library_version", "dependencies", "config", "files", "meta_sha256")
 
 
+def saved_config(model_dir: str | os.PathLike) -> Config:
+    """The config a model directory was trained with, read from its ``model.json`` alone,
+    without unpickling the ranker: what ``match`` plans its memory with before it loads the
+    model. Refused, with a :class:`DataError`, as :func:`load_model` refuses the directory's
+    description (its files' hashes and the ranker are checked only by :func:`load_model`).
+    """
+    return _read_meta(Path(model_dir))[1]
+
+
 def load_model(model_dir: str | os.PathLike) -> SavedModel:
     """Load a model directory saved by :func:`save_model`.
 
     Refused, with a :class:`DataError`: a folder that is not a model directory, or whose
     save was interrupted; a ``model.json`` that was edited or is corrupt (its checksum);
     a model saved by another major.minor version of ``matching`` or of scikit-learn
-    (pickles do not cross those); files that do not match their recorded SHA-256; a
-    ``ranker.joblib`` that cannot be unpickled here; a recorded config that this version
-    does not accept. Only load model directories you trust: ``ranker.joblib`` is a
+    (pickles do not cross those); a recorded config that this version does not accept;
+    files that do not match their recorded SHA-256; a ``ranker.joblib`` that cannot be
+    unpickled here. Only load model directories you trust: ``ranker.joblib`` is a
     pickle, and the hashes detect accidents, not attacks.
     """
     import pickle
 
     import joblib
+
+    folder = Path(model_dir)
+    meta, config = _read_meta(folder)
+    if _file_hashes(folder) != meta["files"]:
+        raise DataError(f"{folder}: model files do not match the hashes recorded in {MODEL_META}")
+    try:
+        with open(folder / MODEL_FILE, "rb") as f:
+            ranker = joblib.load(f)
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ImportError,
+        AttributeError,
+        ValueError,
+    ) as exc:
+        raise DataError(f"{folder / MODEL_FILE}: cannot load: {first_line(exc)}") from None
+    return SavedModel(ranker, config, meta)
+
+
+def _read_meta(folder: Path) -> tuple[dict, Config]:
+    """The checked ``model.json`` of a model directory and its config (:func:`load_model`'s
+    refusals, but for the files' hashes and the unpickling)."""
     import sklearn
     from pydantic import ValidationError
 
-    from matching.config import Config
     from matching.version import __version__
 
-    folder = Path(model_dir)
     if not folder.is_dir():
         raise DataError(f"{folder}: model directory not found")
     if (folder / JOURNAL).exists():
@@ -176,8 +215,6 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
             f"{folder}: model saved with scikit-learn {pickled}, incompatible with the installed "
             f"{sklearn.__version__}; train it again"
         )
-    if _file_hashes(folder) != meta["files"]:
-        raise DataError(f"{folder}: model files do not match the hashes recorded in {MODEL_META}")
     try:
         config = Config.model_validate(meta["config"])
     except ValidationError as exc:
@@ -186,16 +223,4 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
         raise DataError(
             f"{meta_path}: its config is not valid for this version ({where}: {err['msg']})"
         ) from None
-    try:
-        with open(folder / MODEL_FILE, "rb") as f:
-            ranker = joblib.load(f)
-    except (
-        OSError,
-        EOFError,
-        pickle.UnpicklingError,
-        ImportError,
-        AttributeError,
-        ValueError,
-    ) as exc:
-        raise DataError(f"{folder / MODEL_FILE}: cannot load: {first_line(exc)}") from None
-    return SavedModel(ranker, config, meta)
+    return meta, config

@@ -411,8 +411,8 @@ def _match(
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:  # checked before the model is read
         (config or load_config()).replace(allocation=changes)
-    saved = data.load_model(model_dir)
-    cfg = config or saved.config
+    trained = data.saved_config(model_dir)  # the plan fails, if it must, before the load
+    cfg = config or trained
     if changes:
         cfg = cfg.replace(allocation=changes)
     as_of = as_of or date.today()
@@ -423,7 +423,9 @@ def _match(
         out, data.OUTPUT_FILES
     )  # a run killed while writing left a journal or temporary files
     engine = engine or LocalEngine()
-    block = memory.plan_blocks(engine.input_sizes(data_dir), saved.ranker.candidates)
+    block = memory.plan_blocks(engine.input_sizes(data_dir), trained.candidates)
+    saved = data.load_model(model_dir)
+    block = min(block, saved.ranker.candidates.block_size)  # as training planned it
     inputs = engine.read_inputs(data_dir)
     log.info(
         "read %d merchants, %d creators, %d collaborations",
