@@ -27,11 +27,14 @@ def kept_rows(block: pd.DataFrame, eligible: pd.Index) -> tuple[pd.DataFrame, pd
     its value calibration and offer probability, :func:`allocate_quota`) and the rows ranked
     within :data:`TOP_SLOTS` (``creator_id``, ``certified_super_top``, ``rank``: the fairness
     figures)."""
-    mine = block["merchant_id"].isin(eligible).to_numpy()
-    top = (block["rank"] <= TOP_SLOTS).to_numpy()
+    mine, top = _masks(block, eligible)
+    return block.loc[mine, _ELIGIBLE_COLUMNS], block.loc[top, list(_TOP_COLUMNS)]
+
+
+def _masks(block: pd.DataFrame, eligible: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     return (
-        block.loc[mine, _ELIGIBLE_COLUMNS],
-        block.loc[top, ["creator_id", "certified_super_top", "rank"]],
+        block["merchant_id"].isin(eligible).to_numpy(),
+        (block["rank"] <= TOP_SLOTS).to_numpy(),
     )
 
 
@@ -49,45 +52,56 @@ class KeptMatches:
         self._mine: list[pd.DataFrame] = []
         self._top: list[pd.DataFrame] = []
         self._counts: list[pd.DataFrame] = []
-        self._sample: pd.DataFrame | None = None
+        # the sample's rows as (merchant_id, score, key, row) arrays; trimmed to the
+        # smallest keys only once it holds twice the sample, and at the end
+        self._sample: list[tuple[np.ndarray, ...]] = []
+        self._held = 0
+        self._bar: np.uint64 | None = None  # the largest key kept, once the sample is full
 
     def add(self, block: pd.DataFrame) -> pd.DataFrame:
         """Keep what later steps need of the next block (all rows of its merchants); return
         the rows to write now: all of them, or with ``hold_back`` those of the sellers not
         eligible (the eligible sellers' are written with their pool's, :meth:`with_top`)."""
-        mine, top = kept_rows(block, self._eligible)
-        self._mine.append(mine)
+        mine, top = _masks(block, self._eligible)
+        self._mine.append(block.loc[mine, _ELIGIBLE_COLUMNS])
         if self.hold_back:
-            block = block[~block["merchant_id"].isin(self._eligible).to_numpy()]
-            top = kept_rows(block, self._eligible)[1]
-        self._top.append(top)
+            block, top = block[~mine], top[~mine]
+        self._top.append(block.loc[top, list(_TOP_COLUMNS)])
         score = block["score"].to_numpy(float)
-        counts = pd.DataFrame(
-            {"pairs": 1, "at_zero": (score <= 0).astype(np.int64)},
-            index=block["merchant_id"].to_numpy(dtype=object),
+        code, merchants = pd.factorize(block["merchant_id"])
+        n = len(merchants)
+        self._counts.append(
+            pd.DataFrame(
+                {
+                    "pairs": np.bincount(code, minlength=n).astype(np.int64),
+                    "at_zero": np.bincount(code, weights=score <= 0, minlength=n).astype(np.int64),
+                },
+                index=pd.Index(np.asarray(merchants, dtype=object)),
+            )
         )
-        self._counts.append(counts.groupby(level=0, sort=False).sum())
         key = pd.util.hash_pandas_object(block[["merchant_id", "creator_id"]], index=False)
-        rows = pd.DataFrame(
-            {
-                "merchant_id": block["merchant_id"].to_numpy(),
-                "score": score,
-                "_key": key.to_numpy(np.uint64),
-                "_row": np.arange(self.rows, self.rows + len(block)),
-            }
-        )
+        key = key.to_numpy(np.uint64)
+        row = np.arange(self.rows, self.rows + len(block))
         self.rows += len(block)
-        if self._sample is None:
-            self._sample = rows
-        elif len(self._sample) >= self.sample_size:  # full: only smaller keys can enter
-            rows = rows[rows["_key"].to_numpy() < self._sample["_key"].max()]
-        if rows is not self._sample and len(rows):
-            self._sample = pd.concat([self._sample, rows], ignore_index=True)
-        if len(self._sample) > self.sample_size:  # the smallest keys, ties to the first row
-            order = np.lexsort((self._sample["_row"].to_numpy(), self._sample["_key"].to_numpy()))
-            keep = np.sort(order[: self.sample_size])
-            self._sample = self._sample.iloc[keep].reset_index(drop=True)
+        enter = slice(None) if self._bar is None else np.flatnonzero(key < self._bar)
+        ids = block["merchant_id"].to_numpy()[enter]
+        if len(ids):
+            self._sample.append((ids, score[enter], key[enter], row[enter]))
+            self._held += len(ids)
+        if self._held > 2 * self.sample_size:
+            self._trim()
         return block
+
+    def _trim(self) -> None:
+        """Keep the :attr:`sample_size` smallest keys, ties to the first row."""
+        ids, score, key, row = (np.concatenate(a) for a in zip(*self._sample, strict=True))
+        if len(key) > self.sample_size:
+            order = np.lexsort((row, key))
+            keep = np.sort(order[: self.sample_size])
+            ids, score, key, row = ids[keep], score[keep], key[keep], row[keep]
+            self._bar = key.max()
+        self._sample = [(ids, score, key, row)]
+        self._held = len(key)
 
     def eligible(self) -> pd.DataFrame:
         """The eligible sellers' pairs, in the order of the matches."""
@@ -105,9 +119,11 @@ class KeptMatches:
     def score_sample(self) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """The rows for the score picture, in the order of the matches, and, when they are a
         sample, every merchant's ``pairs`` and pairs ``at_zero`` (None: they are all)."""
-        if self._sample is None:
+        if not self._sample:
             return pd.DataFrame({"merchant_id": [], "score": []}), None
-        sample = self._sample.drop(columns=["_key", "_row"])
+        self._trim()
+        ids, score, _, _ = self._sample[0]
+        sample = pd.DataFrame({"merchant_id": ids, "score": score})
         if self.rows <= self.sample_size:
             return sample, None
         return sample, pd.concat(self._counts)
