@@ -74,14 +74,19 @@ def quota_problem(
     ``value`` replaces the pairs' ``score`` (one per row of ``matches``) when given. Each
     seller's floor is :func:`fill_floor` of ``min_fill`` (default ``allocation.min_fill``).
     Returns the problem, its pairs (rows of ``matches``) and the eligible sellers (rows of
-    ``status``), both in problem order.
+    ``status``), both in problem order. The problem's creators are the pairs' creators, in
+    catalogue order.
     """
     elig = status[status["eligible"]].reset_index(drop=True)
     keep = matches["merchant_id"].isin(elig["merchant_id"]).to_numpy()
     pairs = matches[keep]
     score = pairs["score"].to_numpy(float) if value is None else np.asarray(value, float)[keep]
     s = row_positions(pairs["merchant_id"], elig["merchant_id"])
-    c = row_positions(pairs["creator_id"], creators["creator_id"])
+    # the problem's creators are the pairs' own, in catalogue order: its capacity table is
+    # (creators x window levels), too big to build for a whole catalogue on every call
+    used, c = np.unique(
+        row_positions(pairs["creator_id"], creators["creator_id"]), return_inverse=True
+    )
     days = elig["days_left"].to_numpy(np.int64)
     windows, level = np.unique(days, return_inverse=True)
     if not windows.size:  # nobody eligible: one empty window level
@@ -94,7 +99,7 @@ def quota_problem(
         np.clip(score, 0, None),
         quota=remaining,
         quota_total=elig["quota"].to_numpy(np.int64),
-        capacity=policy.creator_capacity_by_window(creators, windows),
+        capacity=policy.creator_capacity_by_window(creators.iloc[used], windows),
         config=config.allocation,
         decay=decay,
         seller_level=level,
