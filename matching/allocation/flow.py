@@ -441,40 +441,55 @@ def greedy_allocate(problem: AllocationProblem) -> AllocationResult:
     videos = np.zeros(problem.n_pairs, dtype=np.int64)
     if arcs.pair.size:
         order = np.lexsort((arcs.segment, arcs.pair, -arcs.gain))
+        pair = arcs.pair[order]
+        seller = problem.seller[pair]
+        creator = problem.creator[pair]
+        level = problem.seller_level[seller]
+        room = arcs.capacity[order].copy()  # what is left of each arc
         # per creator: what is left of its capacity to the end of each window level
-        slack = [row for row in problem.level_capacity.tolist()]
-        placed = [0] * problem.n_pairs
-        pairs = arcs.pair[order].tolist()
-        sellers = problem.seller[arcs.pair[order]].tolist()
-        creators = problem.creator[arcs.pair[order]].tolist()
-        levels = problem.seller_level[problem.seller[arcs.pair[order]]].tolist()
-        room = arcs.capacity[order].tolist()  # what is left of each arc
+        slack = problem.level_capacity.astype(np.int64).copy()
 
-        def fill(quota_left: list[int]) -> None:
-            for i, (p, s, c, lv) in enumerate(zip(pairs, sellers, creators, levels, strict=True)):
-                q = quota_left[s]
-                if q == 0 or room[i] == 0:
+        def fill(quota_left: np.ndarray) -> None:
+            # only the arcs that can still take a video, in the greedy order; the loop
+            # below is exact, the filter only spares it arcs it would skip
+            tail = np.minimum.accumulate(slack[:, ::-1], axis=1)[:, ::-1]
+            live = np.flatnonzero(
+                (room > 0) & (quota_left[seller] > 0) & (tail[creator, level] > 0)
+            )
+            left = slack.tolist()
+            q_left = quota_left.tolist()
+            r_left = room[live].tolist()
+            took = []
+            for i, (s, c, lv) in enumerate(
+                zip(
+                    seller[live].tolist(), creator[live].tolist(), level[live].tolist(), strict=True
+                )
+            ):
+                q = q_left[s]
+                if q == 0:
                     continue
-                left = slack[c]
-                r = min(left[lv:])  # a video of this window also uses every longer window's room
+                row = left[c]
+                r = min(row[lv:])  # a video of this window also uses every longer window's room
                 if r <= 0:
                     continue
-                take = min(room[i], q, r)
-                quota_left[s] = q - take
-                room[i] -= take
-                for j in range(lv, len(left)):
-                    left[j] -= take
-                placed[p] += take
+                take = min(r_left[i], q, r)
+                q_left[s] = q - take
+                for j in range(lv, len(row)):
+                    row[j] -= take
+                took.append((i, take))
+            if took:
+                at, amount = (np.asarray(x, dtype=np.int64) for x in zip(*took, strict=True))
+                room[live[at]] -= amount
+                np.add.at(videos, pair[live[at]], amount)
+            slack[:] = np.asarray(left, dtype=np.int64).reshape(slack.shape)
+            quota_left[:] = q_left
 
-        quota = problem.quota.tolist()
+        quota = problem.quota.astype(np.int64).copy()
         if problem.floor.any():
-            floor = problem.floor.tolist()
+            floor = problem.floor.astype(np.int64).copy()
             fill(floor)
-            quota = [
-                q - (f0 - f) for q, f0, f in zip(quota, problem.floor.tolist(), floor, strict=True)
-            ]
+            quota -= problem.floor - floor
         fill(quota)
-        videos = np.asarray(placed, dtype=np.int64)
     return _result(problem, videos, "greedy")
 
 
