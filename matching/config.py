@@ -180,8 +180,8 @@ class AllocationConfig(_Section):
     objective: Literal["value", "expected"] = "expected"
     offer_acceptance: float = Field(default=0.2, gt=0, lt=1)
     # The share of each eligible seller's remaining quota placed first, where capacity allows
-    min_fill: float = Field(default=0.9, ge=0, le=1)
-    fill_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
+    min_fill: float = Field(default=0.95, ge=0, le=1)
+    fill_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
     fill_sweep_max_pairs: int = Field(default=200_000, ge=0)
 
     @model_validator(mode="after")

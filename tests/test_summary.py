@@ -55,6 +55,7 @@ KEYS = set(
         "min_fill",
         "floor_videos",
         "floor_placed",
+        "greedy_floor_placed",
         "max_flow_limit_display",
         "pool",
         "sellers",
@@ -102,3 +103,24 @@ def test_the_printed_summary_says_how_close_the_dual_solver_came():
         "solver             dual decomposition, 9 iterations: within 0.440% of the optimum "
         "(bound 1,240 USD)"
     ]
+
+
+def test_the_printed_summary_says_when_greedy_beats_the_optimum_by_breaking_the_floor():
+    from matching.jobs.report import format_summary
+
+    kept = {"floor_videos": 20, "floor_placed": 20, "greedy_floor_placed": 20}
+    floored = replace(SUMMARY, allocation=replace(REPORT, **kept))
+    assert "floor videos)" not in format_summary(floored)
+    broken = replace(
+        SUMMARY,
+        allocation=replace(
+            REPORT,
+            floor_videos=20,
+            floor_placed=20,
+            greedy_floor_placed=14,
+            greedy_expected_gmv_usd=1300.0,
+            greedy_gap=-0.053,
+        ),
+    )
+    (line,) = [x for x in format_summary(broken).splitlines() if x.startswith("expected GMV")]
+    assert "gap -5.30%, placing 14 of the 20 floor videos)" in line

@@ -256,6 +256,7 @@ def allocate_quota(
         min_fill=float(config.allocation.min_fill),
         floor_videos=int(problem.floor.sum()),
         floor_placed=int(best.floor_placed),
+        greedy_floor_placed=int(greedy.floor_placed),
         max_flow_limit_display=display_flow,
         pool=pool,
         sellers=seller_fill(problem, elig, best.videos),

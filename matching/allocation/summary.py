@@ -156,6 +156,9 @@ class AllocationReport:
     """The floors' sum: videos owed first."""
     floor_placed: int = 0
     """Of those, placed: the most any allocation can (exact solver)."""
+    greedy_floor_placed: int = 0
+    """Floor videos the greedy baseline places: fewer than ``floor_placed`` where its
+    expected GMV beats the exact allocation's by breaking the floor."""
     max_flow_limit_display: int | None = None
     """The most videos the display lists alone could place (None: they were the pool)."""
     pool: PoolReport | None = None

@@ -60,7 +60,13 @@ def format_summary(summary: RunSummary) -> str:
         (
             "expected GMV",
             f"{a.expected_gmv_usd:,.0f} USD (greedy: "
-            f"{a.greedy_expected_gmv_usd:,.0f}, gap {100 * a.greedy_gap:.2f}%)",
+            f"{a.greedy_expected_gmv_usd:,.0f}, gap {100 * a.greedy_gap:.2f}%"
+            + (
+                f", placing {a.greedy_floor_placed:,} of the {a.floor_videos:,} floor videos"
+                if a.greedy_floor_placed < a.floor_placed
+                else ""
+            )
+            + ")",
         ),
         ("creators used", f"{a.creators_used:,} (utilisation {100 * a.creator_utilisation:.1f}%)"),
     ]
