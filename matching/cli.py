@@ -160,7 +160,12 @@ def match_cmd(
         ),
     ],
     model: Annotated[
-        Path, typer.Option("--model", help="A model directory saved by `matching train`.")
+        str,
+        typer.Option(
+            "--model",
+            help="A model directory saved by `matching train`, or a model in MLflow: "
+            "models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model.",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Folder for matches, allocation and summary.")],
     top_k: Annotated[

@@ -116,6 +116,45 @@ def test_a_floor_outside_0_1_or_a_pool_cap_below_1_is_one_line_exit_2(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        ("models:/matching-ranker@nobody", "models:/matching-ranker@nobody: cannot be resolved"),
+        ("models:/matching-ranker", "expected models:/NAME@ALIAS or models:/NAME/VERSION"),
+        ("models:/matching-ranker/latest", "expected models:/NAME@ALIAS or models:/NAME/VERSION"),
+        ("runs:/0123456789abcdef/model", "runs:/0123456789abcdef/model: cannot be resolved"),
+    ],
+)
+def test_a_model_uri_that_does_not_resolve_is_one_line_exit_2(
+    tmp_path, tracking_uri, capsys, uri, said
+):
+    """Resolved through MLflow before anything is read: the data folder need not exist."""
+    code = main(
+        ["match", "--data", str(tmp_path / "d"), "--model", uri, "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and said in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_registry_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    code = main(
+        [
+            "match",
+            "--data",
+            str(tmp_path),
+            "--model",
+            "models:/m@champion",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "http://127.0.0.1:9" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_simulate_train_match_end_to_end(tmp_path, tracking_uri, fast_config, capsys):
     """The README's main command on a small example, then the pyfunc gives the same scores."""
@@ -196,6 +235,20 @@ def test_simulate_train_match_end_to_end(tmp_path, tracking_uri, fast_config, ca
     got = model.predict(same_day[["merchant_id", "creator_id"]])
     assert np.allclose(got["score"].to_numpy(), same_day["score"].to_numpy(), rtol=1e-12)
     assert np.allclose(got["fit"].to_numpy(), same_day["fit"].to_numpy(), rtol=1e-12)
+    # `match` from the registry writes what it writes from the folder, and its tracked run
+    # names the model version it used
+    registry = "models:/matching-ranker@champion"
+    argv = ["match", "--data", str(d), "--out", str(tmp_path / "o4"), "--as-of", "2026-02-16"]
+    assert main([*argv, "--model", registry]) == 0
+    for name in data.OUTPUT_FILES:
+        assert filecmp.cmp(tmp_path / "o3" / name, tmp_path / "o4" / name, shallow=False), name
+    version = mlflow.MlflowClient().get_model_version_by_alias("matching-ranker", "champion")
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.model_uri = '{registry}'"
+    )
+    assert len(runs) == 1
+    assert runs["tags.model_version"].iloc[0] == str(version.version)
+    assert runs["tags.model_run_id"].iloc[0] == version.run_id
 
 
 @pytest.mark.slow

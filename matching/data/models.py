@@ -21,7 +21,9 @@ from matching.errors import DataError
 __all__ = [
     "MODEL_FILE",
     "MODEL_META",
+    "MODEL_URI_SCHEMES",
     "SavedModel",
+    "is_model_uri",
     "load_model",
     "meta_checksum",
     "save_model",
@@ -122,6 +124,17 @@ def save_model(
         json.dumps(meta, sort_keys=True, indent=2, ensure_ascii=False, default=json_default) + "\n"
     )
     publish(folder, {MODEL_FILE: writer_of(blob), MODEL_META: writer_of(text.encode("utf-8"))})
+
+
+MODEL_URI_SCHEMES = ("models:/", "runs:/")
+"""A model named by MLflow (registered or logged) rather than by its folder."""
+
+
+def is_model_uri(model: str | os.PathLike) -> bool:
+    """Whether ``model`` names a logged or registered model (``models:/NAME@ALIAS``,
+    ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH``: :mod:`matching.jobs.tracking` resolves
+    it) rather than a model directory."""
+    return str(model).startswith(MODEL_URI_SCHEMES)
 
 
 _META_KEYS = ("library_version", "dependencies", "config", "files", "meta_sha256")

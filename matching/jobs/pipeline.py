@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -411,6 +412,13 @@ def _match(
     changes = {k: v for k, v in changes.items() if v is not None}
     if changes:  # checked before the model is read
         (config or load_config()).replace(allocation=changes)
+    model_tags = {}
+    if data.is_model_uri(model_dir):
+        from matching.jobs import tracking  # MLflow is imported only when used
+
+        staged = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="matching-model-")))
+        model_dir, model_tags = tracking.resolve_model(str(model_dir), staged)
+        log.info("model %s resolved to %s", model_tags["model_uri"], model_dir)
     trained = data.saved_config(model_dir)  # the plan fails, if it must, before the load
     cfg = config or trained
     if changes:
@@ -556,7 +564,12 @@ def _match(
             params = {**_flat(cfg), "match.as_of": as_of.isoformat(), "match.top_k": k}
             tables = {} if sweep is None else {"fill_sweep.json": sweep}
             tracking.log_match(
-                cfg.tracking.experiment, written.to_dict(), params, tracked, tables=tables
+                cfg.tracking.experiment,
+                written.to_dict(),
+                params,
+                tracked,
+                tables=tables,
+                tags=model_tags,
             )
         except tracking.TrackingError as exc:
             log.warning("%s: the outputs are written, the run is not tracked", exc)

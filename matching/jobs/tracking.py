@@ -6,6 +6,7 @@ the working directory); set ``MLFLOW_TRACKING_URI`` to use a server.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -157,10 +158,12 @@ def log_match(
     pictures: Mapping[str, bytes],
     run_name: str = "match",
     tables: Mapping[str, pd.DataFrame] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> str:
     """Log a ``match`` run: its summary (as ``summary.json`` and its numbers as metrics),
-    the config as parameters, its pictures (PNG bytes) as images and its ``tables`` (by
-    artifact name, e.g. the fill floor's sweep). Returns the run id.
+    the config as parameters, its pictures (PNG bytes) as images, its ``tables`` (by
+    artifact name, e.g. the fill floor's sweep) and ``tags`` (the model it used,
+    :func:`resolve_model`). Returns the run id.
 
     Raises
     ------
@@ -173,7 +176,7 @@ def log_match(
 
     check(experiment)
     try:
-        with mlflow.start_run(run_name=run_name) as active:
+        with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as active:
             log_params(params)
             log_metrics(_numbers(summary))
             mlflow.log_dict(dict(summary), "summary.json")
@@ -217,3 +220,76 @@ def log_model(
 def load_pyfunc(model_uri: str):
     """Load a logged model as a pyfunc (``runs:/...``, ``models:/name@alias`` or a path)."""
     return mlflow.pyfunc.load_model(model_uri)
+
+
+def resolve_model(uri: str, into: str | os.PathLike) -> tuple[Path, dict[str, str]]:
+    """Download the model directory of a logged model (:func:`log_model`) into ``into``.
+
+    Returns the directory ``match`` reads and what identifies the model, as tags for the run
+    that uses it: ``model_uri`` and, for a registered model, ``model_name`` and
+    ``model_version``; ``model_run_id``, the run that logged it, where known.
+
+    Raises
+    ------
+    TrackingError
+        A malformed URI, an unknown model, version or alias, an unreachable registry, or a
+        model that :func:`log_model` did not log (one line).
+    """
+    from mlflow.models import Model
+
+    info = {"model_uri": uri}
+    saved = {key: os.environ.get(key) for key in _PROBE_ENV}
+    os.environ.update(_PROBE_ENV)
+    quiet = logging.getLogger("mlflow")  # a new store's set-up lines are not the user's
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        if uri.startswith("models:/"):
+            info.update(_registered(uri[len("models:/") :]))
+        else:
+            info["model_run_id"] = uri[len("runs:/") :].split("/", 1)[0]
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
+        artifacts = Model.load(str(local)).flavors["python_function"].get("artifacts", {})
+        folder = local / artifacts["model_dir"]["path"]
+    except TrackingError:
+        raise
+    except KeyError:
+        raise TrackingError(f"{uri}: not a model logged by `matching train`") from None
+    except Exception as exc:  # the registry's errors: unknown names, HTTP, SQL, bad URIs
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise TrackingError(
+            f"{uri}: cannot be resolved through MLflow at {mlflow.get_tracking_uri()}: {first}"
+        ) from None
+    finally:
+        quiet.setLevel(level)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return folder, info
+
+
+def _registered(name_ref: str) -> dict[str, str]:
+    """``model_name``, ``model_version`` and ``model_run_id`` of ``NAME@ALIAS`` or
+    ``NAME/VERSION`` (the part of a ``models:/`` URI after the scheme)."""
+    client = mlflow.MlflowClient()
+    if "@" in name_ref:
+        name, alias = name_ref.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+    elif "/" in name_ref:
+        name, number = name_ref.split("/", 1)
+        if not number.isdigit():
+            raise TrackingError(
+                f"models:/{name_ref}: expected models:/NAME@ALIAS or models:/NAME/VERSION"
+            )
+        version = client.get_model_version(name, number)
+    else:
+        raise TrackingError(
+            f"models:/{name_ref}: expected models:/NAME@ALIAS or models:/NAME/VERSION"
+        )
+    return {
+        "model_name": version.name,
+        "model_version": str(version.version),
+        "model_run_id": version.run_id or "",
+    }
