@@ -20,6 +20,7 @@ import pandas as pd
 
 from matching.allocation import flow
 from matching.allocation.quota import quota_problem
+from matching.allocation.summary import PoolReport
 from matching.config import Config
 from matching.data.contract import MATCHES_COLUMNS
 
@@ -45,6 +46,16 @@ class Pool:
     """Retrievals run: 1 when everything retrieval found at first was enough."""
     max_flow: int
     """The most videos the pool could place (:func:`matching.allocation.flow.max_flow_limit`)."""
+
+    def report(self, pool_cap: int) -> PoolReport:
+        """What :func:`widen` did, for the run summary (``pool_cap``: the cap it ran under)."""
+        return PoolReport(
+            pairs=int(len(self.pairs)),
+            rounds=int(self.rounds),
+            depth_max=int(self.depth.max()) if self.depth.size else 0,
+            sellers_widened=int((self.depth > self.start).sum()),
+            pool_cap=int(pool_cap),
+        )
 
 
 def _ranked(frame: pd.DataFrame, order: pd.Series) -> pd.DataFrame:

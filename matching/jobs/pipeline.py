@@ -29,9 +29,9 @@ from matching.allocation.calibration import (
     seller_means,
     uncertainty,
 )
-from matching.allocation.pool import Pool, final_matches, widen
+from matching.allocation.pool import final_matches, widen
 from matching.allocation.quota import allocate_quota, fairness, fill_sweep
-from matching.allocation.summary import AllocationReport, PoolReport, RunSummary
+from matching.allocation.summary import AllocationReport, RunSummary
 from matching.config import AllocationConfig, Config, RankingConfig, load_config
 from matching.data import memory
 from matching.data.contract import default_as_of, row_positions
@@ -512,7 +512,7 @@ def _match(
         estimate.decay,
         estimate=estimate,
         top_slots=kept.top_slots(),
-        pool=None if found is None else pool_report(found, cfg),
+        pool=None if found is None else found.report(cfg.allocation.pool_cap),
         **worth,
     )
     if found is not None:
@@ -574,17 +574,6 @@ def _match(
         except tracking.TrackingError as exc:
             log.warning("%s: the outputs are written, the run is not tracked", exc)
     return written
-
-
-def pool_report(pool: Pool, config: Config) -> PoolReport:
-    """What :func:`matching.allocation.pool.widen` did, for the run summary."""
-    return PoolReport(
-        pairs=int(len(pool.pairs)),
-        rounds=int(pool.rounds),
-        depth_max=int(pool.depth.max()) if pool.depth.size else 0,
-        sellers_widened=int((pool.depth > pool.start).sum()),
-        pool_cap=int(config.allocation.pool_cap),
-    )
 
 
 def _pictures(
