@@ -970,7 +970,8 @@ def test_match_is_tracked_and_an_unreachable_store_is_a_warning(
     # the price of fairness: one row per floor swept
     assert summary["eligible_sellers"] > 0 and {"fill_sweep.json", "fill_sweep.png"} <= logged
     sweep = mlflow.load_table("fill_sweep.json", run_ids=[run.info.run_id])
-    assert sweep["min_fill"].tolist() == list(load_config().allocation.fill_sweep)
+    # (read back through pandas' JSON parser, not exact to the last bit: 0.95 comes back 1 ulp off)
+    assert sweep["min_fill"].tolist() == pytest.approx(list(load_config().allocation.fill_sweep))
     # a store nobody answers: the run still writes its outputs, with one warning
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
