@@ -21,6 +21,7 @@ STAGES = (
             "matching.threads",
             "matching.metrics",
             "matching.version",
+            "matching._version",  # written by the build (hatch-vcs)
         ),
     ),
     ("data", ("matching.data",)),

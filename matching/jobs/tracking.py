@@ -14,20 +14,35 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
 from matching.errors import ConfigError, TrackingError
 
-# explicit requirements: logging never resolves the environment (fast, offline)
-PIP_REQUIREMENTS = [
-    "matching",
-    "scikit-learn",
-    "pandas",
-    "numpy",
-    "scipy",
-    "pyarrow",
-    "pyyaml",
-    "pydantic",
-]
+
+def pinned_requirements() -> list[str]:
+    """The logged model's pip requirements: every core dependency of this distribution and of
+    the ANN extra when installed, pinned to the installed version (logging never resolves an
+    environment: fast, offline). ``matching`` itself travels as code in the model
+    (``code_paths``), not as a requirement: on the package index ``matching`` is another
+    project."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from matching.version import DISTRIBUTION
+
+    pins = {}
+    for text in metadata.requires(DISTRIBUTION) or []:
+        req = Requirement(text)
+        extra = req.marker is not None and "extra" in str(req.marker)
+        if extra and not req.marker.evaluate({"extra": "ann"}):
+            continue
+        try:
+            pins[req.name] = f"{req.name}=={metadata.version(req.name)}"
+        except metadata.PackageNotFoundError:  # an extra that is not installed
+            continue
+    return sorted(pins.values(), key=str.lower)
 
 
 _PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
@@ -207,7 +222,10 @@ def log_model(
         python_model=RankerPyfunc(),
         artifacts={"model_dir": str(Path(model_dir).resolve())},
         model_config={"data": str(Path(data_dir).resolve())} if data_dir else None,
-        pip_requirements=PIP_REQUIREMENTS,
+        code_paths=_code_paths(),
+        pip_requirements=pinned_requirements(),
+        signature=SIGNATURE,
+        input_example=_input_example(data_dir),
         registered_model_name=registered_model,
     )
     if registered_model and alias and info.registered_model_version is not None:
@@ -215,6 +233,36 @@ def log_model(
             registered_model, alias, info.registered_model_version
         )
     return info.model_uri
+
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "merchant_id"), ColSpec("string", "creator_id")]),
+    outputs=Schema([ColSpec("double", "score"), ColSpec("double", "fit")]),
+)
+"""What the pyfunc takes and returns: pairs of ids in, their ``score`` and ``fit`` out."""
+
+
+def _code_paths() -> list[str]:
+    """The package, and in a source tree the default configs beside it (a wheel carries them
+    inside the package), as the logged model's code."""
+    package = Path(__file__).resolve().parents[1]
+    configs = package.parent / "configs"
+    return [str(package)] + ([str(configs)] if configs.is_dir() else [])
+
+
+def _input_example(data_dir) -> pd.DataFrame | None:
+    """Two pairs of the training tables, so the logged model shows what it takes."""
+    if data_dir is None:
+        return None
+    from matching.data import read_inputs
+
+    inputs = read_inputs(data_dir)
+    return pd.DataFrame(
+        {
+            "merchant_id": inputs.merchants["merchant_id"].astype(str).head(2).to_numpy(),
+            "creator_id": inputs.creators["creator_id"].astype(str).head(2).to_numpy(),
+        }
+    )
 
 
 def load_pyfunc(model_uri: str):
