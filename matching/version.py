@@ -17,3 +17,25 @@ except PackageNotFoundError:
         from matching._version import __version__
     except ImportError:  # a source tree that was never built or installed
         __version__ = "0.0.0"
+
+
+def dependency_versions(extras: tuple[str, ...] = ()) -> dict[str, str]:
+    """The installed version of each core requirement of this distribution, and of the
+    requirements of ``extras`` that are installed, by distribution name: what a saved model
+    records and what a logged model pins."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    found = {}
+    for text in metadata.requires(DISTRIBUTION) if __version__ != "0.0.0" else []:
+        req = Requirement(text)
+        if req.marker is not None and not any(
+            req.marker.evaluate({"extra": extra}) for extra in extras
+        ):
+            continue
+        try:
+            found[req.name] = metadata.version(req.name)
+        except metadata.PackageNotFoundError:  # an extra that is not installed
+            continue
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))

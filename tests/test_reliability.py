@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -1086,6 +1087,27 @@ def test_too_little_memory_fails_early_with_exit_3(base, tmp_path, monkeypatch, 
             len(err) == 1 and "need an estimated" in err[0] and "0.2 GB is available" in err[0]
         ), err
     assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()
+
+
+def test_a_model_saved_with_other_library_versions_loads_with_a_one_line_warning(
+    trained, fast_config, tmp_path, caplog
+):
+    """Every core dependency's version is recorded; one that differs at load is named."""
+    data.save_model(trained, tmp_path / "m", fast_config, {})
+    path = tmp_path / "m" / data.MODEL_META
+    meta = json.loads(path.read_text())
+    assert {"catboost", "lightgbm", "faiss-cpu", "implicit", "scipy"} <= set(meta["dependencies"])
+    with caplog.at_level(logging.WARNING, logger="matching"):
+        data.load_model(tmp_path / "m")
+    assert not caplog.records
+    meta["dependencies"].update({"catboost": "0.1.0", "lightgbm": "0.2.0"})
+    meta["meta_sha256"] = meta_checksum(meta)
+    path.write_text(json.dumps(meta))
+    with caplog.at_level(logging.WARNING, logger="matching"):
+        data.load_model(tmp_path / "m")
+    (record,) = caplog.records
+    text = record.getMessage()
+    assert "\n" not in text and "catboost 0.1.0, lightgbm 0.2.0; installed here: catboost " in text
 
 
 def test_a_cgroup_limit_too_small_exits_3_before_the_model_is_loaded(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from matching.data.atomic import JOURNAL, publish, writer_of
 from matching.data.io import json_default, read_json
 from matching.data.messages import first_line
 from matching.errors import DataError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MODEL_FILE",
@@ -61,14 +64,16 @@ def meta_checksum(meta: dict) -> str:
     ).hexdigest()
 
 
-_PICKLE_DEPENDENCIES = ("scikit-learn", "numpy", "pandas", "joblib")
-"""Libraries whose objects live in ranker.joblib; recorded with the model."""
+_MODEL_EXTRAS = ("fast",)
+"""Extras whose libraries a saved model may use (compiled trees), recorded when installed."""
 
 
 def _dependency_versions() -> dict[str, str]:
-    from importlib.metadata import version
+    """Every library a model is saved with: this distribution's core requirements and the
+    installed ones of :data:`_MODEL_EXTRAS`, by name."""
+    from matching.version import dependency_versions
 
-    return {name: version(name) for name in _PICKLE_DEPENDENCIES}
+    return dependency_versions(_MODEL_EXTRAS)
 
 
 def _major_minor(text: str) -> list[str]:
@@ -180,7 +185,25 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
         ValueError,
     ) as exc:
         raise DataError(f"{folder / MODEL_FILE}: cannot load: {first_line(exc)}") from None
+    changed = _changed(meta["dependencies"], _dependency_versions())
+    if changed:
+        log.warning(
+            "%s: saved with %s; installed here: %s (its scores may differ slightly: train "
+            "again to match)",
+            folder,
+            ", ".join(f"{name} {was}" for name, was, _ in changed),
+            ", ".join(f"{name} {now}" for name, _, now in changed),
+        )
     return SavedModel(ranker, config, meta)
+
+
+def _changed(saved: dict, installed: dict) -> list[tuple[str, str, str]]:
+    """``(library, saved version, installed version or "none")`` where they differ."""
+    return [
+        (name, str(was), str(installed.get(name, "none")))
+        for name, was in sorted(saved.items())
+        if str(installed.get(name, "none")) != str(was)
+    ]
 
 
 def _read_meta(folder: Path) -> tuple[dict, Config]:

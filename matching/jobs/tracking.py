@@ -21,28 +21,13 @@ from matching.errors import ConfigError, TrackingError
 
 
 def pinned_requirements() -> list[str]:
-    """The logged model's pip requirements: every core dependency of this distribution and of
-    the ANN extra when installed, pinned to the installed version (logging never resolves an
-    environment: fast, offline). ``matching`` itself travels as code in the model
-    (``code_paths``), not as a requirement: on the package index ``matching`` is another
-    project."""
-    from importlib import metadata
+    """The logged model's pip requirements: every core dependency of this distribution,
+    pinned to the installed version (logging never resolves an environment: fast, offline).
+    ``matching`` itself travels as code in the model (``code_paths``), not as a requirement:
+    on the package index ``matching`` is another project."""
+    from matching.version import dependency_versions
 
-    from packaging.requirements import Requirement
-
-    from matching.version import DISTRIBUTION
-
-    pins = {}
-    for text in metadata.requires(DISTRIBUTION) or []:
-        req = Requirement(text)
-        extra = req.marker is not None and "extra" in str(req.marker)
-        if extra and not req.marker.evaluate({"extra": "ann"}):
-            continue
-        try:
-            pins[req.name] = f"{req.name}=={metadata.version(req.name)}"
-        except metadata.PackageNotFoundError:  # an extra that is not installed
-            continue
-    return sorted(pins.values(), key=str.lower)
+    return [f"{name}=={v}" for name, v in dependency_versions().items()]
 
 
 _PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}

@@ -31,12 +31,8 @@ INNER_PRODUCT_SOURCES = ("collaborative", "content", "als")
 
 
 def _faiss():
-    try:
-        import faiss
-    except ImportError as exc:  # an optional dependency: say which extra brings it
-        raise ImportError(
-            "candidates.search: ann needs faiss-cpu (pip install 'matching[ann]')"
-        ) from exc
+    import faiss
+
     # exhaustive search through BLAS for any number of queries (a process-wide setting):
     # faiss 1.15 scores small batches with its SIMD loop instead, twice as slow for blocks
     # of 512 (exact_tops rescores its lists, so neither path's rounding reaches them)
