@@ -61,15 +61,20 @@ class AltTruth:
         d, n = self.repeat_decay, np.asarray(n, dtype=float)
         return self.value(m, c) * (n if d == 1.0 else (1 - d**n) / (1 - d))
 
-    def top_creators(self, m, k, block=256, n_jobs=1):  # small: one thread is enough
+    def top_creators(self, m, k, block=256, n_jobs=1, known=None):  # one thread is enough
+        """As ``GroundTruth.top_creators``: among the ``known`` creators when given."""
         m = np.asarray(m)
-        idx = np.empty((len(m), k), np.int64)
-        val = np.empty((len(m), k))
+        idx = np.full((len(m), k), -1, np.int64)
+        val = np.zeros((len(m), k))
         call = np.arange(self.n_creators)
+        n = k if known is None else min(k, int(np.count_nonzero(known)))
         for s in range(0, len(m), block):
             v = self.log_value(m[s : s + block, None], call[None, :])
-            o = np.argsort(-v, axis=1, kind="stable")[:, :k]
-            idx[s : s + block], val[s : s + block] = o, np.exp(np.take_along_axis(v, o, 1))
+            if known is not None:
+                v[:, ~known] = -np.inf
+            o = np.argsort(-v, axis=1, kind="stable")[:, :n]
+            idx[s : s + block, :n] = o
+            val[s : s + block, :n] = np.exp(np.take_along_axis(v, o, 1))
         return idx, val
 
 

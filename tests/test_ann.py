@@ -197,3 +197,22 @@ def test_interleave_keeps_each_item_once_at_its_best_position(n_rows, width, n, 
                 best[int(i)] = min(best.get(int(i), np.inf), p)
         want = sorted(best, key=lambda i: (best[i], i))[:n]
         assert got[r].tolist() == want + [-1] * (n - len(want))
+
+
+@pytest.mark.parametrize("search", ["exact", "ann"])
+def test_creators_who_join_after_the_as_of_date_are_never_retrieved(trained, small_market, search):
+    """The catalogue as of the ranker's date: a creator whose ``joined_at`` is later is not a
+    candidate, in the dense search and in the approximate one, past partners excluded or not."""
+    ranker = trained if search == "exact" else _approximate(trained)
+    ret = ranker.snapshot_.retriever
+    joined = small_market.creators["joined_at"].to_numpy("datetime64[ns]")
+    later = joined > np.datetime64(trained.as_of_.normalize().to_datetime64(), "ns")
+    assert later.any() and not later.all()  # the fixture's market has creators still to come
+    np.testing.assert_array_equal(ret.known_, ~later)
+    for exclude_seen in (False, True):
+        cand = ret.retrieve(exclude_seen=exclude_seen)
+        assert not later[cand[cand >= 0]].any()
+        assert (cand >= 0).sum(axis=1).min() > 0
+    rec = ranker.recommend(k=20)
+    ids = set(small_market.creators["creator_id"].to_numpy(dtype=object)[later])
+    assert not ids & set(rec["creator_id"])

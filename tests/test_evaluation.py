@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from matching.data.contract import row_positions
 from matching.evaluation import offline as evaluation
 from matching.jobs.pipeline import evaluation_sample
 
@@ -54,16 +55,17 @@ def test_true_top_creators_found_once_serve_both_passes(trained, small_market):
     each pass finding its own; too short a list is refused."""
     mk = small_market
     sample = np.arange(0, len(mk.merchants), 2)
-    tops = evaluation.true_tops(mk.truth, mk.merchants, sample=sample)
+    day = {"as_of": trained.as_of_}
+    tops = evaluation.true_tops(mk.truth, mk.merchants, sample=sample, creators=mk.creators, **day)
     args = (trained, mk.truth, mk.merchants, mk.creators, mk.collaborations)
     pd.testing.assert_frame_equal(
-        evaluation.evaluate(*args, n_candidates=30, sample=sample, tops=tops),
-        evaluation.evaluate(*args, n_candidates=30, sample=sample),
+        evaluation.evaluate(*args, n_candidates=30, sample=sample, tops=tops, **day),
+        evaluation.evaluate(*args, n_candidates=30, sample=sample, **day),
     )
     sweep = (trained, mk.truth, (1.0, 3.0), mk.merchants, mk.creators)
     pd.testing.assert_frame_equal(
         evaluation.priority_tradeoff(*sweep, sample=sample, tops=tops),
-        evaluation.priority_tradeoff(*sweep, sample=sample),
+        evaluation.priority_tradeoff(*sweep, sample=sample, **day),
     )
     short = evaluation.true_tops(mk.truth, mk.merchants, k=5, sample=sample)
     with pytest.raises(ValueError, match="true top creators"):
@@ -111,3 +113,18 @@ def test_the_generalisation_benchmark_runs_on_a_tiny_market():
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "candidate recall of the true top-50" in run.stdout
+
+
+def test_the_ideal_lists_hold_only_creators_in_the_catalogue_as_of_the_day(small_market):
+    """A creator who joins after the as-of date is in no true top list, and a list naming one
+    gains nothing for it."""
+    mk = small_market
+    day = mk.collaborations["posted_at"].max() + pd.Timedelta(days=1)
+    later = mk.creators["joined_at"].to_numpy("datetime64[ns]") > day.to_datetime64()
+    assert later.any()
+    crow = row_positions(mk.creators["creator_id"], mk.truth.creator_id)
+    everyone, _ = evaluation.true_tops(mk.truth, mk.merchants, k=20)
+    assert later[np.argsort(crow)][everyone[everyone >= 0]].any()  # the truth rates them
+    top, val = evaluation.true_tops(mk.truth, mk.merchants, k=20, creators=mk.creators, as_of=day)
+    assert (top >= 0).all() and not later[np.argsort(crow)][top].any()
+    assert (np.diff(val, axis=1) <= 1e-12).all()

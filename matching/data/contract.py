@@ -23,6 +23,7 @@ __all__ = [
     "default_as_of",
     "history_rows",
     "is_in",
+    "known_creators",
     "row_positions",
 ]
 
@@ -130,3 +131,12 @@ def default_as_of(collaborations: pd.DataFrame) -> pd.Timestamp | None:
     if not len(collaborations):
         return None
     return pd.Timestamp(collaborations["posted_at"].max()) + pd.Timedelta(days=1)
+
+
+def known_creators(creators: pd.DataFrame, as_of) -> np.ndarray:
+    """Per creator row, whether it is in the catalogue as of ``as_of``: joined on or before
+    that day (no ``joined_at``, or a missing one: always)."""
+    if "joined_at" not in creators.columns:
+        return np.ones(len(creators), dtype=bool)
+    joined = pd.to_datetime(creators["joined_at"]).to_numpy("datetime64[ns]")
+    return ~(joined > np.datetime64(pd.Timestamp(as_of).normalize().to_datetime64(), "ns"))

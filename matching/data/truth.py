@@ -163,9 +163,16 @@ class GroundTruth:
         return self.value(m, c) * factor
 
     def top_creators(
-        self, m: np.ndarray, k: int, block: int = 256, n_jobs: int = 1
+        self,
+        m: np.ndarray,
+        k: int,
+        block: int = 256,
+        n_jobs: int = 1,
+        known: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` truly best creators of each merchant in ``m`` over ALL creators.
+        """The ``k`` truly best creators of each merchant in ``m`` over ALL creators, or over
+        those flagged in ``known`` (per truth creator row: the catalogue as of a date), rows
+        past the known creators' count -1 with value 0.
 
         Returns (indices, values), each (len(m), k), best first (ties to the lower creator),
         the values :meth:`value`'s. Every creator is screened without its pair term
@@ -186,8 +193,16 @@ class GroundTruth:
         creators = self._screen_creators()
         lift = ndtri(_U_TOP) * self.pair_noise_sd
 
+        if known is not None:
+            k = min(k, int(np.count_nonzero(known)))
+            idx[:, k:], val[:, k:] = -1, 0.0
+            if k == 0:
+                return idx, val
+
         def top(mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             d = self._screen(mb, creators)
+            if known is not None:
+                d[:, ~known] = -np.inf
             first = np.argpartition(d, n_c - k, axis=1)[:, n_c - k :]  # no negated copy of d
             # the k-th best of k real creators is at most the k-th best of all; a creator
             # below it by more than the largest pair term (and rounding) cannot reach it
@@ -203,7 +218,7 @@ class GroundTruth:
         starts = range(0, len(m), block)
         blocks = in_order(top, (m[s : s + block] for s in starts), n_jobs)
         for s, (i, v) in zip(starts, blocks, strict=True):
-            idx[s : s + block], val[s : s + block] = i, v
+            idx[s : s + block, :k], val[s : s + block, :k] = i, v
         return idx, val
 
     def to_tables(self) -> dict[str, pd.DataFrame]:

@@ -13,7 +13,7 @@ import pandas as pd
 from matching import metrics
 from matching.allocation.flow import allocate
 from matching.allocation.problem import AllocationProblem
-from matching.data.contract import is_in, row_positions
+from matching.data.contract import default_as_of, is_in, known_creators, row_positions
 from matching.data.truth import GroundTruth
 from matching.ranking.baselines import (
     CategoryGMVLeadersRanker,
@@ -98,13 +98,29 @@ def _top_ranks(rec: pd.DataFrame, k: int) -> pd.DataFrame:
     return rec[rec["rank"].to_numpy() <= k]
 
 
-def _true_top(truth: GroundTruth, mrow: np.ndarray, chosen: np.ndarray, k: int, n_jobs: int = 1):
+def _true_top(
+    truth: GroundTruth,
+    mrow: np.ndarray,
+    chosen: np.ndarray,
+    k: int,
+    n_jobs: int = 1,
+    known: np.ndarray | None = None,
+):
     """``truth.top_creators`` of the chosen merchants only (a pass over every creator each,
-    ``n_jobs`` blocks of them side by side); the others' rows are -1 and 0."""
+    ``n_jobs`` blocks of them side by side), among the ``known`` creators (truth rows) when
+    given; the others' rows are -1 and 0."""
     k = min(k, truth.n_creators)
     top, val = np.full((len(mrow), k), -1, dtype=np.int64), np.zeros((len(mrow), k))
-    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k, n_jobs=n_jobs)
+    top[chosen], val[chosen] = truth.top_creators(mrow[chosen], k, n_jobs=n_jobs, known=known)
     return top, val
+
+
+def _catalogue(truth: GroundTruth, creators: pd.DataFrame, as_of) -> np.ndarray:
+    """Per truth creator row, whether it is in the catalogue as of ``as_of``
+    (:func:`matching.data.contract.known_creators`): who can be listed, and so be best."""
+    known = np.zeros(truth.n_creators, dtype=bool)
+    known[row_positions(creators["creator_id"], truth.creator_id)] = known_creators(creators, as_of)
+    return known
 
 
 def true_tops(
@@ -113,13 +129,18 @@ def true_tops(
     k: int = N_TRUE,
     sample: np.ndarray | None = None,
     n_jobs: int = 1,
+    *,
+    creators: pd.DataFrame | None = None,
+    as_of=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The truly best ``k`` creators (truth rows) and their values for each merchant row of
     ``sample`` (default all; the other rows -1 and 0): a pass over every creator for each
     merchant (on ``n_jobs`` threads), so :func:`evaluate` and :func:`priority_tradeoff` can
-    share one (``tops=``)."""
+    share one (``tops=``). With ``creators`` and ``as_of``, among the creators in the
+    catalogue as of that date only (those who join later cannot be listed yet)."""
     mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
-    return _true_top(truth, mrow, _chosen(len(merchants), sample), k, n_jobs)
+    known = None if creators is None else _catalogue(truth, creators, as_of)
+    return _true_top(truth, mrow, _chosen(len(merchants), sample), k, n_jobs, known)
 
 
 def evaluate(
@@ -150,6 +171,10 @@ def evaluate(
     :func:`true_tops` of the same merchants and sample, at least ``max(k, n_true)`` long.
     ``recommendations``: the ranker's lists for the sample at certified weight 1, at least
     ``max(k, n_candidates)`` long (:func:`model_recommendations`), when ranked already.
+
+    The catalogue is that of ``as_of`` (default: the day after the last collaboration, as
+    the rankers'): a creator who joins later is in no ideal list, and listing one gains
+    nothing (``tops`` should be :func:`true_tops` with the same ``creators`` and ``as_of``).
     """
     mrow = row_positions(merchants["merchant_id"], truth.merchant_id)
     crow = row_positions(creators["creator_id"], truth.creator_id)
@@ -157,7 +182,11 @@ def evaluate(
         raise ValueError("the merchants and creators are not those of this ground truth")
     chosen = _chosen(len(merchants), sample)
     want = min(max(k, n_true), truth.n_creators)
-    true_top, true_val = tops if tops is not None else _true_top(truth, mrow, chosen, want)
+    day = as_of if as_of is not None else default_as_of(collaborations)
+    known = _catalogue(truth, creators, day)
+    true_top, true_val = (
+        tops if tops is not None else _true_top(truth, mrow, chosen, want, known=known)
+    )
     if true_top.shape[1] < want:
         raise ValueError(f"tops: {true_top.shape[1]} true top creators given, {want} needed")
     true_top, true_val = true_top[:, :want], true_val[:, :want]
@@ -180,7 +209,8 @@ def evaluate(
     rows = []
     for name, ranked in lists.items():
         safe = np.where(ranked >= 0, ranked, 0)
-        gains = np.where(ranked >= 0, truth.value(mrow[:, None], crow[safe]), 0.0)
+        listed = (ranked >= 0) & known[crow[safe]]
+        gains = np.where(listed, truth.value(mrow[:, None], crow[safe]), 0.0)
         ndcg = metrics.ndcg_at_k(gains, true_val, k)
         rec = metrics.recall_at_k(ranked, true_top[:, :k], k)
         ap = metrics.average_precision_at_k(ranked, true_top[:, :k], k)
@@ -244,6 +274,7 @@ def priority_tradeoff(
     sample: np.ndarray | None = None,
     tops: tuple[np.ndarray, np.ndarray] | None = None,
     recommendations: pd.DataFrame | None = None,
+    as_of=None,
 ) -> pd.DataFrame:
     """The price of priority: for each certified weight, creators' weekly slots are given out
     optimally by ``priority_score`` (each merchant wants ``slots`` creators, each creator has
@@ -256,7 +287,8 @@ def priority_tradeoff(
     stay as scarce as in the whole market. ``tops``: :func:`true_tops` of the same
     merchants and sample, at least ``slots`` long. ``recommendations``: the ranker's lists
     for the sample at certified weight 1, at least ``candidates`` long
-    (:func:`model_recommendations`), when ranked already.
+    (:func:`model_recommendations`), when ranked already. With ``as_of``, the catalogue is
+    that of the date, as in :func:`evaluate`.
     """
     m_ids = merchants["merchant_id"].to_numpy(dtype=object)
     c_ids = creators["creator_id"].to_numpy(dtype=object)
@@ -278,11 +310,14 @@ def priority_tradeoff(
     reach = creators["avg_views"].to_numpy(float)
     top = reach >= np.quantile(reach, 1 - top_creator_share)
     want = min(slots, truth.n_creators)
-    _, ideal = tops if tops is not None else _true_top(truth, mrow, chosen, want)
+    known = None if as_of is None else _catalogue(truth, creators, as_of)
+    _, ideal = tops if tops is not None else _true_top(truth, mrow, chosen, want, known=known)
     if ideal.shape[1] < want:
         raise ValueError(f"tops: {ideal.shape[1]} true top creators given, {want} needed")
     ideal = ideal[:, :want]
     true_v = truth.value(mrow[m], crow[c])
+    if known is not None:  # a creator yet to join makes nothing
+        true_v = np.where(known[crow[c]], true_v, 0.0)
     rows = []
     for w in weights:
         prio = np.where(cert[m], score * w, score)

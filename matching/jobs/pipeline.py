@@ -214,9 +214,10 @@ def train(
             sample = evaluation_sample(len(inputs.merchants), config.ranking)
             if sample is not None:
                 metrics["evaluation_merchants"] = len(sample)
-            # the truly best creators, found over the whole catalogue once for both passes
+            # the truly best creators of the catalogue as of the model's day, once for both
+            catalogue = {"creators": inputs.creators, "as_of": ranker.as_of_}
             tops = evaluation.true_tops(
-                truth, inputs.merchants, sample=sample, n_jobs=config.ranking.n_jobs
+                truth, inputs.merchants, sample=sample, n_jobs=config.ranking.n_jobs, **catalogue
             )
             n_candidates = config.candidates.top_n + config.candidates.partner_top_n
             # and the model's lists, ranked once for both passes
@@ -227,6 +228,7 @@ def train(
                 inputs.merchants,
                 inputs.creators,
                 inputs.collaborations,
+                as_of=ranker.as_of_,
                 n_candidates=n_candidates,
                 sample=sample,
                 tops=tops,

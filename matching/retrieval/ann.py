@@ -330,10 +330,15 @@ class HubSearch:
         return self._search(Q, k, self.nprobe)
 
 
-def source_index(ret, name: str, k: int, threads: int) -> tuple[np.ndarray, HubSearch]:
+def source_index(
+    ret, name: str, k: int, threads: int, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, HubSearch]:
     """Merchant vectors and the :class:`HubSearch` of source ``name`` of a fitted retriever,
-    with the retriever's ``ann_*`` parameters."""
+    with the retriever's ``ann_*`` parameters; over the creator ``rows`` only when given (its
+    lists are then positions in ``rows``)."""
     Q, P = source_vectors(ret, name)
+    if rows is not None:
+        P = P[rows]
     index = HubSearch(
         Q,
         P,

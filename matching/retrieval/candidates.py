@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from matching.data import memory
-from matching.data.contract import history_rows
+from matching.data.contract import history_rows, known_creators
 from matching.retrieval import ann
 from matching.retrieval.factors import als_factors, cold_to_centroid, inner, svd_factors
 from matching.retrieval.profiles import CreatorProfiler, history_before, shrunk_log_rate
@@ -217,8 +217,12 @@ class CandidateRetriever(BaseEstimator):
         rows=None,
     ):
         """Learn factors, content weights and category popularity from history before
-        ``as_of``; ``rows``: :func:`~matching.data.contract.history_rows` of it, when known."""
+        ``as_of``; ``rows``: :func:`~matching.data.contract.history_rows` of it, when known.
+        Creators who join after ``as_of`` (``joined_at``) are not in the catalogue yet: never
+        retrieved (``known_``)."""
+        self.__dict__.pop("_ann_cache", None)  # the indexes of an earlier fit
         category_gmv = creator_profiler.category_gmv_
+        self.known_ = known_creators(creators, as_of)
         h = history_before(history, as_of)
         M, C = merchant_features, creator_features
         n_m, n_c = len(M), len(C)
@@ -436,6 +440,9 @@ class CandidateRetriever(BaseEstimator):
             else:
                 raw = self.source_scores(mb[:, None], c_all[None, :])
                 seen = self.seen_[mb].toarray() if exclude_seen else None
+                if not self._everyone_known():  # not joined yet: left out, as past partners
+                    left = np.broadcast_to(~self.known_, (len(mb), n_c))
+                    seen = left if seen is None else seen | left
                 pool = partial(blend, raw, seen=seen)
             rows = pool(weights, n)
             if width > n and sum(w for w in partner.values() if w > 0) > 0:
@@ -462,9 +469,15 @@ class CandidateRetriever(BaseEstimator):
         }
         super().__setstate__({**defaults, **state})
 
+    def _everyone_known(self) -> bool:
+        known = getattr(self, "known_", None)  # a retriever saved before the catalogue's date
+        return known is None or bool(known.all())
+
     def _blend_ann(self, mb: np.ndarray, weights: dict, n: int, *, exclude_seen: bool):
-        """:func:`_blend` of a block from each source's approximate top list."""
+        """:func:`_blend` of a block from each source's approximate top list; the lists are
+        searched among the creators already in the catalogue (``known_``) only."""
         cache = self.__dict__.setdefault("_ann_cache", {})
+        rows = None if self._everyone_known() else np.flatnonzero(self.known_)
         extra = int(self.seen_[mb].getnnz(axis=1).max()) if exclude_seen and len(mb) else 0
         size = n + extra
         n_k = self.category_lift_.shape[0]
@@ -474,7 +487,7 @@ class CandidateRetriever(BaseEstimator):
                 continue
             if name in ann.INNER_PRODUCT_SOURCES:
                 if name not in cache:
-                    Q, index = ann.source_index(self, name, n, openmp_threads())
+                    Q, index = ann.source_index(self, name, n, openmp_threads(), rows=rows)
                     log.info(
                         "ann %s: hub of %d creators, %s, recall@%d of held-out merchants %.3f",
                         name,
@@ -487,7 +500,7 @@ class CandidateRetriever(BaseEstimator):
                     )
                     cache[name] = (Q, index)
                 Q, index = cache[name]
-                top = index.search(Q[mb], size)
+                top = _catalogue_rows(index.search(Q[mb], size), rows)
                 flat = ~(np.abs(Q[mb]).max(1) > 0)
             else:
                 y = self.category_gmv_ if name == "popularity" else self.trend_[:, None]
@@ -495,7 +508,8 @@ class CandidateRetriever(BaseEstimator):
                 if key not in cache:
                     spread = y.max(0) - y.min(0)
                     flat_col = spread <= 1e-12 * np.maximum(np.abs(y).max(0), 1.0)
-                    cache[key] = (ann.column_tops(y, size), flat_col)
+                    among = y if rows is None else y[rows]
+                    cache[key] = (_catalogue_rows(ann.column_tops(among, size), rows), flat_col)
                 tops_col, flat_col = cache[key]
                 col = np.where(self.m_cat_[mb] >= 0, self.m_cat_[mb], n_k)
                 col = col if name == "popularity" else np.zeros(len(mb), np.int64)
@@ -511,3 +525,10 @@ class CandidateRetriever(BaseEstimator):
                 top, is_seen = np.take_along_axis(top, o, 1), np.take_along_axis(is_seen, o, 1)
             tops[name] = (top[:, :n], flat, None if is_seen is None else is_seen[:, :n])
         return interleave_tops(tops, weights, n)
+
+
+def _catalogue_rows(top: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """Top lists searched among the catalogue's ``rows`` as rows of every creator (-1 stays)."""
+    if rows is None:
+        return top
+    return np.where(top >= 0, rows[np.clip(top, 0, None)], -1)
