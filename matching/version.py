@@ -27,8 +27,12 @@ def dependency_versions(extras: tuple[str, ...] = ()) -> dict[str, str]:
 
     from packaging.requirements import Requirement
 
+    try:
+        requirements = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:  # a copy of the code that is not installed
+        requirements = []
     found = {}
-    for text in metadata.requires(DISTRIBUTION) if __version__ != "0.0.0" else []:
+    for text in requirements:
         req = Requirement(text)
         if req.marker is not None and not any(
             req.marker.evaluate({"extra": extra}) for extra in extras

@@ -86,7 +86,9 @@ def test_a_fresh_environment_from_the_artifact_alone_scores_as_the_library(logge
     assert done.returncode == 0, done.stderr[-2000:]
     said = json.loads(done.stdout.strip().splitlines()[-1])
     assert said["matching"].startswith(str(artifact))  # the carried code, nothing installed
-    assert said["version"] == __import__("matching").__version__
+    # the copy knows its version from the build's version file (load_model checks major.minor)
+    ours = __import__("matching").__version__
+    assert said["version"] != "0.0.0" and said["version"].split(".")[:2] == ours.split(".")[:2]
     got = pd.read_parquet(root / "scored.parquet")
     m, c = pair_positions(trained, pairs["merchant_id"], pairs["creator_id"])
     score, fit = trained.score_pairs(m, c)

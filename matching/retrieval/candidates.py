@@ -136,6 +136,9 @@ class CandidateRetriever(BaseEstimator):
         Log of the shrunk share of each creator's GMV made in each category.
     seen_ : scipy.sparse.csr_matrix of bool
         Who worked with whom (merchants x creators).
+    known_ : ndarray of bool
+        Per creator, whether it had joined by the as-of date (``joined_at``): the catalogue
+        retrieval lists from.
     merchant_factors_, creator_factors_ : ndarray of float32
         SVD factors of the log-GMV history (cold merchants: their category's centroid).
     als_merchant_factors_, als_creator_factors_ : ndarray of float32
