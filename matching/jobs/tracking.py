@@ -82,14 +82,20 @@ def check(experiment: str) -> None:
     ------
     TrackingError
     """
+    with _probing():
+        try:
+            mlflow.set_experiment(experiment)
+        except Exception as exc:  # whatever the store raises (HTTP, SQL, a bad URI)
+            raise _unusable(exc) from None
+
+
+@contextmanager
+def _probing() -> Iterator[None]:
+    """MLflow's HTTP settings of :data:`_PROBE_ENV` for the block, restored after."""
     saved = {key: os.environ.get(key) for key in _PROBE_ENV}
     os.environ.update(_PROBE_ENV)
     try:
-        mlflow.set_experiment(experiment)
-    except (
-        Exception
-    ) as exc:  # whatever the store raises (HTTP, SQL, a bad URI): the run cannot go on
-        raise _unusable(exc) from None
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
@@ -271,19 +277,18 @@ def resolve_model(uri: str, into: str | os.PathLike) -> tuple[Path, dict[str, st
     from mlflow.models import Model
 
     info = {"model_uri": uri}
-    saved = {key: os.environ.get(key) for key in _PROBE_ENV}
-    os.environ.update(_PROBE_ENV)
     quiet = logging.getLogger("mlflow")  # a new store's set-up lines are not the user's
     level = quiet.level
     quiet.setLevel(logging.WARNING)
     try:
-        if uri.startswith("models:/"):
-            info.update(_registered(uri[len("models:/") :]))
-        else:
-            info["model_run_id"] = uri[len("runs:/") :].split("/", 1)[0]
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
-        artifacts = Model.load(str(local)).flavors["python_function"].get("artifacts", {})
-        folder = local / artifacts["model_dir"]["path"]
+        with _probing():
+            if uri.startswith("models:/"):
+                info.update(_registered(uri[len("models:/") :]))
+            else:
+                info["model_run_id"] = uri[len("runs:/") :].split("/", 1)[0]
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
+            artifacts = Model.load(str(local)).flavors["python_function"].get("artifacts", {})
+            folder = local / artifacts["model_dir"]["path"]
     except TrackingError:
         raise
     except KeyError:
@@ -295,11 +300,6 @@ def resolve_model(uri: str, into: str | os.PathLike) -> tuple[Path, dict[str, st
         ) from None
     finally:
         quiet.setLevel(level)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return folder, info
 
 
