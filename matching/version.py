@@ -19,27 +19,34 @@ except PackageNotFoundError:
         __version__ = "0.0.0"
 
 
+def installed_versions(names) -> dict[str, str]:
+    """The installed version of each distribution named (those not installed left out)."""
+    from importlib import metadata
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def dependency_versions(extras: tuple[str, ...] = ()) -> dict[str, str]:
     """The installed version of each core requirement of this distribution, and of the
     requirements of ``extras`` that are installed, by distribution name: what a saved model
-    records and what a logged model pins."""
+    records and what a logged model pins (nothing where the distribution is not installed)."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
 
     try:
-        requirements = metadata.requires(DISTRIBUTION) or []
+        requirements = [Requirement(text) for text in metadata.requires(DISTRIBUTION) or []]
     except metadata.PackageNotFoundError:  # a copy of the code that is not installed
         requirements = []
-    found = {}
-    for text in requirements:
-        req = Requirement(text)
-        if req.marker is not None and not any(
-            req.marker.evaluate({"extra": extra}) for extra in extras
-        ):
-            continue
-        try:
-            found[req.name] = metadata.version(req.name)
-        except metadata.PackageNotFoundError:  # an extra that is not installed
-            continue
-    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+    wanted = [
+        r.name
+        for r in requirements
+        if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in ("", *extras))
+    ]
+    return dict(sorted(installed_versions(wanted).items(), key=lambda kv: kv[0].lower()))

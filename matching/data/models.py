@@ -185,7 +185,10 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
         ValueError,
     ) as exc:
         raise DataError(f"{folder / MODEL_FILE}: cannot load: {first_line(exc)}") from None
-    changed = _changed(meta["dependencies"], _installed(meta["dependencies"]))
+    from matching.version import installed_versions
+
+    # by name: a model served from a copy of the code that is not installed checks them too
+    changed = _changed(meta["dependencies"], installed_versions(meta["dependencies"]))
     if changed:
         log.warning(
             "%s: saved with %s; installed here: %s (its scores may differ slightly: train "
@@ -195,20 +198,6 @@ def load_model(model_dir: str | os.PathLike) -> SavedModel:
             ", ".join(f"{name} {now}" for name, _, now in changed),
         )
     return SavedModel(ranker, config, meta)
-
-
-def _installed(names) -> dict[str, str]:
-    """The installed version of each library named (absent ones left out): read by name, so
-    a model served from a copy of the code that is not installed checks its libraries too."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 def _changed(saved: dict, installed: dict) -> list[tuple[str, str, str]]:
