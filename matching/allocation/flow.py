@@ -1,17 +1,17 @@
 """The exact allocation of an :class:`~matching.allocation.problem.AllocationProblem`: a
-min-cost flow (OR-Tools) that keeps the fill floor, the max flows that bound it, the greedy
-and LP checks, and the week each video is made in. The model, the network and the fill
-floor's phases are described in :mod:`matching.allocation.problem`."""
+min-cost flow (LEMON's network simplex) that keeps the fill floor, the max flows (OR-Tools)
+that bound it, the greedy and LP checks, and the week each video is made in. The model, the
+network and the fill floor's phases are described in :mod:`matching.allocation.problem`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+import pylmcf
 import scipy.optimize
 import scipy.sparse
 from ortools.graph.python import max_flow as _max_flow
-from ortools.graph.python import min_cost_flow as _min_cost_flow
 
 from matching.allocation.problem import AllocationProblem, Arcs, arcs_of
 
@@ -197,12 +197,12 @@ def _solve_max_flow(tails, heads, caps, what: str):
 
 
 def _cost_scale(max_gain: float, n_nodes: int) -> float:
-    """Multiplier turning gains into int64 costs that OR-Tools can handle.
+    """Multiplier turning gains into int64 costs.
 
-    OR-Tools multiplies every cost by ``n_nodes + 1`` (plus its own source and sink)
-    and reports ``BAD_COST_RANGE`` instead of overflowing if node potentials would
-    leave int64. The scale leaves room for potentials of ``2**12`` times the largest
-    scaled cost, and maps the largest gain to at most ``2**40``.
+    Node potentials, sums of costs along paths of up to ``n_nodes`` arcs, must stay
+    within int64 beside LEMON's artificial arcs (which cost about ``2**62``): the scale
+    leaves room for potentials of ``2**12`` times ``n_nodes`` times the largest scaled
+    cost, and maps the largest gain to at most ``2**40``.
     """
     n = n_nodes + 3
     return float(min(_MAX_COST, _INT64_MAX // (2**12 * n))) / max_gain
@@ -332,14 +332,15 @@ def floor_limit(problem: AllocationProblem) -> int:
 def allocate(problem: AllocationProblem) -> AllocationResult:
     """The value-maximising allocation, exact and integral, by min-cost flow.
 
-    OR-Tools' ``SimpleMinCostFlow`` works on int64 costs: each per-video gain is
-    multiplied by a scale that maps the largest gain to ``2**40`` (about ``2**33`` for
-    200,000 nodes: OR-Tools needs headroom of ``n_nodes`` times the largest cost, see
-    ``_cost_scale``) and rounded; should OR-Tools still report ``BAD_COST_RANGE``, the
-    scale is divided by 64 and the solve repeated. The solution is thus optimal for
-    gains rounded to within ``0.5 / scale`` each (relative error ~1e-10 of the largest
-    gain), and the reported values are recomputed with the true float gains. Gains that
-    round to 0 are not placed. Deterministic: the same problem gives the same result.
+    LEMON's network simplex (through ``pylmcf``) works on non-negative int64 costs: each
+    per-video gain is multiplied by a scale that maps the largest gain to ``2**40`` (less
+    on networks of many nodes, see ``_cost_scale``) and rounded, and every unit of flow
+    crosses exactly one pair arc or the source -> sink bypass, so those arcs carry the
+    cost ``largest - gain`` (the bypass ``largest``): the optimum is the same, shifted by a
+    constant. The solution is thus optimal for gains rounded to within ``0.5 / scale``
+    each (relative error ~1e-10 of the largest gain), and the reported values are
+    recomputed with the true float gains. Gains that round to 0 are not placed.
+    Deterministic: the same problem gives the same result.
 
     With a fill floor (``problem.floor``), the allocation first places the most floor
     videos possible (:func:`floor_limit`, a max flow) and, among the allocations that
@@ -349,7 +350,8 @@ def allocate(problem: AllocationProblem) -> AllocationResult:
     Raises
     ------
     RuntimeError
-        If OR-Tools does not report an optimal solution.
+        If the network is too large for an accurate int64 cost scale, or the solver does
+        not report an optimal solution.
     """
     setup = _setup(problem)
     videos = np.zeros(problem.n_pairs, dtype=np.int64)
@@ -363,64 +365,63 @@ def allocate(problem: AllocationProblem) -> AllocationResult:
     hub = bool(floor_s.any())
     fed = np.flatnonzero(floor_s > 0)
     hub_node = net.n_nodes
-    target, target_live = 0, -1
-    lower = np.zeros(net.sellers.size, dtype=np.int64)
+    n_nodes = net.n_nodes + int(hub)
 
     max_gain = float(arcs.gain.max())
-    scale = _cost_scale(max_gain, net.n_nodes + int(hub))
-    for _attempt in range(6):
-        if scale * max_gain < _MIN_COST:
-            raise RuntimeError("network too large for an accurate int64 cost scale")
-        cost, live = _live(arcs, scale)
-        if hub and live.size != target_live:
-            # Phase 1, on the arcs this scale leaves (a smaller scale can only drop arcs).
-            target, target_live = _floor_flow(problem, setup, live), live.size
-            lower = _common_level(problem, setup, live, target)
-        n_s, n_k = net.sellers.size, net.tails.size
-        # Arcs: source -> sellers, the bypass, the (pair, segment) arcs, the creator chains,
-        # then (with a floor) hub -> sellers; the pair arcs start at n_s + 1 either way.
-        tails = np.concatenate(
-            [np.zeros(n_s + 1, dtype=np.int64), net.seller_node[arc_seller[live]], net.tails]
-        )
-        heads = np.concatenate([net.seller_node[net.sellers], [1], net.key_node[live], net.heads])
-        caps = np.concatenate([supply_s - floor_s, [total - target], arcs.capacity[live], net.caps])
-        costs = np.concatenate(
-            [np.zeros(n_s + 1, dtype=np.int64), cost[live], np.zeros(n_k, dtype=np.int64)]
-        )
-        nodes, supplies = [0, 1], [total - target, -total]
-        if hub:
-            # each seller's sure share is its own supply (a lower bound on its videos); the
-            # hub carries the rest of the floor videos
-            tails = np.concatenate([tails, np.full(fed.size, hub_node, dtype=np.int64)])
-            heads = np.concatenate([heads, net.seller_node[net.sellers[fed]]])
-            caps = np.concatenate([caps, floor_s[fed] - lower[fed]])
-            costs = np.concatenate([costs, np.zeros(fed.size, dtype=np.int64)])
-            nodes.append(hub_node)
-            supplies.append(target - int(lower.sum()))
-            sure = np.flatnonzero(lower > 0)
-            nodes.extend(net.seller_node[net.sellers[sure]].tolist())
-            supplies.extend(lower[sure].tolist())
-
-        mcf = _min_cost_flow.SimpleMinCostFlow()
-        mcf.add_arcs_with_capacity_and_unit_cost(
-            tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
-        )
-        mcf.set_nodes_supplies(np.array(nodes, dtype=np.int32), np.array(supplies, dtype=np.int64))
-        status = mcf.solve()
-        if status == mcf.OPTIMAL:
-            break
-        if status != mcf.BAD_COST_RANGE:
-            raise RuntimeError(f"min-cost flow failed with status {status}")
-        scale /= 64.0
-    else:
-        raise RuntimeError("min-cost flow failed: cost range too large")
-
-    first = n_s + 1
-    flow = np.asarray(
-        mcf.flows(np.arange(first, first + live.size, dtype=np.int32)), dtype=np.int64
+    scale = _cost_scale(max_gain, n_nodes)
+    if scale * max_gain < _MIN_COST:
+        raise RuntimeError("network too large for an accurate int64 cost scale")
+    cost, live = _live(arcs, scale)
+    target, lower = 0, np.zeros(net.sellers.size, dtype=np.int64)
+    if hub:  # phase 1, on the arcs this scale leaves
+        target = _floor_flow(problem, setup, live)
+        lower = _common_level(problem, setup, live, target)
+    top = -int(cost[live].min()) if live.size else 0
+    n_s, n_k = net.sellers.size, net.tails.size
+    # Arcs: source -> sellers, the bypass, the (pair, segment) arcs, the creator chains,
+    # then (with a floor) hub -> sellers; the pair arcs start at n_s + 1 either way.
+    tails = np.concatenate(
+        [np.zeros(n_s + 1, dtype=np.int64), net.seller_node[arc_seller[live]], net.tails]
     )
-    videos += np.bincount(arcs.pair[live], weights=flow, minlength=problem.n_pairs).astype(np.int64)
+    heads = np.concatenate([net.seller_node[net.sellers], [1], net.key_node[live], net.heads])
+    caps = np.concatenate([supply_s - floor_s, [total - target], arcs.capacity[live], net.caps])
+    costs = np.concatenate(
+        [np.zeros(n_s, dtype=np.int64), [top], cost[live] + top, np.zeros(n_k, dtype=np.int64)]
+    )
+    supplies = np.zeros(n_nodes, dtype=np.int64)
+    supplies[0], supplies[1] = total - target, -total
+    if hub:
+        # each seller's sure share is its own supply (a lower bound on its videos); the
+        # hub carries the rest of the floor videos
+        tails = np.concatenate([tails, np.full(fed.size, hub_node, dtype=np.int64)])
+        heads = np.concatenate([heads, net.seller_node[net.sellers[fed]]])
+        caps = np.concatenate([caps, floor_s[fed] - lower[fed]])
+        costs = np.concatenate([costs, np.zeros(fed.size, dtype=np.int64)])
+        supplies[hub_node] = target - int(lower.sum())
+        supplies[net.seller_node[net.sellers]] += lower
+    flow = _min_cost_flow(n_nodes, tails, heads, caps, costs, supplies)
+    first = n_s + 1
+    videos += np.bincount(
+        arcs.pair[live], weights=flow[first : first + live.size], minlength=problem.n_pairs
+    ).astype(np.int64)
     return _result(problem, videos, "min_cost_flow")
+
+
+def _min_cost_flow(n_nodes, tails, heads, caps, costs, supplies) -> np.ndarray:
+    """The flow on each arc of a min-cost flow (LEMON's network simplex, through ``pylmcf``;
+    costs non-negative, supplies balanced), in the arcs' order."""
+    order = np.argsort(tails * np.int64(n_nodes) + heads, kind="stable")  # pylmcf's arc order
+    graph = pylmcf.Graph(n_nodes, tails[order], heads[order])
+    graph.set_node_supply(supplies)
+    graph.set_edge_capacities(caps[order].astype(np.int64))
+    graph.set_edge_costs(costs[order].astype(np.int64))
+    try:
+        graph.solve()
+    except RuntimeError as exc:
+        raise RuntimeError(f"min-cost flow failed: {exc}") from exc
+    flow = np.empty(order.size, dtype=np.int64)
+    flow[order] = graph.result()
+    return flow
 
 
 def greedy_allocate(problem: AllocationProblem) -> AllocationResult:

@@ -88,11 +88,11 @@ the floor too (floors first, then the rest, both by gain).
 Solvers
 -------
 :func:`allocate`
-    The exact integer optimum, as a min-cost flow solved by OR-Tools:
-    source -> seller (cap ``Q_s``) -> one arc per (pair, segment) (cap = the
-    segment's length, cost = minus its per-video gain) -> creator (cap
+    The exact integer optimum, as a min-cost flow solved by LEMON's network
+    simplex: source -> seller (cap ``Q_s``) -> one arc per (pair, segment) (cap =
+    the segment's length, cost = minus its per-video gain) -> creator (cap
     ``K_c``) -> sink, plus a zero-cost source -> sink bypass so the flow need
-    not be maximal. Concave gains make the segments of a pair fill in order.
+    not be maximal (the solver takes the costs shifted to be non-negative). Concave gains make the segments of a pair fill in order.
     With window levels a creator is a chain of nodes, one per level its sellers
     have, shortest window first: a seller's arcs enter its level's node, and the
     arc leaving level ``l``'s node (to the next level, or to the sink) has
