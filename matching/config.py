@@ -183,6 +183,9 @@ class AllocationConfig(_Section):
     min_fill: float = Field(default=0.95, ge=0, le=1)
     fill_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
     fill_sweep_max_pairs: int = Field(default=200_000, ge=0)
+    # From this many candidate pairs the greedy baseline runs in its own process while the
+    # exact allocation is solved (null: never)
+    greedy_apart_min_pairs: int | None = Field(default=100_000, ge=1)
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

@@ -246,6 +246,9 @@ def test_match_allocates_by_the_configured_solver():
 
     exact, dual = run(solver="exact"), run(solver="dual", dual_tol=0.0)
     assert exact.solver == "min_cost_flow" and exact.dual is None
+    # the greedy baseline in its own process beside the solve: the same report
+    apart = run(solver="exact", greedy_apart_min_pairs=1)
+    assert apart == exact and apart.greedy_expected_gmv_usd > 0
     assert dual.solver == "dual" and dual.dual.iterations >= 1
     assert dual.expected_gmv_usd <= exact.expected_gmv_usd * (1 + 1e-9)
     assert exact.expected_gmv_usd <= dual.dual.bound_usd * (1 + 1e-9)

@@ -19,6 +19,7 @@ STAGES = (
             "matching.errors",
             "matching.faces",
             "matching.threads",
+            "matching.background",
             "matching.metrics",
             "matching.version",
             "matching._version",  # written by the build (hatch-vcs)
