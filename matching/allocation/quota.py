@@ -360,7 +360,7 @@ def _solve_with_baseline(
 ) -> tuple[flow.AllocationResult, flow.AllocationResult]:
     """:func:`solve` and the greedy baseline; from ``greedy_apart_min_pairs`` pairs on the
     baseline runs in its own process meanwhile (both hold the GIL; on 2 cores at 100k x 1M
-    this takes its ~7 s off the run)."""
+    this takes most of its ~6 s off the run)."""
     limit = config.greedy_apart_min_pairs
     if limit is None or problem.n_pairs < limit:
         return solve(problem, config), flow.greedy_allocate(problem)
