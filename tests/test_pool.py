@@ -28,12 +28,16 @@ class ScoreRanker:
         self.m_ids, self.c_ids = ids
         self.candidates = SimpleNamespace(top_n=top_n, partner_top_n=partner_top_n)
         self.calls: list[tuple[int, int]] = []
+        self.scored = 0
 
-    def recommend(self, k, merchants, certified, block=None, depth=None):
+    def recommend(self, k, merchants, certified, block=None, depth=None, skip=None):
         self.calls.append((len(merchants), depth))
+        done = set() if skip is None else set(skip.itertuples(index=False, name=None))
         rows = []
         for m in merchants:
             top = np.argsort(-self.score[m], kind="stable")[:depth]
+            top = np.array([c for c in top if (self.m_ids[m], self.c_ids[c]) not in done], int)
+            self.scored += len(top)
             s = self.score[m, top]
             rows.append(
                 pd.DataFrame(
@@ -85,6 +89,8 @@ def test_widen_deepens_only_the_short_sellers_until_the_flow_covers_the_quota():
     # every deeper retrieval asked only for the sellers still short, at double the depth
     assert [d for _, d in ranker.calls] == sorted(d for _, d in ranker.calls)
     assert all(d in (40, 80, 160, 320, 400) for _, d in ranker.calls)
+    # and scored only the creators it adds: every pair of the pool once
+    assert ranker.scored == len(pool.pairs)
     # ranks are each seller's pool order by priority, one row per pair
     for _, g in pool.pairs.groupby("merchant_id"):
         assert g["rank"].tolist() == list(range(1, len(g) + 1))

@@ -34,6 +34,22 @@ def test_recommend_follows_the_contract(trained, small_market):
     data.validate_outputs(rec, empty)
 
 
+def test_recommend_skips_the_pairs_ranked_before(trained):
+    """A deeper retrieval that skips the pairs already ranked scores the rest as before."""
+    m = np.arange(6)
+    full = trained.recommend(k=1000, merchants=m, depth=60)
+    skip = full.groupby("merchant_id").head(15)[["merchant_id", "creator_id"]]
+    rest = trained.recommend(k=1000, merchants=m, depth=60, skip=skip)
+    keys = ["merchant_id", "creator_id"]
+    left = full.merge(skip, on=keys, how="left", indicator=True)
+    want = left[left["_merge"] == "left_only"].sort_values(keys, ignore_index=True)
+    got = rest.sort_values(keys, ignore_index=True)
+    assert len(got) == len(full) - len(skip) > 0
+    pd.testing.assert_frame_equal(
+        got[[*keys, "score", "fit"]], want[[*keys, "score", "fit"]], check_dtype=False
+    )
+
+
 def test_batch_scores_equal_one_at_a_time(trained):
     m = np.array([0, 3, 3, 7])
     c = np.array([5, 1, 9, 2])

@@ -101,9 +101,9 @@ def widen(
     start = max(1, min(cand.top_n + cand.partner_top_n, cap, n_c))
     depth = np.full(len(rows), start, dtype=np.int64)
 
-    def fetch(which: np.ndarray, d: int) -> pd.DataFrame:
+    def fetch(which: np.ndarray, d: int, skip: pd.DataFrame | None = None) -> pd.DataFrame:
         frame = ranker.recommend(
-            k=d, merchants=rows[which], certified=certified, block=block, depth=d
+            k=d, merchants=rows[which], certified=certified, block=block, depth=d, skip=skip
         )
         return frame[_POOL_COLUMNS]
 
@@ -129,8 +129,11 @@ def widen(
         if not grow.any():
             break
         deeper = np.minimum(depth * 2, min(cap, n_c))
+        # the pairs found before are neither scored again nor returned
+        skip = pairs[["merchant_id", "creator_id"]]
         found = [
-            fetch(np.flatnonzero(grow & (deeper == d)), int(d)) for d in np.unique(deeper[grow])
+            fetch(np.flatnonzero(grow & (deeper == d)), int(d), skip)
+            for d in np.unique(deeper[grow])
         ]
         before = len(pairs)
         pairs = _ranked(pd.concat([pairs, *found], ignore_index=True), order)

@@ -44,7 +44,6 @@ from matching.data.contract import (
     MATCHES_COLUMNS,
     SHORT_VIDEO,
     default_as_of,
-    row_positions,
 )
 from matching.data.memory import RECOMMEND_BLOCK, approximate
 from matching.ranking import inspection
@@ -432,13 +431,11 @@ class MatchRanker(BaseEstimator):
         p = self.fit_model_.predict_proba(X[self.fit_features_])[:, 1]
         return sampling_corrected(p, self.fit_sampling_rate_)
 
-    def _rank_block(
-        self, mb, *, k, block, certified, weight, c_ids, c_place, compile, exclude_seen, depth
-    ) -> pd.DataFrame:
+    def _rank_block(self, mb, *, k, retrieve, certified, weight, c_ids, c_place, compile):
         """The top ``k`` of the merchant rows ``mb`` (one block of :meth:`recommend`), with
-        merchant row positions in ``m``."""
+        merchant row positions in ``m``; ``retrieve`` gives their candidates."""
         snap = self.snapshot_
-        cand = snap.retriever.retrieve(mb, block_size=block, exclude_seen=exclude_seen, depth=depth)
+        cand = retrieve(mb)
         valid = cand >= 0
         mm, cc = np.broadcast_to(mb[:, None], cand.shape)[valid], cand[valid]
         cols = self._pair_columns(mm, cc, fit=False)
@@ -486,16 +483,19 @@ class MatchRanker(BaseEstimator):
         *,
         exclude_seen: bool = False,
         depth: int | None = None,
+        skip: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` creators of each merchant (row positions ``merchants``), contract columns.
 
         ``certified`` flags each merchant row of the snapshot (default: the table's column, or
-        none); ``exclude_seen`` leaves out each merchant's past partners. Merchants are
-        retrieved (``depth`` creators each when given, deeper than the candidate pools:
-        :meth:`CandidateRetriever.retrieve`) and ranked ``block`` at a time (default:
-        :data:`matching.data.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
-        bounds memory, not the result (:func:`matching.data.memory.plan_blocks` sizes it); the
-        blocks are :meth:`recommend_blocks`', concatenated.
+        none); ``exclude_seen`` leaves out each merchant's past partners, ``skip`` (a frame of
+        ``merchant_id``, ``creator_id``) the pairs ranked before. Merchants are retrieved
+        (``depth`` creators each when given, deeper than the candidate pools:
+        :meth:`CandidateRetriever.retrieve`) and ranked
+        ``block`` at a time (default: :data:`matching.data.memory.RECOMMEND_BLOCK`, at most
+        ``candidates.block_size``), which bounds memory, not the result
+        (:func:`matching.data.memory.plan_blocks` sizes it); the blocks are
+        :meth:`recommend_blocks`', concatenated.
         """
         frames = list(
             self.recommend_blocks(
@@ -506,6 +506,7 @@ class MatchRanker(BaseEstimator):
                 block=block,
                 exclude_seen=exclude_seen,
                 depth=depth,
+                skip=skip,
             )
         )
         if not frames:
@@ -523,6 +524,7 @@ class MatchRanker(BaseEstimator):
         *,
         exclude_seen: bool = False,
         depth: int | None = None,
+        skip: pd.DataFrame | None = None,
     ) -> Iterator[pd.DataFrame]:
         """:meth:`recommend`, one block of merchants at a time, in order: each frame holds
         every row of its merchants, so a caller can write the blocks as they come and hold
@@ -544,14 +546,18 @@ class MatchRanker(BaseEstimator):
         rank = partial(
             self._rank_block,
             k=k,
-            block=block,
+            retrieve=partial(
+                snap.retriever.retrieve,
+                block_size=block,
+                exclude_seen=exclude_seen,
+                depth=depth,
+                skip=None if skip is None else snap.marks(skip),
+            ),
             certified=certified,
             weight=weight,
             c_ids=c_ids,
             c_place=c_place,
             compile=compile,
-            exclude_seen=exclude_seen,
-            depth=depth,
         )
         blocks = [m_all[s : s + block] for s in range(0, len(m_all), block)]
         bar = tqdm(
@@ -582,12 +588,4 @@ class MatchRanker(BaseEstimator):
 
 def pair_positions(ranker: MatchRanker, merchant_ids, creator_ids) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of ids in the ranker's snapshot; unknown ids are an error."""
-    snap = ranker.snapshot_
-    m = row_positions(merchant_ids, snap.merchants["merchant_id"])
-    c = row_positions(creator_ids, snap.creators["creator_id"])
-    if (m < 0).any() or (c < 0).any():
-        bad = list(pd.Series(np.asarray(merchant_ids, dtype=object))[m < 0][:3]) + list(
-            pd.Series(np.asarray(creator_ids, dtype=object))[c < 0][:3]
-        )
-        raise ValueError(f"ids unknown to the model: {bad}")
-    return m, c
+    return ranker.snapshot_.positions(merchant_ids, creator_ids)

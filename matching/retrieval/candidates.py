@@ -43,7 +43,7 @@ from matching.data.contract import history_rows, known_creators
 from matching.retrieval import ann
 from matching.retrieval.factors import als_factors, cold_to_centroid, inner, svd_factors
 from matching.retrieval.profiles import CreatorProfiler, history_before, shrunk_log_rate
-from matching.retrieval.tops import blend, interleave_ranks, interleave_tops
+from matching.retrieval.tops import blend, interleave_ranks, interleave_tops, without
 from matching.threads import openmp_threads
 
 log = logging.getLogger(__name__)
@@ -405,12 +405,15 @@ class CandidateRetriever(BaseEstimator):
         block_size: int | None = None,
         exclude_seen: bool = False,
         depth: int | None = None,
+        skip=None,
     ) -> np.ndarray:
         """Top-N creator rows per merchant row, best first; ``exclude_seen`` leaves out each
         merchant's past partners (then a row may end in -1). The sources' scores of them are
         pair features (:meth:`source_scores`), computed where they are needed. ``depth``
         retrieves deeper than ``top_n + partner_top_n`` (the value pool grows, the partner
-        pool keeps its length): the allocation's own pool of a few sellers.
+        pool keeps its length): the allocation's own pool of a few sellers. ``skip`` (scipy
+        sparse, merchant rows x creator rows) marks pairs found before: they are retrieved
+        as usual, then set to -1, so a deeper retrieval returns only what it adds.
 
         Merchants are scored in blocks of ``block_size`` (default: the estimator's), fewer
         when the block's dense scores would exceed ``block_memory_mb``
@@ -456,7 +459,7 @@ class CandidateRetriever(BaseEstimator):
                 rows = interleave_ranks(np.clip(both, 0, None), rank, both.shape[1], width)
             else:
                 rows = np.hstack([rows, np.full((len(mb), width - n), -1, np.int64)])
-            out[s : s + len(mb)] = rows
+            out[s : s + len(mb)] = rows if skip is None else without(rows, skip[mb])
         return out
 
     def __getstate__(self):

@@ -13,9 +13,10 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 
 from matching.config import CandidatesConfig, FeaturesConfig
-from matching.data.contract import history_rows
+from matching.data.contract import history_rows, row_positions
 from matching.retrieval.candidates import SOURCES, CandidateRetriever
 from matching.retrieval.features import PairFeaturizer, PartnerActivity
 from matching.retrieval.profiles import CreatorProfiler, MerchantProfiler, history_before
@@ -105,6 +106,23 @@ class Snapshot:
         place[np.argsort(c_raw, kind="stable")] = np.arange(len(c_raw))
         # what a frame makes of an array of Python strings, as the output frames did
         return pd.Series(m_raw).array, pd.Series(c_raw).array, place
+
+    def positions(self, merchant_ids, creator_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of merchant and creator ids; unknown ids are an error."""
+        m = row_positions(merchant_ids, self.merchants["merchant_id"])
+        c = row_positions(creator_ids, self.creators["creator_id"])
+        if (m < 0).any() or (c < 0).any():
+            bad = list(pd.Series(np.asarray(merchant_ids, dtype=object))[m < 0][:3]) + list(
+                pd.Series(np.asarray(creator_ids, dtype=object))[c < 0][:3]
+            )
+            raise ValueError(f"ids unknown to the model: {bad}")
+        return m, c
+
+    def marks(self, pairs: pd.DataFrame) -> scipy.sparse.csr_array:
+        """``pairs`` (``merchant_id``, ``creator_id``) as marks, merchant rows x creator rows."""
+        m, c = self.positions(pairs["merchant_id"], pairs["creator_id"])
+        shape = (len(self.merchants), len(self.creators))
+        return scipy.sparse.csr_array((np.ones(len(m), dtype=bool), (m, c)), shape=shape)
 
     @cached_property
     def _entity(self) -> dict[str, np.ndarray]:

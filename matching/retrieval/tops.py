@@ -87,3 +87,14 @@ def interleave_ranks(idx: np.ndarray, rank: np.ndarray, n_levels: int, n: int) -
     top = key[:, :n]
     out[:, : top.shape[1]] = np.where(top == none, -1, top % width)
     return out
+
+
+def without(rows: np.ndarray, skip) -> np.ndarray:
+    """``rows`` (creator columns per row, -1 for none) with the pairs ``skip`` holds (a scipy
+    sparse matrix, one row per row of ``rows``, non-zero where a pair is left out) set to -1."""
+    skip = skip.tocsr()
+    n_c = np.int64(skip.shape[1])
+    row = np.repeat(np.arange(skip.shape[0], dtype=np.int64), np.diff(skip.indptr))
+    done = row * n_c + skip.indices
+    key = np.arange(len(rows), dtype=np.int64)[:, None] * n_c + rows
+    return np.where((rows >= 0) & np.isin(key, done), -1, rows)
