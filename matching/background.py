@@ -1,9 +1,7 @@
 """One call in a fresh process, beside the caller's own work: how ``match`` runs the greedy
-baseline while it solves the exact allocation, and estimates the diminishing returns while it
-builds the catalogue's snapshot. Both sides hold the GIL, so a thread would not run beside
-them; a spawned process does (and starts clean of the caller's threads and OpenMP state,
-which a fork would copy mid-flight). :func:`call` picks the process only where the work is
-worth one (a spawn costs a few seconds of the other core).
+baseline while it solves the exact allocation. Both solvers hold the GIL, so a thread would
+not run beside them; a spawned process does (and starts clean of the caller's threads and
+OpenMP state, which a fork would copy mid-flight).
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BackgroundError", "InProcess", "Inline", "call"]
+__all__ = ["BackgroundError", "InProcess"]
 
 
 class BackgroundError(RuntimeError):
@@ -81,35 +79,3 @@ class InProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class Inline:
-    """``fn(*args)`` run in the caller when :meth:`result` first asks: :class:`InProcess`'s
-    interface, for work too small to pay for a process."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "call"):
-        self.name = name
-        self._call: tuple | None = (fn, args)
-        self._value: Any = None
-
-    def result(self) -> Any:
-        """What ``fn`` returned (run now, the first time)."""
-        if self._call is not None:
-            fn, args = self._call
-            self._value = fn(*args)
-            self._call = None
-        return self._value
-
-    def close(self) -> None:
-        """Nothing runs until asked: nothing to stop."""
-
-    def __enter__(self) -> Inline:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def call(fn: Callable[..., Any], *args: Any, apart: bool, name: str) -> InProcess | Inline:
-    """``fn(*args)`` in its own process, started now, when ``apart``; else run when asked."""
-    return (InProcess if apart else Inline)(fn, *args, name=name)

@@ -186,9 +186,6 @@ class AllocationConfig(_Section):
     # From this many candidate pairs the greedy baseline runs in its own process while the
     # exact allocation is solved (null: never)
     greedy_apart_min_pairs: int | None = Field(default=100_000, ge=1)
-    # From this many collaborations before the as-of, match estimates the diminishing returns
-    # in their own process while it builds the catalogue's snapshot (null: never)
-    returns_apart_min_rows: int | None = Field(default=500_000, ge=1)
 
     @model_validator(mode="after")
     def _increasing(self) -> AllocationConfig:

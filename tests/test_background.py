@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from matching.background import BackgroundError, InProcess, call
+from matching.background import BackgroundError, InProcess
 
 
 def test_a_call_answers_and_raises_in_the_caller():
@@ -30,18 +30,3 @@ def test_leaving_the_block_stops_a_call_still_running():
         pid = call.pid
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-
-
-def test_inline_runs_when_asked_and_once():
-    calls = []
-
-    def record(x):
-        calls.append(x)
-        return x * 2
-
-    with call(record, 21, apart=False, name="record") as job:
-        assert calls == []
-        assert job.result() == 42 and job.result() == 42
-    assert calls == [21]
-    with call(math.fsum, [0.5] * 4, apart=True, name="sum") as job:
-        assert isinstance(job, InProcess) and job.result() == 2.0

@@ -912,15 +912,6 @@ def test_train_and_match_twice_give_identical_tables_and_metrics(
         assert _tree(out) == _tree(base.out)
 
 
-def test_the_returns_estimated_in_their_own_process_change_nothing(base, tmp_path):
-    """From ``allocation.returns_apart_min_rows`` collaborations on, match estimates the
-    diminishing returns in a spawned process beside the snapshot: the same outputs."""
-    cfg = data.saved_config(base.model).replace(allocation={"returns_apart_min_rows": 1})
-    out = tmp_path / "apart"
-    pipeline.match(base.data, base.model, out, cfg, as_of=date.fromisoformat(AS_OF))
-    assert _visible(out) == _visible(base.out)
-
-
 # --------------------------------------------------------------------------- MLflow
 
 

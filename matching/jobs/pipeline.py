@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from matching import background, data
+from matching import data
 from matching.allocation import policy, returns
 from matching.allocation.calibration import (
     ValueCalibration,
@@ -429,7 +429,9 @@ def _match(
     if not _FIRST_DAY <= as_of <= _LAST_DAY:
         raise DataError(f"as-of {as_of} is outside the years {_FIRST_DAY.year}..{_LAST_DAY.year}")
     out = _output_folder(out_dir)
-    data.recover(out, data.OUTPUT_FILES)  # a killed run's journal or temporary files
+    data.recover(
+        out, data.OUTPUT_FILES
+    )  # a run killed while writing left a journal or temporary files
     engine = engine or LocalEngine()
     block = memory.plan_blocks(engine.input_sizes(data_dir), trained.candidates)
     saved = data.load_model(model_dir)
@@ -455,14 +457,9 @@ def _match(
             cfg.program.end,
             cfg.program.window_days,
         )
-    history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
-    if later := len(inputs.collaborations) - len(history):
+    later = int((inputs.collaborations["posted_at"] >= pd.Timestamp(as_of)).sum())
+    if later:
         log.info("%d collaborations posted on or after the as-of date %s are ignored", later, as_of)
-    least = cfg.allocation.returns_apart_min_rows  # from this many: beside the snapshot
-    apart = least is not None and len(history) >= least
-    returns_call = cleanup.enter_context(
-        background.call(history_returns, history, cfg.allocation, apart=apart, name="estimate")
-    )
     ranker = saved.ranker.with_data(inputs.merchants, inputs.creators, inputs.collaborations, as_of)
     ranker.progress = progress
     k = top_k or cfg.match.top_k
@@ -478,7 +475,8 @@ def _match(
         if len(written):
             stream.write(written)
     log.info("ranked: %d matches", stream.rows)
-    estimate = returns_call.result()
+    history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
+    estimate = history_returns(history, cfg.allocation)
     found = None
     if widened:
         found = widen(
