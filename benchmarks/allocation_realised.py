@@ -42,10 +42,10 @@ import pandas as pd
 from matching.allocation import flow, policy
 from matching.allocation.pool import widen
 from matching.allocation.quota import allocate_quota, quota_problem
-from matching.allocation.returns import geometric_sum
+from matching.allocation.returns import geometric_sum, history_returns
 from matching.config import load_config
 from matching.data.contract import row_positions
-from matching.jobs.pipeline import history_returns, value_calibration
+from matching.jobs.pipeline import value_calibration
 from matching.ranking.ranker import MatchRanker
 from matching.simulate import scenario_config, simulate
 

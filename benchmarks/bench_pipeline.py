@@ -15,8 +15,8 @@ from datetime import date
 
 from matching.allocation import policy
 from matching.allocation.quota import allocate_quota
+from matching.allocation.returns import history_returns
 from matching.config import load_config
-from matching.jobs.pipeline import history_returns
 from matching.ranking.baselines import CategoryPopularityRanker
 from matching.ranking.ranker import MatchRanker
 from matching.simulate import simulate

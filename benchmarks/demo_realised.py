@@ -15,12 +15,11 @@ import pandas as pd
 
 from matching.allocation import flow, policy
 from matching.allocation.quota import quota_problem
-from matching.allocation.returns import geometric_sum
+from matching.allocation.returns import geometric_sum, history_returns
 from matching.config import load_config
 from matching.data import read_inputs, read_table
 from matching.data.contract import row_positions
 from matching.data.truth import read_truth
-from matching.jobs.pipeline import history_returns
 
 
 def main(argv=None) -> int:

@@ -86,9 +86,10 @@ from threadpoolctl import threadpool_limits
 
 from matching import metrics
 from matching.allocation.quota import pair_worth
+from matching.allocation.returns import history_returns
 from matching.config import load_config
 from matching.data import validate_inputs
-from matching.jobs.pipeline import history_returns, value_calibration
+from matching.jobs.pipeline import value_calibration
 from matching.ranking.baselines import CategoryPopularityRanker, PopularityRanker
 from matching.ranking.ranker import MatchRanker
 

@@ -66,6 +66,7 @@ import pandas as pd
 import scipy.sparse
 import scipy.sparse.linalg
 
+from matching.config import AllocationConfig
 from matching.data.contract import SHORT_VIDEO
 
 __all__ = [
@@ -585,4 +586,14 @@ def estimate_returns(
         prior_strength=float(prior_strength),
         evidence=tuple(found),
         source=source,
+    )
+
+
+def history_returns(collaborations: pd.DataFrame, allocation: AllocationConfig) -> ReturnsEstimate:
+    """:func:`estimate_returns` of ``collaborations`` (the history before the as-of date), the
+    prior from the ``allocation`` config."""
+    return estimate_returns(
+        collaborations,
+        prior_mean=allocation.default_decay,
+        prior_strength=allocation.decay_prior_strength,
     )

@@ -31,11 +31,11 @@ from matching.allocation import flow, policy
 from matching.allocation import problem as alloc
 from matching.allocation.calibration import ValueCalibration, seller_means, uncertainty
 from matching.allocation.problem import AllocationProblem
-from matching.allocation.returns import ReturnsEstimate, geometric_sum
+from matching.allocation.returns import ReturnsEstimate, geometric_sum, history_returns
 from matching.config import Config
 from matching.data.contract import SHORT_VIDEO, row_positions
 from matching.errors import DataError
-from matching.jobs.pipeline import check_history, history_returns, value_calibration
+from matching.jobs.pipeline import check_history, value_calibration
 from matching.ranking.ranker import MatchRanker
 
 __all__ = ["BacktestResult", "Outcome", "backtest", "observed_pairs", "outcomes"]

@@ -32,7 +32,7 @@ from matching.allocation.calibration import (
 from matching.allocation.pool import final_matches, widen
 from matching.allocation.quota import allocate_quota, fairness, fill_sweep
 from matching.allocation.summary import AllocationReport, RunSummary
-from matching.config import AllocationConfig, Config, RankingConfig, load_config
+from matching.config import Config, RankingConfig, load_config
 from matching.data import memory
 from matching.data.contract import default_as_of, row_positions
 from matching.data.kept import KeptMatches
@@ -203,7 +203,7 @@ def train(
                 inputs.collaborations,
                 ranker.as_of_,
                 config,
-                history_returns(inputs.collaborations, config.allocation).decay,
+                returns.history_returns(inputs.collaborations, config.allocation).decay,
                 block,
                 past=ranker.at_window(),
             )
@@ -351,16 +351,6 @@ def value_calibration(
     )
 
 
-def history_returns(collaborations: pd.DataFrame, allocation: AllocationConfig):
-    """The diminishing returns of short videos of one pair, estimated from the history
-    (:func:`matching.allocation.returns.estimate_returns`, prior from the ``allocation`` config)."""
-    return returns.estimate_returns(
-        collaborations,
-        prior_mean=allocation.default_decay,
-        prior_strength=allocation.decay_prior_strength,
-    )
-
-
 def match(
     data_dir: str | os.PathLike,
     model_dir: str | os.PathLike,
@@ -476,7 +466,7 @@ def _match(
             stream.write(written)
     log.info("ranked: %d matches", stream.rows)
     history = inputs.collaborations[inputs.collaborations["posted_at"] < pd.Timestamp(as_of)]
-    estimate = history_returns(history, cfg.allocation)
+    estimate = returns.history_returns(history, cfg.allocation)
     found = None
     if widened:
         found = widen(
