@@ -150,6 +150,36 @@ def train_cmd(
         typer.echo(f"  {key:42s} {value:.4f}")
 
 
+@app.command("tune")
+def tune_cmd(
+    data_dir: Annotated[Path, typer.Option("--data", help="Folder with the three input tables.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="The YAML to write the best settings to.")
+    ] = Path("tuned.yaml"),
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="Settings to try (default: tune.trials).")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Start no trial after this many seconds."),
+    ] = None,
+    config: ConfigOpt = None,
+    tracking: Annotated[
+        bool, typer.Option("--tracking/--no-tracking", help="Log the search to MLflow.")
+    ] = True,
+) -> None:
+    """Search the model's settings on the newest training window; write the best as a config."""
+    from matching.jobs.tune import tune
+
+    cfg = load_config(config)
+    res = tune(data_dir, cfg, out, trials=trials, timeout_s=timeout, track=tracking, progress=True)
+    typer.echo(res.trials.round(4).to_string(index=False))
+    typer.echo(
+        f"\nbest {res.metric} {res.best_value:.4f} (the settings tuned from: "
+        f"{res.baseline_value:.4f}); written to {res.path}: train with --config {res.path}"
+    )
+
+
 @app.command("match")
 def match_cmd(
     data_dir: Annotated[

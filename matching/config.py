@@ -197,6 +197,57 @@ class AllocationConfig(_Section):
         return self
 
 
+TUNABLE = ("features", "candidates", "ranking")
+"""The sections ``matching tune`` may search: the model's."""
+
+
+class TuneParam(_Section):
+    """One parameter of ``matching tune``'s search: a range (``low`` to ``high``, on a log
+    scale with ``log``; whole numbers where the config's field is one) or ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TuneParam:
+        ranged = self.low is not None and self.high is not None
+        if ranged == (self.choices is not None) or (not ranged and self.low is not None):
+            raise ValueError("give either low and high, or choices")
+        if ranged and not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if ranged and self.log and self.low <= 0:
+            raise ValueError("a log scale needs low > 0")
+        if self.choices is not None and not self.choices:
+            raise ValueError("choices must not be empty")
+        return self
+
+
+class TuneConfig(_Section):
+    """``matching tune``: how many trials, what they maximise, where they search."""
+
+    trials: int = Field(ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    metric: str
+    # a file laid over the defaults adds to their space; a key set to null leaves it out
+    space: dict[str, TuneParam | None]
+
+    @model_validator(mode="after")
+    def _known(self) -> TuneConfig:
+        sections = {"features": FeaturesConfig, "candidates": CandidatesConfig}
+        sections["ranking"] = RankingConfig
+        if not any(p is not None for p in self.space.values()):
+            raise ValueError("space: nothing to search")
+        for key in self.space:
+            section, _, name = key.partition(".")
+            if section not in TUNABLE or name not in sections[section].model_fields:
+                raise ValueError(
+                    f"space: {key!r} is not a field of {', '.join(TUNABLE)} ('section.field')"
+                )
+        return self
+
+
 class Config(_Section):
     """Everything a run depends on; frozen so it can be hashed, logged and compared."""
 
@@ -208,6 +259,8 @@ class Config(_Section):
     tracking: TrackingConfig
     match: MatchConfig
     allocation: AllocationConfig
+    # Added later; None in the configs of models saved before it (tune reads the defaults').
+    tune: TuneConfig | None = None
 
     def replace(self, **sections: dict[str, Any]) -> Config:
         """A copy with some fields of some sections changed, validated again.

@@ -54,6 +54,7 @@ from matching.data.io import (
     write_outputs,
     write_table,
     write_tables,
+    write_yaml,
 )
 from matching.data.models import (
     MODEL_FILE,
@@ -121,6 +122,7 @@ __all__ = [
     "validate_outputs",
     "validate_table",
     "write_json",
+    "write_yaml",
     "write_outputs",
     "write_table",
     "write_tables",

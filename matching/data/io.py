@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import yaml
 from pandas.api import types as ptypes
 
 from matching.data.atomic import Staged, publish, replace_file, stage, writer_of
@@ -352,6 +353,13 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
     """
     text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=json_default)
     replace_file(path, writer_of((text + "\n").encode("utf-8")))
+
+
+def write_yaml(obj: Any, path: str | os.PathLike, header: str = "") -> None:
+    """Write ``obj`` (plain mappings, lists and scalars) as YAML atomically, keys in the
+    order given, under ``header`` (comment lines, each starting with ``#``)."""
+    text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    replace_file(path, writer_of((header + text).encode("utf-8")))
 
 
 # --------------------------------------------------------------------------- outputs

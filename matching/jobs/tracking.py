@@ -106,9 +106,10 @@ def _probing() -> Iterator[None]:
 
 @contextmanager
 def run(
-    experiment: str, run_name: str | None = None, enabled: bool = True
+    experiment: str, run_name: str | None = None, enabled: bool = True, nested: bool = False
 ) -> Iterator[object | None]:
-    """An MLflow run (or nothing when tracking is disabled)."""
+    """An MLflow run (or nothing when tracking is disabled); ``nested``: a child of the
+    active run (one trial of ``tune``)."""
     if not enabled:
         yield None
         return
@@ -116,7 +117,7 @@ def run(
         mlflow.set_experiment(experiment)
     except Exception as exc:  # any failure to reach the store is the same to the user
         raise _unusable(exc) from None
-    with mlflow.start_run(run_name=run_name) as active:
+    with mlflow.start_run(run_name=run_name, nested=nested) as active:
         yield active
 
 
@@ -197,6 +198,11 @@ def log_match(
 
 def log_artifacts(path: str | os.PathLike, artifact_path: str | None = None) -> None:
     mlflow.log_artifacts(str(path), artifact_path)
+
+
+def log_artifact(path: str | os.PathLike, artifact_path: str | None = None) -> None:
+    """Log one file."""
+    mlflow.log_artifact(str(path), artifact_path)
 
 
 def log_model(

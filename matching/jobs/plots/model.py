@@ -155,3 +155,21 @@ def priority_tradeoff(sweep: pd.DataFrame, ax=None):
     ax.set_title("Price of priority: certified weight sweep")
     ax.grid(alpha=0.3)
     return ax
+
+
+def tune_history(trials: pd.DataFrame, metric: str, ax=None):
+    """``matching tune``'s trials: each one's validation metric and the best so far, the
+    config's own settings (trial 0) marked."""
+    ax = new_axes(ax, (6, 4))
+    done = trials.dropna(subset=["value"])
+    ax.plot(done["trial"], done["value"], "o", alpha=0.6, label="trial")
+    ax.step(done["trial"], done["value"].cummax(), where="post", label="best so far")
+    first = done[done["trial"] == 0]
+    if len(first):
+        ax.plot(first["trial"], first["value"], "s", color="black", label="the config's settings")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric} (validation window)")
+    ax.set_title("Tuning: the search on the validation window")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
