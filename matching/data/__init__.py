@@ -12,6 +12,7 @@ string (ids, categories, ...)  ``"string"``: ``pd.StringDtype()``, missing is ``
 int                            ``int64``
 float                          ``float64`` (optional columns may hold NaN)
 bool                           ``bool``
+bool that may be missing       ``"boolean"`` (pandas' nullable; ``offers.accepted``)
 date                           ``datetime64[ns]``, tz-naive, normalised to midnight
 =============================  ===================================================
 
@@ -39,6 +40,7 @@ from matching.data.contract import (
     CONTENT_TYPES,
     DATE_COLUMNS,
     MATCHES_COLUMNS,
+    OPTIONAL_TABLES,
     TABLES,
 )
 from matching.data.io import (
@@ -77,6 +79,7 @@ from matching.data.validate import (
     validate_allocation,
     validate_inputs,
     validate_matches,
+    validate_offers,
     validate_outputs,
     validate_table,
 )
@@ -98,6 +101,7 @@ __all__ = [
     "OUTPUT_FILES",
     "OUTPUT_SCHEMAS",
     "SCHEMAS",
+    "OPTIONAL_TABLES",
     "TABLES",
     "DataError",
     "Inputs",
@@ -118,6 +122,7 @@ __all__ = [
     "stage",
     "validate_allocation",
     "validate_inputs",
+    "validate_offers",
     "validate_matches",
     "validate_outputs",
     "validate_table",

@@ -103,6 +103,18 @@ def _to_int(s: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
 _BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
+def _to_flag(s: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
+    """:func:`_to_bool` where a missing value is allowed: pandas' nullable ``boolean``."""
+    missing = s.isna().to_numpy()
+    if not missing.any():
+        out, problems = _to_bool(s, column)
+        return (out.astype("boolean") if not problems else out), problems
+    out, problems = _to_bool(s.where(~missing, False), column)
+    if problems:
+        return s, problems
+    return out.astype("boolean").mask(missing), []
+
+
 def _to_bool(s: pd.Series, column: str) -> tuple[pd.Series, list[Problem]]:
     if len(s) == 0:
         return pd.Series(np.empty(0, dtype=bool), index=s.index, name=s.name), []
@@ -166,6 +178,7 @@ COERCE: Mapping[str, Callable[[pd.Series, str], tuple[pd.Series, list[Problem]]]
             "int": _to_int,
             "float": _to_float,
             "bool": _to_bool,
+            "flag": _to_flag,
             "date": _to_date,
         }
     )

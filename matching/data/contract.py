@@ -19,6 +19,7 @@ __all__ = [
     "DATE_COLUMNS",
     "MATCHES_COLUMNS",
     "SHORT_VIDEO",
+    "OPTIONAL_TABLES",
     "TABLES",
     "default_as_of",
     "history_rows",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 TABLES = ("merchants", "creators", "collaborations")
+OPTIONAL_TABLES = ("offers",)
+"""Input tables a folder may hold beside :data:`TABLES` (an addition to the contract)."""
 """The input tables, in the order they are read and validated."""
 BUSINESS_TYPES = ("brand", "distributor", "seller")
 """Values of ``merchants.business_type``; their order is the feature's code."""

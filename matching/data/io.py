@@ -135,7 +135,8 @@ def _find_table(folder: Path, name: str) -> Path:
 
 
 def read_inputs(data_dir: str | os.PathLike, *, drop_unknown: bool = False) -> Inputs:
-    """Read and validate the three input tables of a folder.
+    """Read and validate the three input tables of a folder, and its ``offers`` table when
+    it has one (an addition to the contract; :func:`validate_offers`).
 
     For each table ``<name>.parquet`` is used if present, else ``<name>.csv``.
 
@@ -160,12 +161,19 @@ def read_inputs(data_dir: str | os.PathLike, *, drop_unknown: bool = False) -> I
         text = [c for c, spec in SPECS[name].items() if spec.kind in ("id", "text")]
         frames[name] = read_table(path, text_columns=text)
         sources[name] = path.name
+    offers = None
+    if any((folder / f"offers{suffix}").exists() for suffix in (".parquet", ".csv")):
+        path = _find_table(folder, "offers")
+        text = [c for c, spec in SPECS["offers"].items() if spec.kind in ("id", "text")]
+        offers = read_table(path, text_columns=text)
+        sources["offers"] = path.name
     return validate_inputs(
         frames["merchants"],
         frames["creators"],
         frames["collaborations"],
         drop_unknown=drop_unknown,
         sources=sources,
+        offers=offers,
     )
 
 

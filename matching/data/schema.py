@@ -27,6 +27,7 @@ __all__ = [
     "CREATORS_SCHEMA",
     "DEFAULTS",
     "MERCHANTS_SCHEMA",
+    "OFFERS_SCHEMA",
     "OUTPUT_ARROW",
     "OUTPUT_SCHEMAS",
     "SCHEMAS",
@@ -43,7 +44,7 @@ STRING = pd.StringDtype()
 class Spec:
     """One input column: how to coerce it (``kind``) and the pandera rules that follow."""
 
-    kind: str  # "id" | "text" | "int" | "float" | "bool" | "date"
+    kind: str  # "id" | "text" | "int" | "float" | "bool" | "flag" (a bool that may be missing) | "date"
     checks: tuple[pdv.Check, ...] = ()
     optional: bool = False
     nullable: bool = False
@@ -56,6 +57,7 @@ _DTYPES = {
     "int": "int64",
     "float": "float64",
     "bool": "bool",
+    "flag": "boolean",
     "date": "datetime64[ns]",
 }
 
@@ -136,6 +138,15 @@ SPECS: Mapping[str, Mapping[str, Spec]] = MappingProxyType(
             "orders": Spec("int", _ge(0)),
             "gmv_usd": Spec("float", _ge(0)),
         },
+        "offers": {
+            "merchant_id": Spec("id", _ID_CHECKS),
+            "creator_id": Spec("id", _ID_CHECKS),
+            "offered_at": Spec("date"),
+            "videos": Spec("int", _ge(1)),
+            "accepted": Spec("flag", nullable=True),
+            "responded_at": Spec("date", optional=True, nullable=True),
+            "decline_reason": Spec("text", _TEXT_CHECKS, optional=True, nullable=True),
+        },
     }
 )
 
@@ -146,6 +157,8 @@ ABSENT = {
     "free_videos_used": "using 0 for every merchant",
     "audience_female_share": "left absent (no audience signal)",
     "audience_age_18_34_share": "left absent (no audience signal)",
+    "responded_at": "left absent (when offers were answered is unknown)",
+    "decline_reason": "left absent (no decline reasons)",
 }
 DEFAULTS = {"free_videos_used": 0}
 
@@ -167,11 +180,13 @@ def _schema(name: str, specs: Mapping[str, Spec]) -> pdv.DataFrameSchema:
 MERCHANTS_SCHEMA = _schema("merchants", SPECS["merchants"])
 CREATORS_SCHEMA = _schema("creators", SPECS["creators"])
 COLLABORATIONS_SCHEMA = _schema("collaborations", SPECS["collaborations"])
+OFFERS_SCHEMA = _schema("offers", SPECS["offers"])
 SCHEMAS: Mapping[str, pdv.DataFrameSchema] = MappingProxyType(
     {
         "merchants": MERCHANTS_SCHEMA,
         "creators": CREATORS_SCHEMA,
         "collaborations": COLLABORATIONS_SCHEMA,
+        "offers": OFFERS_SCHEMA,
     }
 )
 """The pandera schema of each input table; they check already-normalised frames."""

@@ -17,7 +17,13 @@ import pandera.pandas as pdv
 from pandera.errors import SchemaErrors
 
 from matching.data.coerce import COERCE
-from matching.data.contract import ALLOCATION_COLUMNS, MATCHES_COLUMNS, TABLES, is_in
+from matching.data.contract import (
+    ALLOCATION_COLUMNS,
+    MATCHES_COLUMNS,
+    OPTIONAL_TABLES,
+    TABLES,
+    is_in,
+)
 from matching.data.messages import Problem, one_line_error, problem_at, problems_of
 from matching.data.schema import ABSENT, DEFAULTS, OUTPUT_SCHEMAS, SCHEMAS, SPECS, Spec
 from matching.errors import DataError
@@ -50,6 +56,9 @@ class Inputs:
     collaborations: pd.DataFrame
     sources: Mapping[str, str] = field(default_factory=dict)
     """The file each table was read from (``{"merchants": "merchants.csv", ...}``)."""
+    offers: pd.DataFrame | None = None
+    """The platform's offers of jobs to creators and their answers, when the folder has
+    them (:func:`validate_offers`); None otherwise."""
 
 
 def _check_columns(df: pd.DataFrame, specs: Mapping[str, Spec], source: str) -> None:
@@ -90,7 +99,7 @@ def validate_table(df: pd.DataFrame, name: str, source: str | None = None) -> pd
     Parameters
     ----------
     df : the table as read or built in memory.
-    name : one of :data:`TABLES`.
+    name : one of :data:`TABLES` or :data:`OPTIONAL_TABLES`.
     source : the file name used in messages; default ``f"{name}.parquet"``.
 
     Returns
@@ -104,11 +113,11 @@ def validate_table(df: pd.DataFrame, name: str, source: str | None = None) -> pd
         One line naming ``source``, the column and up to five offending rows.
     """
     if name not in SPECS:
-        raise ValueError(f"unknown table {name!r}; expected one of {list(TABLES)}")
+        raise ValueError(f"unknown table {name!r}; expected one of {[*TABLES, *OPTIONAL_TABLES]}")
     specs = SPECS[name]
     source = source or f"{name}.parquet"
     _check_columns(df, specs, source)
-    if name != "collaborations" and len(df) == 0:
+    if name in ("merchants", "creators") and len(df) == 0:
         raise DataError(f"{source}: the table is empty; at least one row is needed")
 
     out = df.reset_index(drop=True)
@@ -142,8 +151,10 @@ def validate_inputs(
     drop_unknown: bool = False,
     sources: Mapping[str, str] | None = None,
     today: date | None = None,
+    offers: pd.DataFrame | None = None,
 ) -> Inputs:
-    """Validate the three input tables together (each table, then the rows between them).
+    """Validate the three input tables together (each table, then the rows between them),
+    and ``offers`` when given (:func:`validate_offers`).
 
     A collaboration ``posted_at`` after ``today`` is an error: nothing is posted in the
     future, and a mistyped year would move training's as-of date with it. Onboarding
@@ -158,7 +169,7 @@ def validate_inputs(
     today : the calendar day of the run; default the machine's local date.
     """
     sources = dict(sources or {})
-    src = {name: sources.get(name, f"{name}.parquet") for name in TABLES}
+    src = {name: sources.get(name, f"{name}.parquet") for name in (*TABLES, *OPTIONAL_TABLES)}
     m = validate_table(merchants, "merchants", src["merchants"])
     c = validate_table(creators, "creators", src["creators"])
     h = validate_table(collaborations, "collaborations", src["collaborations"])
@@ -195,7 +206,58 @@ def validate_inputs(
             int(unknown_c.sum()),
         )
         h = h.loc[~unknown].reset_index(drop=True)
-    return Inputs(merchants=m, creators=c, collaborations=h, sources=src)
+    o = None
+    if offers is not None:
+        o = validate_offers(offers, m, c, src["offers"], today)
+    else:
+        src.pop("offers")
+    return Inputs(merchants=m, creators=c, collaborations=h, sources=src, offers=o)
+
+
+def validate_offers(
+    offers: pd.DataFrame,
+    merchants: pd.DataFrame,
+    creators: pd.DataFrame,
+    source: str = "offers.parquet",
+    today: date | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Check the optional ``offers`` table and return it normalised: one row per offer of a
+    job (``videos`` short videos for ``merchant_id``) to ``creator_id`` on ``offered_at``,
+    ``accepted`` true or false once answered and missing while it is not, ``responded_at``
+    the day of the answer, ``decline_reason`` where a declined offer says why.
+
+    Between the rows: both ids known (``merchants``, ``creators``: validated tables),
+    nothing offered after ``today``, no answer before its offer, an answer day exactly
+    where there is an answer, and a reason only on a declined offer. One line per failure,
+    as for the other tables.
+    """
+    o = validate_table(offers, "offers", source)
+    today = pd.Timestamp(today or date.today())
+    answered = o["accepted"].notna().to_numpy()
+    checks = [
+        ("merchant_id", "not in the merchants", ~is_in(o["merchant_id"], merchants["merchant_id"])),
+        ("creator_id", "not in the creators", ~is_in(o["creator_id"], creators["creator_id"])),
+        ("offered_at", f"in the future (after today, {today:%Y-%m-%d})", o["offered_at"] > today),
+    ]
+    if "responded_at" in o.columns:
+        dated = o["responded_at"].notna().to_numpy()
+        checks += [
+            ("responded_at", "before offered_at", dated & (o["responded_at"] < o["offered_at"])),
+            ("responded_at", "missing where accepted is given", answered & ~dated),
+            ("responded_at", "given where accepted is missing", ~answered & dated),
+        ]
+    if "decline_reason" in o.columns:
+        declined = answered & ~o["accepted"].fillna(True).to_numpy(dtype=bool)
+        reason = o["decline_reason"].notna().to_numpy()
+        checks.append(("decline_reason", "given on an offer not declined", reason & ~declined))
+    problems = [
+        problem_at(col, what, np.asarray(mask, dtype=bool), o[col])
+        for col, what, mask in checks
+        if np.asarray(mask, dtype=bool).any()
+    ]
+    if problems:
+        raise one_line_error(source, problems)
+    return o
 
 
 # --------------------------------------------------------------------------- outputs

@@ -35,6 +35,13 @@ def summarize_inputs(inputs: data.Inputs, config: Config) -> str:
         ),
         f"cold-start merchants (no history): {int((~m['merchant_id'].isin(h['merchant_id'])).sum()):,}",
     ]
+    o = inputs.offers
+    if o is not None:
+        answered = o["accepted"].notna()
+        lines.append(
+            f"offers          {len(o):>10,}  ({int(answered.sum()):,} answered, "
+            f"{int(o['accepted'].fillna(False).sum()):,} accepted)"
+        )
     return "\n".join(lines)
 
 
