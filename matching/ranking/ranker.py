@@ -491,11 +491,10 @@ class MatchRanker(BaseEstimator):
         none); ``exclude_seen`` leaves out each merchant's past partners, ``skip`` (a frame of
         ``merchant_id``, ``creator_id``) the pairs ranked before. Merchants are retrieved
         (``depth`` creators each when given, deeper than the candidate pools:
-        :meth:`CandidateRetriever.retrieve`) and ranked
-        ``block`` at a time (default: :data:`matching.data.memory.RECOMMEND_BLOCK`, at most
-        ``candidates.block_size``), which bounds memory, not the result
-        (:func:`matching.data.memory.plan_blocks` sizes it); the blocks are
-        :meth:`recommend_blocks`', concatenated.
+        :meth:`CandidateRetriever.retrieve`) and ranked ``block`` at a time (default:
+        :data:`matching.data.memory.RECOMMEND_BLOCK`, at most ``candidates.block_size``), which
+        bounds memory, not the result (:func:`matching.data.memory.plan_blocks` sizes it); the
+        blocks are :meth:`recommend_blocks`', concatenated.
         """
         frames = list(
             self.recommend_blocks(
