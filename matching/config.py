@@ -90,6 +90,19 @@ class SimulateConfig(_Section):
     # original generator byte for byte.
     capacity_scale: float = Field(default=1.0, gt=0)  # creators' weekly capacity multiplied
     taste_overlap: float = Field(default=0.0, ge=0, le=1)  # merchants' tastes pulled together
+    # The creator side (``simulate --scenario two_sided``, :mod:`matching.creator_side`): past
+    # offers and the creators' answers. 0 offers, the default, keeps the generator's output.
+    offers_per_merchant: float = Field(default=0.0, ge=0)
+    offer_days: int = Field(default=90, ge=1)
+    offer_acceptance: float = Field(default=0.5, gt=0, lt=1)
+    offer_selectivity_sd: float = Field(default=1.0, ge=0)
+    offer_fit_weight: float = Field(default=0.8, ge=0)
+    offer_price_weight: float = Field(default=0.7, ge=0)
+    offer_load_weight: float = Field(default=1.5, ge=0)
+    offer_rival_weight: float = Field(default=2.0, ge=0)
+    offer_certified_weight: float = Field(default=0.3)
+    offer_exclusive_share: float = Field(default=0.3, ge=0, le=1)
+    offer_reason_share: float = Field(default=0.6, ge=0, le=1)
 
 
 class FeaturesConfig(_Section):

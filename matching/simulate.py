@@ -39,7 +39,7 @@ import pandas as pd
 import yaml
 from scipy.special import ndtri
 
-from matching import data
+from matching import creator_side, data
 from matching.config import Config, shipped_config_dir
 from matching.data.contract import BUSINESS_TYPES, CONTENT_TYPES
 from matching.data.truth import TRUTH_DIR, GroundTruth
@@ -108,6 +108,8 @@ class Marketplace:
     creators: pd.DataFrame
     collaborations: pd.DataFrame
     truth: GroundTruth
+    offers: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    """With a creator side: the ``offers`` table and its truth (:mod:`matching.creator_side`)."""
 
 
 def _days(d: date) -> int:
@@ -364,7 +366,12 @@ def simulate(
     merchants_df["onboarded_at"] = _to_dates(M["onboarded_at"])
     creators_df = pd.DataFrame({key: C[key] for key in cre_cols})
     creators_df["joined_at"] = _to_dates(C["joined_at"])
-    return Marketplace(merchants_df, creators_df, collabs, truth)
+    offers = None
+    if sc.offers_per_merchant > 0:  # a seed of its own, spawned last: the rest is unchanged
+        offers = creator_side.offers(
+            sc, truth, merchants_df, creators_df, collabs, root.spawn(1)[0]
+        )
+    return Marketplace(merchants_df, creators_df, collabs, truth, offers)
 
 
 def _videos(rng: np.random.Generator, ctype: np.ndarray) -> np.ndarray:
@@ -564,19 +571,19 @@ def _history(config, truth, M, C, TM, TC, seq, progress) -> pd.DataFrame:
 
 
 def write_marketplace(market: Marketplace, out_dir: str | os.PathLike, fmt: str = "parquet"):
-    """Write a simulated marketplace: the three input tables in ``fmt``, and its truth in
-    ``truth/`` (``merchants.parquet``, ``creators.parquet``, ``params.json``)."""
+    """Write a simulated marketplace: the three input tables in ``fmt`` (and ``offers``, with
+    a creator side), and its truth in ``truth/`` (``merchants.parquet``, ``creators.parquet``,
+    ``params.json``, and ``offers.parquet``, with a creator side)."""
     out = Path(out_dir)
-    data.write_tables(
-        {
-            "merchants": market.merchants,
-            "creators": market.creators,
-            "collaborations": market.collaborations,
-        },
-        out,
-        fmt=fmt,
-    )
+    inputs = {
+        "merchants": market.merchants,
+        "creators": market.creators,
+        "collaborations": market.collaborations,
+    }
     truth = market.truth.to_tables()
     tables = {"merchants": truth["merchants"], "creators": truth["creators"]}
+    if market.offers is not None:
+        inputs["offers"], tables["offers"] = market.offers
+    data.write_tables(inputs, out, fmt=fmt)
     data.write_tables(tables, out / TRUTH_DIR)
     data.write_json(truth["params"], out / TRUTH_DIR / "params.json")

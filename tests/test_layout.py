@@ -26,7 +26,7 @@ STAGES = (
         ),
     ),
     ("data", ("matching.data",)),
-    ("simulate", ("matching.simulate",)),
+    ("simulate", ("matching.simulate", "matching.creator_side")),
     ("retrieval", ("matching.retrieval",)),
     ("ranking", ("matching.ranking",)),
     ("allocation", ("matching.allocation",)),

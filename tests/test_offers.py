@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,3 +88,46 @@ def test_a_folder_with_offers_reads_them_and_one_without_is_as_before(market, tm
     assert main(["validate", "--data", str(d)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "offers.csv" in err[0] and "nobody" in err[0]
+
+
+@pytest.fixture(scope="module")
+def two_sided():
+    from matching.simulate import scenario_config
+
+    cfg = scenario_config(load_config(), "two_sided")
+    return simulate(cfg, merchants=200, creators=2000, seed=4)
+
+
+def test_the_creator_side_leaves_the_rest_of_the_market_as_it_was(two_sided):
+    plain = simulate(load_config(), merchants=200, creators=2000, seed=4)
+    assert plain.offers is None
+    for name in ("merchants", "creators", "collaborations"):
+        pd.testing.assert_frame_equal(getattr(plain, name), getattr(two_sided, name))
+
+
+def test_simulated_offers_follow_the_contract_and_their_truth(two_sided, tmp_path):
+    from matching.simulate import write_marketplace
+
+    table, truth = two_sided.offers
+    assert len(table) == len(truth) > 3000
+    assert (table["merchant_id"].to_numpy() == truth["merchant_id"].to_numpy()).all()
+    write_marketplace(two_sided, tmp_path / "d")
+    got = data.read_inputs(tmp_path / "d").offers
+    assert len(got) == len(table) and got["accepted"].isna().sum() == table["accepted"].isna().sum()
+    assert (tmp_path / "d" / "truth" / "offers.parquet").is_file()
+    # the answers follow the hidden probability: calibrated, and moved by each penalty
+    answered = table["accepted"].notna().to_numpy()
+    took = table["accepted"].to_numpy(dtype=float, na_value=np.nan)[answered]
+    p = truth["p_accept"].to_numpy()[answered]
+    assert abs(took.mean() - p.mean()) < 3 * np.sqrt((p * (1 - p)).sum()) / p.size
+    fit = truth["fit"].to_numpy()[answered]
+    assert took[fit > np.quantile(fit, 0.75)].mean() > took[fit < np.quantile(fit, 0.25)].mean()
+    gap = truth["price_gap"].to_numpy()[answered]
+    assert took[gap < np.quantile(gap, 0.25)].mean() > took[gap > np.quantile(gap, 0.75)].mean()
+    rival = truth["rival"].to_numpy()[answered] > 0
+    assert rival.any() and took[rival].mean() < took[~rival].mean()
+    # a reason only on a declined offer, and every answer within a week of its offer
+    reasons = table["decline_reason"].notna().to_numpy()
+    assert not (reasons & table["accepted"].fillna(True).to_numpy(dtype=bool)).any()
+    days = (table["responded_at"] - table["offered_at"]).dt.days.dropna()
+    assert days.between(0, 6).all()

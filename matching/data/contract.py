@@ -38,7 +38,14 @@ CONTENT_TYPES = ("short_video", "graphic", "live")
 """Values of ``collaborations.content_type``; their order is the feature's code."""
 SHORT_VIDEO = "short_video"
 """The content the program gives away, and the unit ``score`` is predicted for."""
-DATE_COLUMNS = ("onboarded_at", "joined_at", "posted_at", "window_end")
+DATE_COLUMNS = (
+    "onboarded_at",
+    "joined_at",
+    "posted_at",
+    "window_end",
+    "offered_at",
+    "responded_at",
+)
 """Columns written as Parquet ``date32`` (and ISO ``YYYY-MM-DD`` in CSV) wherever they appear."""
 MATCHES_COLUMNS = (
     "merchant_id",
