@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,13 @@ def tune(
     sampler = optuna.samplers.TPESampler(seed=config.ranking.random_state)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.enqueue_trial(own)  # the config's own settings first: the bar to beat
+    outside = [
+        f"{key}={value} ({p.low:g}..{p.high:g})"
+        for key, value in own.items()
+        if (p := spec.space[key]).choices is None and not p.low <= value <= p.high
+    ]
+    if outside:
+        log.info("trial 0 keeps the config's own settings outside the space: %s", outside)
     seconds: dict[int, float] = {}
     bar = tqdm(total=n_trials, desc="tuning", unit="trial", disable=not progress)
 
@@ -184,7 +192,9 @@ def tune(
 
     with tracking.run(config.tracking.experiment, "tune", enabled=track) as active:
         try:
-            study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
+            with warnings.catch_warnings():  # trial 0 outside the space: said above, once
+                warnings.filterwarnings("ignore", "Fixed parameter .* is out of range")
+                study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
         finally:
             bar.close()
         done = [t for t in study.trials if t.value is not None]
