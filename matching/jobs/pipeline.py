@@ -152,6 +152,21 @@ def evaluation_sample(n_merchants: int, ranking: RankingConfig) -> np.ndarray | 
     return sample
 
 
+def training_inputs(data_dir, config: Config, track: bool) -> tuple[data.Inputs, int]:
+    """The inputs a fit reads and the planned block size, after the cheap checks that fail
+    first: the tracking store (when ``track``), the memory plan, then the length of the
+    history (``train`` and ``tune``)."""
+    from matching.jobs import tracking
+
+    if track:
+        tracking.check(config.tracking.experiment)
+    block = memory.plan_blocks(data.input_sizes(data_dir), config.candidates, config.ranking)
+    inputs = data.read_inputs(data_dir)
+    source = inputs.sources.get("collaborations", "collaborations")
+    check_history(inputs.collaborations, config.ranking, source)
+    return inputs, block
+
+
 def train(
     data_dir: str | os.PathLike,
     config: Config,
@@ -173,15 +188,7 @@ def train(
     from matching.jobs.plots import model as model_plots
 
     _output_folder(model_dir)
-    if track:
-        tracking.check(config.tracking.experiment)
-    block = memory.plan_blocks(data.input_sizes(data_dir), config.candidates, config.ranking)
-    inputs = data.read_inputs(data_dir)
-    check_history(
-        inputs.collaborations,
-        config.ranking,
-        inputs.sources.get("collaborations", "collaborations"),
-    )
+    inputs, block = training_inputs(data_dir, config, track)
     candidates = config.candidates.model_copy(update={"block_size": block})
     with tracking.run(config.tracking.experiment, "train", enabled=track) as active:
         ranker = MatchRanker(

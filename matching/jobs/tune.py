@@ -26,9 +26,8 @@ from tqdm import tqdm
 
 from matching import data
 from matching.config import Config, TuneParam, load_config
-from matching.data import memory
 from matching.errors import ConfigError, DataError
-from matching.jobs.pipeline import check_history
+from matching.jobs.pipeline import training_inputs
 from matching.ranking.ranker import MatchRanker
 
 __all__ = ["TuneResult", "configured", "overlay", "suggest", "tune"]
@@ -139,15 +138,7 @@ def tune(
     out_path = Path(out_path)
     if out_path.is_dir() or out_path.suffix.lower() not in (".yaml", ".yml"):
         raise DataError(f"{out_path}: tune writes a YAML file (name it *.yaml)")
-    if track:
-        tracking.check(config.tracking.experiment)
-    block = memory.plan_blocks(data.input_sizes(data_dir), config.candidates, config.ranking)
-    inputs = data.read_inputs(data_dir)
-    check_history(
-        inputs.collaborations,
-        config.ranking,
-        inputs.sources.get("collaborations", "collaborations"),
-    )
+    inputs, block = training_inputs(data_dir, config, track)
     own = {key: _value(config, key) for key, p in spec.space.items() if p is not None}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=config.ranking.random_state)
