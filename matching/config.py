@@ -284,7 +284,7 @@ class Config(_Section):
         for name, changes in sections.items():
             if name not in data:
                 raise ConfigError(f"unknown config section {name!r}")
-            data[name] = {**data[name], **changes}
+            data[name] = {**(data[name] or {}), **changes}  # None: a section added later
         return _validate(data, "<replace>")
 
 

@@ -137,7 +137,8 @@ def _output_folder(path: str | os.PathLike) -> Path:
 
 
 def _flat(cfg: Config) -> dict[str, object]:
-    return {f"{sec}.{k}": v for sec, vals in cfg.model_dump().items() for k, v in vals.items()}
+    sections = cfg.model_dump().items()  # a section added later may be None in an old model's
+    return {f"{sec}.{k}": v for sec, vals in sections if vals for k, v in vals.items()}
 
 
 def evaluation_sample(n_merchants: int, ranking: RankingConfig) -> np.ndarray | None:
