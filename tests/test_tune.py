@@ -130,9 +130,10 @@ def test_tune_finds_settings_at_least_as_good_and_writes_a_config_train_reads(
 
 
 def test_a_config_saved_before_the_tune_section_still_works(fast_config):
-    from matching.jobs.pipeline import _flat
+    from matching.jobs.pipeline import flat_params
 
     old = fast_config.model_copy(update={"tune": None})  # as a model saved before it loads
-    assert "ranking.max_iter" in _flat(old) and not any(k.startswith("tune.") for k in _flat(old))
+    params = flat_params(old)
+    assert "ranking.max_iter" in params and not any(k.startswith("tune.") for k in params)
     spec = load_config().tune.model_dump()
     assert old.replace(tune=spec).tune == load_config().tune

@@ -136,7 +136,8 @@ def _output_folder(path: str | os.PathLike) -> Path:
     return path
 
 
-def _flat(cfg: Config) -> dict[str, object]:
+def flat_params(cfg: Config) -> dict[str, object]:
+    """Every field of ``cfg`` by ``section.field``: the parameters a tracked run logs."""
     sections = cfg.model_dump().items()  # a section added later may be None in an old model's
     return {f"{sec}.{k}": v for sec, vals in sections if vals for k, v in vals.items()}
 
@@ -271,7 +272,7 @@ def train(
         model_uri = run_id = None
         if track:
             run_id = active.info.run_id
-            tracking.log_params(_flat(config))
+            tracking.log_params(flat_params(config))
             tracking.log_metrics(metrics)
             if report is not None:
                 tracking.log_table(report, "evaluation.json")
@@ -561,7 +562,7 @@ def _match(
     written = data.write_outputs(out, stream, allocation, summary, pictures)
     if track:
         try:
-            params = {**_flat(cfg), "match.as_of": as_of.isoformat(), "match.top_k": k}
+            params = {**flat_params(cfg), "match.as_of": as_of.isoformat(), "match.top_k": k}
             tables = {} if sweep is None else {"fill_sweep.json": sweep}
             tracking.log_match(
                 cfg.tracking.experiment,
